@@ -1,0 +1,1 @@
+"""mynaflow card-registry service."""

@@ -1,0 +1,1 @@
+"""mynaflow deadline-watcher service."""

@@ -1,0 +1,1 @@
+"""mynaflow notice-intake service."""

@@ -1,0 +1,1 @@
+"""mynaflow notifier service."""

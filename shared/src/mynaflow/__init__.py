@@ -1,0 +1,1 @@
+"""mynaflow shared package: contracts, domain primitives, storage, messaging and the operator CLI."""

@@ -1,0 +1,70 @@
+"""The CloudEvents 1.0 envelope, structured JSON mode (`application/cloudevents+json`).
+
+Every event a mynaflow service emits is one of these. `data` is a pydantic model from the topic's
+contract module; consumers parse `data` with the model they expect and ignore unknown fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+EVENT_TYPE_PREFIX = "jp.mynaflow."
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventData(BaseModel):
+    """Base for every event payload: unknown fields are ignored, so producers may add fields."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CloudEvent(BaseModel, Generic[DataT]):
+    """A CloudEvents 1.0 event. Extension attributes other systems add are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    specversion: str = "1.0"
+    id: str = Field(default_factory=new_event_id)
+    source: str
+    type: str
+    time: datetime = Field(default_factory=utc_now)
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    data: DataT
+
+
+class RawCloudEvent(CloudEvent[Any]):  # type: ignore[type-var]
+    """An event whose `data` is not parsed yet: dispatch on `type`, then parse `data`."""
+
+    data: dict[str, Any]
+
+
+def make_event(
+    *, source: str, event_type: str, data: BaseModel, subject: str | None = None
+) -> CloudEvent[Any]:
+    """Wrap a payload in an envelope with a fresh id and the current UTC time."""
+    return CloudEvent[Any](source=source, type=event_type, subject=subject, data=data)
+
+
+def encode_event(event: CloudEvent[Any]) -> bytes:
+    """Structured-mode JSON bytes, as written to Kafka."""
+    return event.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+def decode_event(payload: bytes | str) -> RawCloudEvent:
+    """Parse structured-mode bytes. Raises `pydantic.ValidationError` on a malformed envelope."""
+    return RawCloudEvent.model_validate_json(payload)
