@@ -271,6 +271,12 @@ share.coordinator.state.topic.min.isr=1
 # Tests join groups constantly; do not wait 3 s for more members.
 group.initial.rebalance.delay.ms=0
 
+# After a restart the controller rejects the broker's new registration
+# (DUPLICATE_BROKER_REGISTRATION) until the old session expires; the default 9 s
+# session made every restart ~13 s. Heartbeats every second keep a 5 s session safe.
+broker.session.timeout.ms=5000
+broker.heartbeat.interval.ms=1000
+
 num.network.threads=3
 num.io.threads=4
 log.retention.hours=168
