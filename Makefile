@@ -1,10 +1,33 @@
-# mynaflow developer entry points. `make run` and `make test` are all a newcomer needs.
-# scripts/infra.py is stdlib Python so it runs before uv or a virtualenv exists.
+# mynaflow developer entry points. A newcomer needs only `make run` and `make test`.
+#
+# scripts/infra.py and scripts/run_all.py are stdlib Python, so they run before uv
+# or a virtualenv exists. uv itself is installed from PyPI on first use.
+
+SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION ?= 0.13.8
-UV ?= uv
+PYTEST_ARGS ?=
 
-.PHONY: infra-up infra-down infra-status infra-clean
+# Prefer a uv on PATH; otherwise use the one pip installs (`python3 -m uv` works
+# even where pip's script folder is not on PATH, e.g. under pyenv or --user).
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export UV
+
+# Connection settings for anything that talks to the servers: what the caller
+# already exported wins; otherwise the file `make infra-up` wrote.
+LOAD_ENV := if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "$${DATABASE_URL:-}" ]]; then \
+	  source .mynaflow/env; fi
+
+.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run
+
+help:
+	@echo "make run          infra-up + sync + all four services in the foreground (Ctrl-C stops)"
+	@echo "make test         infra-up + sync + pytest against real Kafka and PostgreSQL"
+	@echo "make lint         ruff check, ruff format --check, mypy"
+	@echo "make infra-up     start local Kafka + PostgreSQL (idempotent); settings in .mynaflow/env"
+	@echo "make infra-down   stop them (data kept)"
+	@echo "make infra-status show what runs where"
+	@echo "make infra-clean  stop them and delete their data"
 
 infra-up:
 	$(PYTHON) scripts/infra.py up
@@ -17,3 +40,28 @@ infra-status:
 
 infra-clean:
 	$(PYTHON) scripts/infra.py clean
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || { \
+	  echo "uv not found; installing uv==$(UV_VERSION) from PyPI"; \
+	  $(PYTHON) -m pip install -q "uv==$(UV_VERSION)" \
+	  || $(PYTHON) -m pip install -q --user --break-system-packages "uv==$(UV_VERSION)"; }
+
+sync: uv
+	$(UV) sync --all-packages --locked
+
+lint: sync
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy shared/src services/*/src
+
+format: sync
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+# pytest's own exit code passes through: 5 (no tests collected) fails too.
+test: infra-up sync
+	$(LOAD_ENV); $(UV) run pytest $(PYTEST_ARGS)
+
+run: infra-up sync
+	$(LOAD_ENV); exec $(PYTHON) scripts/run_all.py

@@ -62,7 +62,14 @@ KAFKA_LOG4J = REPO / "infra" / "kafka" / "log4j2.properties"
 
 
 class InfraError(Exception):
-    """A failure with a message meant for the user (no traceback)."""
+    """A failure with a message meant for the user (no traceback).
+
+    `detail` (e.g. log tails) is printed before the message.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 # --------------------------------------------------------------------------- helpers
@@ -350,34 +357,57 @@ def kafka_up(state: dict) -> None:
     if not (KAFKA_DIR / "data" / "meta.properties").exists():
         with step("formatting kafka storage (KRaft)"):
             check(
-                [*base, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                 "-t", k["cluster_id"], "-c", str(props)],
+                [
+                    *base,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    "-t",
+                    k["cluster_id"],
+                    "-c",
+                    str(props),
+                ],
                 "kafka storage format",
             )
 
     with step(f"starting kafka on 127.0.0.1:{k['port']}"):
-        out = open(LOGS / "kafka.out", "ab")  # JVM crashes land here, not in kafka.log
-        proc = subprocess.Popen(
-            [
-                java, KAFKA_HEAP, "-Xms256m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-                f"-Dkafka.logs.dir={LOGS}",
-                f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
-                "-cp", classpath, "kafka.Kafka", str(props),
-            ],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=KAFKA_DIR, start_new_session=True,  # survives `make` and Ctrl-C
-        )
-        out.close()
+        # stdout/stderr go to kafka.out: JVM crashes land there, not in kafka.log.
+        with open(LOGS / "kafka.out", "ab") as out:
+            proc = subprocess.Popen(
+                [
+                    java,
+                    KAFKA_HEAP,
+                    "-Xms256m",
+                    "-XX:+UseG1GC",
+                    "-XX:MaxGCPauseMillis=20",
+                    "-XX:+ExitOnOutOfMemoryError",
+                    "-Djava.awt.headless=true",
+                    f"-Dkafka.logs.dir={LOGS}",
+                    f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+                    "-cp",
+                    classpath,
+                    "kafka.Kafka",
+                    str(props),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=KAFKA_DIR,
+                start_new_session=True,  # survives `make` and Ctrl-C
+            )
         KAFKA_PID.write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + KAFKA_START_TIMEOUT
         while not kafka_probe(k["port"]):
             if proc.poll() is not None:
-                fail_with_log("kafka exited during start-up", LOGS / "kafka.log",
-                              LOGS / "kafka.out")
+                fail_with_log(
+                    "kafka exited during start-up", LOGS / "kafka.log", LOGS / "kafka.out"
+                )
             if time.monotonic() > deadline:
-                fail_with_log(f"kafka did not answer within {KAFKA_START_TIMEOUT:.0f}s",
-                              LOGS / "kafka.log", LOGS / "kafka.out")
+                fail_with_log(
+                    f"kafka did not answer within {KAFKA_START_TIMEOUT:.0f}s",
+                    LOGS / "kafka.log",
+                    LOGS / "kafka.out",
+                )
             time.sleep(0.3)
 
 
@@ -401,10 +431,16 @@ def kafka_down() -> None:
 
 
 def fail_with_log(reason: str, *logs: Path) -> None:
-    parts = [reason]
+    """Raise with the logs' last lines first and the reason last, where the eye lands."""
+    parts, cause = [], ""
     for log in logs:
-        parts.append(f"--- last lines of {log} ---\n{tail(log)}")
-    raise InfraError("\n".join(parts))
+        text = tail(log)
+        parts.append(f"--- last lines of {log} ---\n{text}")
+        for line in text.splitlines():  # the last exception message is usually the cause
+            if ("Exception: " in line or "FATAL:" in line) and not line.startswith("\t"):
+                cause = line.strip()
+    detail = "\n".join(parts)
+    raise InfraError(f"{reason}" + (f"\n  likely cause: {cause}" if cause else ""), detail)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -435,8 +471,7 @@ def pg_install() -> Path:
     with step("installing PostgreSQL from Debian packages"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         check([*prefix, "apt-get", "update", "-q"], "apt-get update", env=env)
-        check([*prefix, "apt-get", "install", "-y", "-q", "postgresql"], "apt-get install",
-              env=env)
+        check([*prefix, "apt-get", "install", "-y", "-q", "postgresql"], "apt-get install", env=env)
     bindir = pg_bindir()
     if not bindir:
         raise InfraError("apt-get installed postgresql but no initdb was found")
@@ -554,32 +589,58 @@ def pg_up(state: dict) -> None:
     if not (data / "PG_VERSION").exists():
         with step("initdb"):
             check(
-                as_pg([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                       "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
-                       # local socket lives in a private 0700 dir, so trust is fine there;
-                       # TCP always needs the password.
-                       "--auth-local=trust", "--auth-host=scram-sha-256"]),
-                "initdb", cwd="/",
+                as_pg(
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                        "--no-sync",
+                        # local socket lives in a private 0700 dir, so trust is fine there;
+                        # TCP always needs the password.
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                    ]
+                ),
+                "initdb",
+                cwd="/",
             )
     conf = pg_conf(pg, root)
     # Written as the cluster owner (tee), so the files keep the owner postgres expects.
-    check(as_pg(["tee", str(data / "mynaflow.conf")]), "write mynaflow.conf",
-          input=conf, cwd="/")
+    check(as_pg(["tee", str(data / "mynaflow.conf")]), "write mynaflow.conf", input=conf, cwd="/")
     main_conf = data / "postgresql.conf"
     include = "include_if_exists = 'mynaflow.conf'\n"
     if include not in main_conf.read_text():
-        check(as_pg(["tee", "-a", str(main_conf)]), "edit postgresql.conf", input=include,
-              cwd="/")
+        check(as_pg(["tee", "-a", str(main_conf)]), "edit postgresql.conf", input=include, cwd="/")
     # A stale pid file after a crash makes pg_ctl refuse; postgres itself checks it safely.
     with step(f"starting postgres on 127.0.0.1:{pg['port']}"):
         res = run(
-            as_pg([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w",
-                   "-t", str(PG_START_TIMEOUT), "start"]),
-            cwd="/", stdin=subprocess.DEVNULL, start_new_session=True,
+            as_pg(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    str(PG_START_TIMEOUT),
+                    "start",
+                ]
+            ),
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         if res.returncode != 0:
-            fail_with_log(f"postgres did not start (pg_ctl exit {res.returncode}):\n"
-                          f"{res.stdout}{res.stderr}", log)
+            fail_with_log(
+                f"postgres did not start (pg_ctl exit {res.returncode}):\n{res.stdout}{res.stderr}",
+                log,
+            )
     with step("ensuring role and database"):
         pg_bootstrap(bindir, pg, sock)
 
@@ -587,8 +648,21 @@ def pg_up(state: dict) -> None:
 def pg_bootstrap(bindir: Path, pg: dict, sock: Path) -> None:
     """Create (or re-password) the app role and its database; idempotent."""
     pw = pg["password"]
-    psql = [str(bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(sock),
-            "-p", str(pg["port"]), "-U", "postgres", "-d", "postgres"]
+    psql = [
+        str(bindir / "psql"),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        str(sock),
+        "-p",
+        str(pg["port"]),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+    ]
     # CREATEDB: test fixtures create a fresh database per test session.
     sql = f"""
 DO $$ BEGIN
@@ -600,12 +674,17 @@ DO $$ BEGIN
 END $$;
 """
     check(as_pg(psql), "create role", input=sql, cwd="/")
-    exists = check(as_pg([*psql, "-tA", "-c",
-                          f"SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'"]),
-                   "look up database", cwd="/")
+    exists = check(
+        as_pg([*psql, "-tA", "-c", f"SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'"]),
+        "look up database",
+        cwd="/",
+    )
     if exists.strip() != "1":
-        check(as_pg([*psql, "-c", f"CREATE DATABASE {PG_DB} OWNER {PG_USER}"]),
-              "create database", cwd="/")
+        check(
+            as_pg([*psql, "-c", f"CREATE DATABASE {PG_DB} OWNER {PG_USER}"]),
+            "create database",
+            cwd="/",
+        )
 
 
 def pg_down(state: dict) -> None:
@@ -619,8 +698,12 @@ def pg_down(state: dict) -> None:
         say("postgres not running")
         return
     with step("stopping postgres"):
-        res = run(as_pg([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
-                         "-t", "60", "stop"]), cwd="/")
+        res = run(
+            as_pg(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"]
+            ),
+            cwd="/",
+        )
         if res.returncode != 0 and pg_running(state):
             raise InfraError(f"pg_ctl stop failed:\n{res.stdout}{res.stderr}")
 
@@ -652,8 +735,10 @@ def write_env(state: dict) -> None:
 
 def cmd_up() -> None:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
-        say("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are set; using them as they are, "
-            "starting nothing")
+        say(
+            "KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are set; using them as they are, "
+            "starting nothing"
+        )
         return
     start = time.monotonic()
     with state_lock():
@@ -681,10 +766,14 @@ def cmd_status() -> int:
     state = load_state()
     k, pg = state.get("kafka", {}), state.get("postgres", {})
     kup, pup = kafka_running(state), pg_running(state)
-    say(f"kafka     {'UP  ' if kup else 'DOWN'} 127.0.0.1:{k.get('port', '-')}"
-        f"  (log {LOGS / 'kafka.log'})")
-    say(f"postgres  {'UP  ' if pup else 'DOWN'} 127.0.0.1:{pg.get('port', '-')}"
-        f"  (data {pg.get('root', '-')}, log {LOGS / 'postgres.log'})")
+    say(
+        f"kafka     {'UP  ' if kup else 'DOWN'} 127.0.0.1:{k.get('port', '-')}"
+        f"  (log {LOGS / 'kafka.log'})"
+    )
+    say(
+        f"postgres  {'UP  ' if pup else 'DOWN'} 127.0.0.1:{pg.get('port', '-')}"
+        f"  (data {pg.get('root', '-')}, log {LOGS / 'postgres.log'})"
+    )
     say(f"env file  {ENV_FILE if ENV_FILE.exists() else '(none)'}")
     return 0 if kup and pup else 1
 
@@ -720,6 +809,8 @@ def main() -> int:
         else:
             cmd_clean()
     except InfraError as exc:
+        if exc.detail:
+            print(exc.detail, file=sys.stderr, flush=True)
         print(f"[infra] ERROR: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
