@@ -1,0 +1,371 @@
+"""Running a service: start-up in a fixed order, graceful shutdown within the grace period.
+
+Start-up: JSON logging → PostgreSQL pool on the service's schema → migrations (platform track,
+then the service's) → the topic catalogue → Kafka producer → broker with the subscribers the
+service's `build(context)` registers → outbox relay → background tasks → HTTP server.
+
+SIGTERM/SIGINT: `/readyz` turns 503; consumers stop fetching and the handlers in flight finish
+and commit (a message still being retried is given back uncommitted); the outbox is flushed;
+background tasks stop; the pool closes; exit 0. All within `SHUTDOWN_GRACE_S` (default 8 s);
+whatever is left then is abandoned uncommitted, which loses nothing (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.subscriber.usecase import BatchSubscriber, DefaultSubscriber
+
+from mynaflow.contracts.topics import CATALOGUE, TopicSpec, topic_name
+from mynaflow.messaging.broker import (
+    DeadLetterSink,
+    RetryPolicy,
+    make_broker,
+    reliable_subscriber,
+)
+from mynaflow.messaging.outbox import OutboxRelay
+from mynaflow.messaging.topics_admin import (
+    consumer_group_lag,
+    ensure_topics,
+    group_id_for,
+    kafka_client_options,
+)
+from mynaflow.runtime.http import HttpServer, RouteHandler, ServiceHttpApp
+from mynaflow.runtime.logging import configure_logging
+from mynaflow.runtime.metrics import ServiceMetrics
+from mynaflow.settings import MynaflowSettings, load_settings
+from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
+from mynaflow.storage.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)
+TaskFactory = Callable[[], Awaitable[None]]
+
+LAG_REFRESH_S = 15.0
+# Background tasks get this long to return on their own after `context.stopping` is set.
+_TASK_STOP_S = 1.0
+
+
+def migrations_dir_for(package_file: str) -> Path:
+    """A service's `migrations/` folder.
+
+    `MIGRATIONS_DIR` wins when set (container images copy the folder and set it). Otherwise the
+    workspace layout: `services/<name>/src/<pkg>/<module>.py` → `services/<name>/migrations`.
+    """
+    configured = os.environ.get("MIGRATIONS_DIR")
+    if configured:
+        return Path(configured)
+    return Path(package_file).resolve().parents[2] / "migrations"
+
+
+def schema_for(service: str) -> str:
+    """The PostgreSQL schema of a service: its name with `-` → `_` (`notice_intake`)."""
+    return service.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[SettingsT]):
+    """What `run_service` needs to know about a service."""
+
+    name: str
+    schema: str
+    migrations_dir: Path
+    settings_class: type[SettingsT]
+    build: Callable[[ServiceContext[SettingsT]], None]
+
+
+@dataclass
+class ServiceContext(Generic[SettingsT]):
+    """What `build(context)` wires a service from; everything here is ready when it is called."""
+
+    name: str
+    schema: str
+    settings: SettingsT
+    pool: asyncpg.Pool[asyncpg.Record]
+    producer: AIOKafkaProducer
+    broker: KafkaBroker
+    metrics: ServiceMetrics
+    dead_letter: DeadLetterSink
+    http: ServiceHttpApp
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[TaskFactory] = field(default_factory=list)
+
+    @property
+    def group_id(self) -> str:
+        """The service's logical consumer group (the topic prefix is added when subscribing)."""
+        return self.name
+
+    def topic(self, spec: TopicSpec | str) -> str:
+        """The physical name of a topic under this deployment's prefix (for the outbox)."""
+        if isinstance(spec, TopicSpec):
+            return topic_name(spec, self.settings.topic_prefix)
+        return f"{self.settings.topic_prefix}{spec}"
+
+    def subscriber(
+        self,
+        topic: TopicSpec | str,
+        *,
+        router: KafkaRouter | None = None,
+        batch: bool = False,
+        max_records: int | None = None,
+        retry: RetryPolicy | None = None,
+        **options: Any,
+    ) -> DefaultSubscriber | BatchSubscriber:
+        """`reliable_subscriber` with this service's group and dead-letter sink."""
+        return reliable_subscriber(
+            router or self.broker,
+            topic,
+            group_id=self.group_id,
+            dead_letter=self.dead_letter,
+            batch=batch,
+            max_records=max_records,
+            retry=retry,
+            **options,
+        )
+
+    def add_task(self, task: TaskFactory) -> None:
+        """Run `await task()` in the background once consumers run; cancelled at shutdown.
+
+        A task may also watch `context.stopping` to return on its own.
+        """
+        self.tasks.append(task)
+
+    def add_route(self, path: str, handler: RouteHandler) -> None:
+        """Serve `GET path` with `await handler(query_params)`, answered as JSON."""
+        self.http.add_route(path, handler)
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def remaining(self, floor: float = 0.1) -> float:
+        return max(self._end - time.monotonic(), floor)
+
+
+class ServiceRunner(Generic[SettingsT]):
+    """Starts a service, runs it until `stop_event` is set, then stops it gracefully."""
+
+    def __init__(self, definition: ServiceDefinition[SettingsT], settings: SettingsT) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.context: ServiceContext[SettingsT] | None = None
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._broker: KafkaBroker | None = None
+        self._relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: HttpServer | None = None
+        self.failed = asyncio.Event()
+
+    @property
+    def http_port(self) -> int:
+        assert self._http is not None, "the HTTP server starts last"
+        return self._http.port
+
+    async def start(self) -> None:
+        definition, settings = self.definition, self.settings
+        self._pool = pool = await create_pool(settings.database_url, schema=definition.schema)
+        applied = await apply_migrations(
+            pool,
+            schema=definition.schema,
+            directories=[PLATFORM_MIGRATIONS, definition.migrations_dir],
+        )
+        log.info("migrations applied", extra={"applied": applied, "schema": definition.schema})
+        await ensure_topics(settings, CATALOGUE)
+        self._producer = producer = AIOKafkaProducer(
+            client_id=f"{settings.topic_prefix}{definition.name}-outbox",
+            acks="all",
+            enable_idempotence=True,
+            **kafka_client_options(settings),
+        )
+        await producer.start()
+        self._broker = broker = make_broker(settings, service=definition.name)
+        http_app = ServiceHttpApp(
+            readiness_checks={"kafka": self._check_kafka, "postgres": self._check_postgres}
+        )
+        self.context = context = ServiceContext(
+            name=definition.name,
+            schema=definition.schema,
+            settings=settings,
+            pool=pool,
+            producer=producer,
+            broker=broker,
+            metrics=ServiceMetrics(definition.name),
+            dead_letter=DeadLetterSink(
+                pool, service=definition.name, topic_prefix=settings.topic_prefix
+            ),
+            http=http_app,
+        )
+        definition.build(context)
+        context.add_task(self._refresh_lag_forever)
+        await broker.start()
+        self._relay = OutboxRelay(pool, producer, schema=definition.schema, service=definition.name)
+        self._relay_task = asyncio.create_task(self._relay.run(), name="outbox-relay")
+        self._tasks = [self._start_task(task) for task in context.tasks]
+        self._http = HttpServer(http_app, host=settings.http_host, port=settings.http_port)
+        await self._http.start()
+        log.info("service started", extra={"http_port": self._http.port})
+
+    def _start_task(self, factory: TaskFactory) -> asyncio.Task[None]:
+        async def guarded() -> None:
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A dead background task would silently stop part of the service: stop it all,
+                # so the supervisor restarts it.
+                log.exception("background task failed", extra={"task": _name_of(factory)})
+                self.failed.set()
+
+        return asyncio.create_task(guarded(), name=_name_of(factory))
+
+    async def _check_kafka(self) -> None:
+        assert self._broker is not None
+        if not await self._broker.ping(timeout=1.5):
+            raise ConnectionError("no Kafka metadata answer")
+
+    async def _check_postgres(self) -> None:
+        assert self._pool is not None
+        await self._pool.fetchval("SELECT 1")
+
+    async def _refresh_lag_forever(self) -> None:
+        assert self.context is not None
+        group = group_id_for(self.context.group_id, self.settings.topic_prefix)
+        while not self.context.stopping.is_set():
+            try:
+                self.context.metrics.set_consumer_lag(
+                    await consumer_group_lag(self.settings, group)
+                )
+            except Exception as error:  # metrics are best effort; the next round may work
+                log.debug("consumer lag not available: %s", error)
+            try:
+                await asyncio.wait_for(self.context.stopping.wait(), LAG_REFRESH_S)
+            except TimeoutError:
+                continue
+
+    async def stop(self) -> None:
+        """Drain and close everything, within the shutdown grace period."""
+        deadline = _Deadline(self.settings.shutdown_grace_s - 0.5)
+        if self._http is not None:
+            self._http.app.stopping = True
+        if self.context is not None:
+            self.context.stopping.set()
+        await self._step("stop consumers", self._stop_broker(), deadline)
+        await self._step("flush outbox", self._stop_relay(deadline), deadline)
+        await self._step("stop background tasks", self._stop_tasks(), deadline)
+        await self._step("stop HTTP", self._stop_http(), deadline)
+        await self._step("stop producer", self._stop_producer(), deadline)
+        await self._step("close pool", self._close_pool(), deadline)
+        log.info("service stopped")
+
+    async def _step(self, what: str, step: Awaitable[None], deadline: _Deadline) -> None:
+        try:
+            await asyncio.wait_for(step, deadline.remaining())
+        except TimeoutError:
+            log.warning("shutdown step timed out; abandoning it", extra={"step": what})
+        except Exception:
+            log.exception("shutdown step failed", extra={"step": what})
+
+    async def _stop_broker(self) -> None:
+        if self._broker is not None:
+            # Stops every subscriber at once; each waits for its in-flight handler (which
+            # commits) up to the broker's graceful timeout.
+            await self._broker.stop()
+
+    async def _stop_relay(self, deadline: _Deadline) -> None:
+        if self._relay is None or self._relay_task is None:
+            return
+        try:
+            await self._relay.flush(timeout_s=max(deadline.remaining() - 1.5, 0.1))
+        finally:
+            await self._relay.stop()
+            await self._relay_task
+
+    async def _stop_tasks(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=_TASK_STOP_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _stop_http(self) -> None:
+        if self._http is not None:
+            await self._http.stop()
+
+    async def _stop_producer(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def _close_pool(self) -> None:
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), 1.0)
+            except TimeoutError:
+                self._pool.terminate()
+
+
+def _name_of(factory: TaskFactory) -> str:
+    return getattr(factory, "__qualname__", None) or repr(factory)
+
+
+def _install_signal_handlers(stop_event: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_event.set)
+
+
+async def serve(
+    definition: ServiceDefinition[SettingsT],
+    settings: SettingsT,
+    *,
+    stop_event: asyncio.Event,
+    started: Callable[[ServiceRunner[SettingsT]], None] | None = None,
+) -> int:
+    """Run the service until `stop_event` is set (or a background task fails); the exit code."""
+    runner = ServiceRunner(definition, settings)
+    try:
+        await runner.start()
+    except Exception:
+        log.exception("start-up failed")
+        await runner.stop()
+        return 1
+    if started is not None:
+        started(runner)
+    stop_wait = asyncio.create_task(stop_event.wait())
+    failure_wait = asyncio.create_task(runner.failed.wait())
+    await asyncio.wait({stop_wait, failure_wait}, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in (stop_wait, failure_wait):
+        waiter.cancel()
+    log.info("stopping", extra={"reason": "task failed" if runner.failed.is_set() else "signal"})
+    await runner.stop()
+    return 1 if runner.failed.is_set() else 0
+
+
+def run_service(definition: ServiceDefinition[Any]) -> None:
+    """A service's console-script `main()`: settings, JSON logs, run until SIGTERM, exit."""
+    settings = load_settings(definition.settings_class)
+    configure_logging(definition.name, settings.log_level)
+
+    async def main() -> int:
+        stop_event = asyncio.Event()
+        _install_signal_handlers(stop_event)
+        return await serve(definition, settings, stop_event=stop_event)
+
+    sys.exit(asyncio.run(main()))
