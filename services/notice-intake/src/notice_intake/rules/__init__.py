@@ -1,0 +1,1 @@
+"""notice-intake's rules: pure functions, no FastStream, asyncpg or aiokafka."""
