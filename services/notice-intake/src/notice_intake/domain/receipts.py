@@ -20,7 +20,7 @@ from mynaflow.contracts.intake import (
 from mynaflow.contracts.jlis import ParsedNotice, QuarantineReason
 from mynaflow.domain.calendar import BusinessCalendar
 
-from notice_intake.rules.routing import Route, RoutingTable
+from notice_intake.domain.routing import Route, RoutingTable
 
 NOTICE_SLA_POLICY = "notice_sla"
 

@@ -1,1 +1,0 @@
-"""notice-intake's rules: pure functions, no FastStream, asyncpg or aiokafka."""
