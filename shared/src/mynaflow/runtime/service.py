@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -211,6 +211,7 @@ class ServiceRunner(Generic[SettingsT]):
             ),
             http=http_app,
         )
+        http_app.add_route("/info", self._info)
         definition.build(context)
         context.add_task(self._refresh_lag_forever)
         await broker.start()
@@ -243,6 +244,20 @@ class ServiceRunner(Generic[SettingsT]):
     async def _check_postgres(self) -> None:
         assert self._pool is not None
         await self._pool.fetchval("SELECT 1")
+
+    async def _info(self, _query: Mapping[str, str]) -> dict[str, Any]:
+        """Who this is and which migrations its schema has: proves the plumbing end to end."""
+        assert self._pool is not None
+        rows = await self._pool.fetch(
+            "SELECT track, version, description FROM schema_migrations ORDER BY track, version"
+        )
+        return {
+            "service": self.definition.name,
+            "schema": self.definition.schema,
+            "topic_prefix": self.settings.topic_prefix,
+            "consumer_group": group_id_for(self.definition.name, self.settings.topic_prefix),
+            "migrations": [f"{r['track']}/V{r['version']}__{r['description']}" for r in rows],
+        }
 
     async def _refresh_lag_forever(self) -> None:
         assert self.context is not None

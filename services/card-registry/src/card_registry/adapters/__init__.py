@@ -1,0 +1,1 @@
+"""card-registry adapters: repositories (asyncpg SQL) and publishers (the outbox)."""

@@ -1,0 +1,1 @@
+"""card-registry rules: pure functions and models, no FastStream, asyncpg or aiokafka."""

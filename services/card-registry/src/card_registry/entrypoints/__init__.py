@@ -1,0 +1,1 @@
+"""card-registry entry points: thin subscribers and HTTP read endpoints."""

@@ -1,0 +1,1 @@
+"""card-registry handlers: plain `async def handle(event, deps)` and the unit of work."""

@@ -1,0 +1,1 @@
+"""notice-intake adapters: repositories (asyncpg SQL) and publishers (the outbox)."""

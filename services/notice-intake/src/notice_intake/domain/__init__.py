@@ -1,0 +1,1 @@
+"""notice-intake rules: pure functions and models, no FastStream, asyncpg or aiokafka."""

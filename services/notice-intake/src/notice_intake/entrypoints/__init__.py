@@ -1,0 +1,1 @@
+"""notice-intake entry points: thin subscribers and HTTP read endpoints."""

@@ -1,0 +1,1 @@
+"""notifier adapters: repositories (asyncpg SQL) and publishers (the outbox)."""

@@ -1,0 +1,1 @@
+"""notifier rules: pure functions and models, no FastStream, asyncpg or aiokafka."""

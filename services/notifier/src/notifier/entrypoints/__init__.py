@@ -1,0 +1,1 @@
+"""notifier entry points: thin subscribers and HTTP read endpoints."""

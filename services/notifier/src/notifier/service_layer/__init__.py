@@ -1,0 +1,1 @@
+"""notifier handlers: plain `async def handle(event, deps)` and the unit of work."""
