@@ -1,0 +1,337 @@
+"""The transactional outbox and its relay.
+
+`add_to_outbox` writes an event in the caller's transaction, next to the state change it
+describes. `OutboxRelay` publishes committed rows in id order, waits for the broker's
+acknowledgement (the producer is idempotent with `acks="all"`), and only then marks them sent. A
+crash anywhere loses nothing: an unmarked row is published again (consumers dedupe with the
+inbox).
+
+Only one relay per schema publishes at a time: it holds a session advisory lock on a dedicated
+connection, which also LISTENs for the insert trigger's NOTIFY. Other replicas wait for the lock.
+Rows of one key therefore leave in id order; callers keep id order per key by locking the
+aggregate's row before adding its event (the usual case for a state change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from prometheus_client import Counter, Gauge
+
+from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
+from mynaflow.messaging.inbox import require_transaction
+
+if TYPE_CHECKING:
+    import asyncpg
+    from aiokafka import AIOKafkaProducer
+
+    from mynaflow.storage.pool import DbConnection
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PUBLISHED = Counter(
+    "mynaflow_outbox_published_total", "Outbox rows published to Kafka", ["service"]
+)
+OUTBOX_PENDING = Gauge("mynaflow_outbox_pending", "Outbox rows not yet published", ["service"])
+
+_LOCK_NAMESPACE = "mynaflow.outbox:"
+_FIRST_BACKOFF_S = 0.2
+_MAX_BACKOFF_S = 10.0
+
+
+class OutboxFlushTimeout(TimeoutError):
+    """`flush()` gave up before every pending row was published."""
+
+
+class _Stopped(Exception):
+    """`stop()` was called while this relay was still waiting to become the publisher."""
+
+
+async def add_raw_to_outbox(
+    conn: DbConnection,
+    *,
+    topic: str,
+    key: str | None,
+    payload: bytes,
+    headers: dict[str, str] | None = None,
+    event_id: str | UUID | None = None,
+) -> None:
+    """Queue `payload` for `topic` in the caller's transaction (for non-CloudEvents bytes)."""
+    require_transaction(conn, "add_raw_to_outbox")
+    await conn.execute(
+        """
+        INSERT INTO outbox (event_id, topic, key, payload, headers)
+        VALUES ($1, $2, $3, $4, $5)
+        """,
+        UUID(str(event_id)) if event_id is not None else uuid4(),
+        topic,
+        key,
+        payload,
+        headers or {},
+    )
+
+
+async def add_to_outbox(
+    conn: DbConnection, *, topic: str, key: str | None, event: CloudEvent[Any]
+) -> None:
+    """Queue a CloudEvent for `topic`, keyed by its aggregate id, in the caller's transaction."""
+    await add_raw_to_outbox(
+        conn,
+        topic=topic,
+        key=key,
+        payload=encode_event(event),
+        headers={"content-type": CLOUDEVENTS_CONTENT_TYPE},
+        event_id=event.id,
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    topic: str
+    key: str | None
+    payload: bytes
+    headers: dict[str, str]
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        return [(name, value.encode("utf-8")) for name, value in self.headers.items()]
+
+    def kafka_key(self) -> bytes | None:
+        return self.key.encode("utf-8") if self.key is not None else None
+
+
+def _failed(result: object) -> bool:
+    return isinstance(result, BaseException)
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox. `run()` until `stop()`; `flush()` drains what is pending."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        producer: AIOKafkaProducer,
+        *,
+        schema: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        service: str | None = None,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._service = service or schema
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._running = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Publish until `stop()`; every failure is logged and retried, never fatal."""
+        self._running = True
+        self._stopping.clear()
+        try:
+            await self._lead_until_stopped()
+        finally:
+            self._running = False
+
+    async def _lead_until_stopped(self) -> None:
+        backoff = _FIRST_BACKOFF_S
+        while not self._stopping.is_set():
+            try:
+                async with self._leadership() as conn:
+                    backoff = _FIRST_BACKOFF_S
+                    await self._publish_until_stopped(conn)
+            except _Stopped:
+                return
+            except Exception as error:  # the relay must outlive any outage: log, back off, retry
+                log.warning(
+                    "outbox relay for %s failed (%s: %s); retrying in %.1fs",
+                    self._schema,
+                    type(error).__name__,
+                    error,
+                    backoff,
+                )
+                await self._sleep_unless_stopping(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+    async def stop(self) -> None:
+        """Ask `run()` to return after the batch in flight (which is marked or retried later)."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def flush(self, *, timeout_s: float = 30.0) -> None:
+        """Publish every row pending now; raises `OutboxFlushTimeout` if that takes too long."""
+        if self._running:
+            await self._wait_until_published(timeout_s)
+            return
+        try:
+            async with asyncio.timeout(timeout_s), self._leadership(wait=True) as conn:
+                await self._publish_pending(conn)
+        except TimeoutError as error:
+            raise OutboxFlushTimeout(
+                f"outbox of {self._schema} not flushed in {timeout_s}s"
+            ) from error
+
+    # --- leadership: one publishing relay per schema ----------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _leadership(self, *, wait: bool = False) -> AsyncIterator[DbConnection]:
+        """A connection holding the schema's relay lock and listening for new rows."""
+        async with self._pool.acquire() as conn:
+            await self._take_lock(conn, wait=wait)
+            channel = await conn.fetchval("SELECT outbox_channel($1)", self._schema)
+            await conn.add_listener(channel, self._on_notify)
+            try:
+                yield conn
+            finally:
+                # Returning the connection to the pool unlistens and unlocks; a broken connection
+                # has lost both already, so a failure here changes nothing.
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel, self._on_notify)
+
+    async def _take_lock(self, conn: DbConnection, *, wait: bool) -> None:
+        """Block until this relay holds the lock (a standby replica waits here)."""
+        key = _LOCK_NAMESPACE + self._schema
+        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
+            if self._stopping.is_set() and not wait:
+                raise _Stopped
+            await self._sleep_unless_stopping(self._poll_interval_s)
+        log.info("outbox relay for %s is publishing", self._schema)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    # --- publishing -------------------------------------------------------------------------
+
+    async def _publish_until_stopped(self, conn: DbConnection) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            await self._publish_pending(conn)
+            await self._sleep_unless_woken(self._poll_interval_s)
+
+    async def _publish_pending(self, conn: DbConnection) -> None:
+        """Publish batches until none is left, then record the pending count."""
+        while await self._publish_batch(conn) == self._batch_size:
+            pass
+        OUTBOX_PENDING.labels(self._service).set(await self._count_pending(conn))
+        self._progress.set()
+
+    async def _publish_batch(self, conn: DbConnection) -> int:
+        """Publish the oldest unsent rows; marks those acknowledged, raises if any was not."""
+        rows = await self._fetch_unpublished(conn)
+        delivered, error = await self._send(rows)
+        await self._mark_published(conn, delivered)
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(delivered))
+        if error is not None:
+            raise error
+        return len(rows)
+
+    async def _fetch_unpublished(self, conn: DbConnection) -> list[_Row]:
+        records = await conn.fetch(
+            """
+            SELECT id, topic, key, payload, headers FROM outbox
+            WHERE published_at IS NULL
+            ORDER BY id
+            LIMIT $1
+            """,
+            self._batch_size,
+        )
+        return [_Row(r["id"], r["topic"], r["key"], r["payload"], r["headers"]) for r in records]
+
+    async def _send(self, rows: list[_Row]) -> tuple[list[int], Exception | None]:
+        """Send in id order, then await every acknowledgement: (ids acknowledged, first error)."""
+        futures, error = await self._enqueue_all(rows)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        delivered = [
+            row.id for row, result in zip(rows, results, strict=False) if not _failed(result)
+        ]
+        failures = [result for result in results if isinstance(result, Exception)]
+        return delivered, error or (failures[0] if failures else None)
+
+    async def _enqueue_all(
+        self, rows: list[_Row]
+    ) -> tuple[list[asyncio.Future[Any]], Exception | None]:
+        """Buffer rows in the producer; stop at the first refusal (e.g. the broker is away)."""
+        futures: list[asyncio.Future[Any]] = []
+        for row in rows:
+            try:
+                futures.append(await self._enqueue(row))
+            except Exception as error:
+                return futures, error
+        return futures, None
+
+    async def _enqueue(self, row: _Row) -> asyncio.Future[Any]:
+        # `send` returns once the record is in the producer's buffer; the future resolves on ack.
+        future: asyncio.Future[Any] = await self._producer.send(
+            row.topic, value=row.payload, key=row.kafka_key(), headers=row.kafka_headers()
+        )
+        return future
+
+    async def _mark_published(self, conn: DbConnection, ids: list[int]) -> None:
+        if not ids:
+            return
+        await conn.execute(
+            """
+            UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])
+            """,
+            ids,
+        )
+
+    async def _count_pending(self, conn: DbConnection) -> int:
+        count: int = await conn.fetchval(
+            """
+            SELECT count(*) FROM outbox WHERE published_at IS NULL
+            """
+        )
+        return count
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    async def _wait_until_published(self, timeout_s: float) -> None:
+        """Wake the running loop and wait until no row that exists now is still unsent."""
+        target = await self._max_pending_id()
+        deadline = time.monotonic() + timeout_s
+        while target is not None and not await self._published_through(target):
+            if time.monotonic() > deadline:
+                raise OutboxFlushTimeout(f"outbox of {self._schema} not flushed in {timeout_s}s")
+            self._progress.clear()
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), timeout=0.1)
+
+    async def _max_pending_id(self) -> int | None:
+        max_id: int | None = await self._pool.fetchval(
+            """
+            SELECT max(id) FROM outbox WHERE published_at IS NULL
+            """
+        )
+        return max_id
+
+    async def _published_through(self, max_id: int) -> bool:
+        done: bool = await self._pool.fetchval(
+            """
+            SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL AND id <= $1)
+            """,
+            max_id,
+        )
+        return done
+
+    async def _sleep_unless_woken(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

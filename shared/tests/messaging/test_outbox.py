@@ -1,0 +1,495 @@
+"""Service tests of the outbox, its relay and the inbox, against the real PostgreSQL and Kafka.
+
+Invariants are stated as sets over what a fresh consumer reads from the topic (up to its end
+offsets, taken after the relay has flushed): every event id once, none twice, order kept per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from mynaflow.contracts.dead_letter import DeadLetteredMessage
+from mynaflow.contracts.envelope import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    EventData,
+    decode_event,
+    make_event,
+)
+from mynaflow.contracts.topics import DAY_MS, TopicSpec, dead_letter_topic_for, topic_name
+from mynaflow.messaging.dead_letter import record_dead_letter
+from mynaflow.messaging.inbox import claim_inbox
+from mynaflow.messaging.outbox import OutboxRelay, add_raw_to_outbox, add_to_outbox
+from mynaflow.messaging.topics_admin import ensure_topics
+from mynaflow.settings import apply_local_env_defaults
+from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
+from mynaflow.testing.waiting import wait_for
+
+pytestmark = pytest.mark.service
+
+TEST_TOPIC = TopicSpec("outbox-test", 6, DAY_MS, "events of the outbox tests")
+
+
+class Counted(EventData):
+    key: str
+    seq: int
+
+
+# --- Kafka helpers ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> str:
+    apply_local_env_defaults()
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        pytest.fail(
+            "Kafka is not configured: KAFKA_BOOTSTRAP_SERVERS is unset and no .mynaflow/env was "
+            "found. Run `make infra-up` or export KAFKA_BOOTSTRAP_SERVERS.",
+            pytrace=False,
+        )
+    return servers
+
+
+@pytest_asyncio.fixture
+async def topic(bootstrap: str) -> str:
+    """A 6-partition topic under a prefix of its own, so tests never read each other's events."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    await ensure_topics(bootstrap, [TEST_TOPIC], prefix)
+    return topic_name(TEST_TOPIC, prefix)
+
+
+def _idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+
+
+@pytest_asyncio.fixture
+async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    started = _idempotent_producer(bootstrap)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+async def _read_to_end(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> list:
+    records: list[ConsumerRecord] = []
+
+    async def caught_up() -> bool:
+        batches = await consumer.getmany(timeout_ms=200)
+        records.extend(record for batch in batches.values() for record in batch)
+        return all([await consumer.position(tp) >= offset for tp, offset in end.items()])
+
+    await wait_for(caught_up, timeout=30, what="consumer reaching the end offsets")
+    return records
+
+
+async def read_topic(
+    bootstrap: str, name: str, partitions: int = TEST_TOPIC.partitions
+) -> list[ConsumerRecord]:
+    """Every record in the topic now, read from the beginning with no consumer group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(name, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        return await _read_to_end(consumer, await consumer.end_offsets(assigned))
+    finally:
+        await consumer.stop()
+
+
+def event_ids(records: list[ConsumerRecord]) -> Counter[str]:
+    return Counter(decode_event(record.value).id for record in records)
+
+
+# --- outbox helpers -----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running_relay(
+    pool, producer, schema: str, poll_interval_s: float = 1.0
+) -> AsyncIterator[OutboxRelay]:
+    relay = OutboxRelay(pool, producer, schema=schema, poll_interval_s=poll_interval_s)
+    task = asyncio.create_task(relay.run())
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+        await asyncio.wait_for(task, timeout=10)
+
+
+def counted_event(key: str, seq: int):
+    return make_event(
+        source="outbox-test",
+        event_type="jp.mynaflow.test.counted.v1",
+        subject=key,
+        data=Counted(key=key, seq=seq),
+    )
+
+
+async def add_events(pool, topic: str, events) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        for event in events:
+            await add_to_outbox(conn, topic=topic, key=event.subject, event=event)
+
+
+async def unpublished_count(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+
+async def test_an_event_is_published_exactly_once(
+    platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    event = counted_event("notice-1", 1)
+    await add_events(platform_pool, topic, [event])
+
+    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+        await relay.flush()
+    records = await read_topic(bootstrap, topic)
+
+    assert event_ids(records) == {event.id: 1}
+    (record,) = records
+    assert record.key == b"notice-1"
+    assert dict(record.headers)["content-type"] == CLOUDEVENTS_CONTENT_TYPE.encode()
+    assert decode_event(record.value).data == {"key": "notice-1", "seq": 1}
+    assert await unpublished_count(platform_pool) == 0
+
+
+async def relay_publishes_on_notify(pool, producer, schema: str, topic: str) -> None:
+    # A poll interval far longer than the wait: only the trigger's NOTIFY can wake the relay.
+    async with running_relay(pool, producer, schema, poll_interval_s=60):
+        await add_events(pool, topic, [counted_event("k", 0)])
+        await wait_for(lambda: unpublished_count(pool), until=lambda n: n == 0)
+        await add_events(pool, topic, [counted_event("k", 1)])
+
+        await wait_for(
+            lambda: unpublished_count(pool),
+            until=lambda n: n == 0,
+            timeout=10,
+            what="relay woken by NOTIFY",
+        )
+
+
+async def test_a_running_relay_wakes_on_insert(platform_pool, fresh_schema, producer, topic):
+    await relay_publishes_on_notify(platform_pool, producer, fresh_schema, topic)
+
+    assert await platform_pool.fetchval("SELECT count(*) FROM outbox") == 2
+
+
+async def test_any_schema_name_gets_a_working_channel(
+    pg_pool_factory, database_url, producer, topic
+):
+    schema = f"Ward Office-{uuid.uuid4().hex} with a name far longer than a channel allows"[:63]
+    pool = await pg_pool_factory(schema)
+    try:
+        await apply_migrations(pool, schema=schema, directories=[PLATFORM_MIGRATIONS])
+        await relay_publishes_on_notify(pool, producer, schema, topic)
+
+        channel = await pool.fetchval("SELECT outbox_channel($1)", schema)
+        assert channel.startswith("outbox_")
+    finally:
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    with contextlib.suppress(RuntimeError):
+        async with platform_pool.acquire() as conn, conn.transaction():
+            await add_to_outbox(conn, topic=topic, key="k", event=counted_event("k", 1))
+            raise RuntimeError("the handler failed after writing its event")
+    kept = counted_event("k", 2)
+    await add_events(platform_pool, topic, [kept])
+
+    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+        await relay.flush()
+
+    assert event_ids(await read_topic(bootstrap, topic)) == {kept.id: 1}
+
+
+_COMMIT_THEN_DIE = """
+import asyncio, os, signal, sys
+from mynaflow.contracts.envelope import EventData, make_event
+from mynaflow.messaging.outbox import add_to_outbox
+from mynaflow.storage.pool import open_connection
+
+class Noticed(EventData):
+    notice_id: str
+
+async def main(url, schema, topic):
+    conn = await open_connection(url, schema=schema)
+    event = make_event(source="crash-test", event_type="jp.mynaflow.test.noticed.v1",
+                       subject="n-1", data=Noticed(notice_id="n-1"))
+    async with conn.transaction():
+        await conn.execute("INSERT INTO notices (id) VALUES ('n-1')")
+        await add_to_outbox(conn, topic=topic, key="n-1", event=event)
+    print(event.id, flush=True)
+    # Die between the commit and any publish: no relay has run in this process.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+async def test_an_event_committed_before_a_crash_is_published_once_afterwards(
+    database_url, platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    await platform_pool.execute("CREATE TABLE notices (id text PRIMARY KEY)")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _COMMIT_THEN_DIE,
+        database_url,
+        fresh_schema,
+        topic,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    event_id = stdout.decode().strip()
+    assert await unpublished_count(platform_pool) == 1
+
+    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+        await relay.flush()
+
+    assert event_ids(await read_topic(bootstrap, topic)) == {event_id: 1}
+    assert await platform_pool.fetchval("SELECT count(*) FROM notices") == 1
+
+
+def _seqs_by_key(records: list[ConsumerRecord]) -> dict[str, list[int]]:
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        data = decode_event(record.value).data
+        seqs[data["key"]].append(data["seq"])
+    return seqs
+
+
+async def test_two_hundred_events_keep_id_order_per_key(
+    platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    events = [counted_event(f"resident-{seq % 7}", seq) for seq in range(200)]
+    for start in range(0, 200, 40):
+        await add_events(platform_pool, topic, events[start : start + 40])
+
+    relay = OutboxRelay(platform_pool, producer, schema=fresh_schema, batch_size=32)
+    await relay.flush()
+    records = await read_topic(bootstrap, topic)
+
+    assert event_ids(records) == {event.id: 1 for event in events}
+    seqs = _seqs_by_key(records)
+    assert len(seqs) == 7
+    assert all(found == sorted(found) for found in seqs.values()), seqs
+
+
+async def test_two_relays_on_one_schema_never_publish_a_row_twice(
+    platform_pool, fresh_schema, pg_pool_factory, producer, topic, bootstrap
+):
+    other_pool = await pg_pool_factory(fresh_schema)
+    other_producer = _idempotent_producer(bootstrap)
+    await other_producer.start()
+    events = [counted_event(f"k{seq % 5}", seq) for seq in range(200)]
+    try:
+        async with (
+            running_relay(platform_pool, producer, fresh_schema),
+            running_relay(other_pool, other_producer, fresh_schema) as second,
+        ):
+            for start in range(0, 200, 10):
+                await add_events(platform_pool, topic, events[start : start + 10])
+            await second.flush()
+    finally:
+        await other_producer.stop()
+    records = await read_topic(bootstrap, topic)
+
+    assert event_ids(records) == {event.id: 1 for event in events}
+    assert all(found == sorted(found) for found in _seqs_by_key(records).values())
+
+
+async def kill_relay_connection(pool, schema: str) -> int:
+    """Terminate the backend holding this schema's relay lock (in this database only)."""
+    return await pool.fetchval(
+        """
+        WITH relay_lock AS (SELECT hashtextextended('mynaflow.outbox:' || $1, 0) AS key)
+        SELECT count(pg_terminate_backend(l.pid))
+        FROM pg_locks AS l, relay_lock
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid::bigint = (relay_lock.key >> 32) & 4294967295
+          AND l.objid::bigint = relay_lock.key & 4294967295
+        """,
+        schema,
+    )
+
+
+async def test_the_relay_recovers_when_its_connection_is_killed(
+    platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    first = counted_event("k", 1)
+    await add_events(platform_pool, topic, [first])
+    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+        await relay.flush()
+        # The relay's LISTEN connection is the one holding the relay lock: kill it once the
+        # running loop has taken the lock.
+        await wait_for(
+            lambda: kill_relay_connection(platform_pool, fresh_schema),
+            until=lambda n: n == 1,
+            what="a relay connection to kill",
+        )
+        second = counted_event("k", 2)
+        await add_events(platform_pool, topic, [second])
+        await relay.flush()
+
+    assert event_ids(await read_topic(bootstrap, topic)) == {first.id: 1, second.id: 1}
+
+
+async def test_raw_rows_keep_their_bytes_and_headers(
+    platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    async with platform_pool.acquire() as conn, conn.transaction():
+        await add_raw_to_outbox(
+            conn, topic=topic, key=None, payload=b'{"plain": "json"}', headers={"origin": "test"}
+        )
+
+    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
+    (record,) = await read_topic(bootstrap, topic)
+
+    assert record.value == b'{"plain": "json"}'
+    assert record.key is None
+    assert dict(record.headers) == {"origin": b"test"}
+
+
+# --- inbox: the same event delivered twice is applied once --------------------------------------
+
+
+async def apply_count_event(pool, record: ConsumerRecord) -> bool:
+    """A handler as services write it: claim the id, then change state, in one transaction."""
+    event = decode_event(record.value)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await claim_inbox(conn, event.id, consumer="counter"):
+            return False
+        await conn.execute("UPDATE counters SET value = value + 1 WHERE name = $1", event.subject)
+        return True
+
+
+async def test_an_event_delivered_twice_is_applied_once(
+    platform_pool, fresh_schema, producer, topic, bootstrap
+):
+    await platform_pool.execute("CREATE TABLE counters (name text PRIMARY KEY, value int)")
+    await platform_pool.execute("INSERT INTO counters VALUES ('visits', 0)")
+    await add_events(platform_pool, topic, [counted_event("visits", 1)])
+    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
+
+    # Reading the topic twice is a redelivery: what a consumer sees after a crash before commit.
+    deliveries = await read_topic(bootstrap, topic) + await read_topic(bootstrap, topic)
+    applied = [await apply_count_event(platform_pool, record) for record in deliveries]
+
+    assert applied == [True, False]
+    assert await platform_pool.fetchval("SELECT value FROM counters") == 1
+
+
+# --- dead letters: one row and one event per poison message, no individual number anywhere ----
+
+DEAD_LETTER_SERVICE = "notice-intake"
+
+
+def individual_number(first11: str) -> str:
+    """A valid individual number: P1..P11 counted from the right, weights Q = n+1 / n-5."""
+    weights = [n + 1 if n <= 6 else n - 5 for n in range(1, 12)]
+    remainder = sum(int(p) * q for p, q in zip(reversed(first11), weights, strict=True)) % 11
+    return first11 + str(0 if remainder <= 1 else 11 - remainder)
+
+
+@pytest_asyncio.fixture
+async def dead_letter_topic(bootstrap: str) -> tuple[str, str]:
+    """(prefix, physical name) of notice-intake's dead-letter topic under a fresh prefix."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    spec = dead_letter_topic_for(DEAD_LETTER_SERVICE)
+    await ensure_topics(bootstrap, [spec], prefix)
+    return prefix, topic_name(spec, prefix)
+
+
+async def dead_letter(pool, prefix: str, *, payload: bytes, key: bytes | None, error: str) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        return await record_dead_letter(
+            conn,
+            service=DEAD_LETTER_SERVICE,
+            source_topic="jlis.notices.raw",
+            partition=3,
+            offset=41,
+            key=key,
+            payload=payload,
+            reason="invalid-json",
+            error=error,
+            topic_prefix=prefix,
+        )
+
+
+async def test_a_redelivered_poison_message_makes_one_row_and_one_event(
+    platform_pool, fresh_schema, producer, dead_letter_topic, bootstrap
+):
+    prefix, name = dead_letter_topic
+
+    recorded = [
+        await dead_letter(platform_pool, prefix, payload=b"{not json", key=b"n-7", error="bad")
+        for _ in range(2)
+    ]
+    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
+    records = await read_topic(bootstrap, name, partitions=1)
+
+    assert recorded == [True, False]
+    assert await platform_pool.fetchval("SELECT count(*) FROM dead_letters") == 1
+    assert len(event_ids(records)) == 1
+    event = decode_event(records[0].value)
+    assert (event.type, event.source, event.subject) == (
+        "jp.mynaflow.intake.message-dead-lettered.v1",
+        DEAD_LETTER_SERVICE,
+        "n-7",
+    )
+    data = DeadLetteredMessage.model_validate(event.data)
+    assert (data.source_topic, data.partition, data.offset) == ("jlis.notices.raw", 3, 41)
+    assert base64.b64decode(data.original_base64) == b"{not json"
+    assert (data.reason, data.error, data.redactions) == ("invalid-json", "bad", 0)
+
+
+async def stored_dead_letter_text(pool) -> str:
+    row = await pool.fetchrow("SELECT key, payload, reason, error FROM dead_letters")
+    return f"{row['key']} {bytes(row['payload'])!r} {row['reason']} {row['error']}"
+
+
+async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
+    platform_pool, fresh_schema, producer, dead_letter_topic, bootstrap
+):
+    prefix, name = dead_letter_topic
+    number = individual_number("31415926535")
+    payload = f'{{"resident": "中区 太郎", "kojin_bango": "{number}", "broken": '.encode()
+
+    await dead_letter(
+        platform_pool,
+        prefix,
+        payload=payload,
+        key=f"resident-{number}".encode(),
+        error=f"1 validation error: input_value='{number}'",
+    )
+    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
+    (record,) = await read_topic(bootstrap, name, partitions=1)
+
+    data = DeadLetteredMessage.model_validate(decode_event(record.value).data)
+    published = record.value + (record.key or b"") + b"".join(v for _, v in record.headers)
+    assert number.encode() not in published
+    assert number.encode() not in base64.b64decode(data.original_base64)
+    assert number not in await stored_dead_letter_text(platform_pool)
+    assert data.redactions == 3
+    assert b"\xe4\xb8\xad\xe5\x8c\xba" in base64.b64decode(data.original_base64)  # 中区 is kept
