@@ -1,0 +1,1 @@
+"""The watcher's rules: policies, ladders, catch-up, deadline transitions. No I/O in here."""

@@ -1,0 +1,177 @@
+"""A policy applied to one due time: when each stage (and each repetition) falls due.
+
+Times are computed in JST (day offsets move the JST date, whatever the server's time zone) and
+returned as UTC instants. Stages are ranked by their first time: a later stage is a more severe
+one (the catch-up rule fires only the most severe of several missed reminders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from mynaflow.contracts.deadlines import Role
+from mynaflow.domain.calendar import BusinessCalendar
+from mynaflow.domain.time import JST, require_aware, to_jst_date
+
+from deadline_watcher.domain.policies import Offset, OffsetUnit, Policy, StageRule
+
+# In one catch-up window, at most this many repetitions of one stage are looked at (the latest
+# ones): earlier repetitions were missed long ago and would be passed over anyway.
+MAX_REPETITIONS_PER_WINDOW = 100
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One firing of one stage: `repetition` 0 is the stage itself, 1, 2, … its repeats."""
+
+    stage: str
+    repetition: int
+    at: datetime
+    role: Role
+    # Position of the stage in the ladder (ordered by first time): higher is more severe.
+    severity: int
+    is_breach: bool
+
+    @property
+    def is_breach_fact(self) -> bool:
+        """The first firing of the breach: a fact, never skipped. Its repeats are reminders."""
+        return self.is_breach and self.repetition == 0
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        return (self.stage, self.repetition)
+
+
+def shift(
+    instant: datetime, offset: Offset, calendar: BusinessCalendar, at_time: time | None = None
+) -> datetime:
+    """`instant` moved by `offset`; day offsets land on `at_time` JST (or the same time of day)."""
+    require_aware(instant)
+    if not offset.unit.counts_days:
+        return (instant + timedelta(seconds=offset.amount * offset.unit.seconds)).astimezone(UTC)
+    day = to_jst_date(instant)
+    if offset.unit is OffsetUnit.CALENDAR_DAYS:
+        day += timedelta(days=offset.amount)
+    elif offset.amount >= 0:
+        day = calendar.add_business_days(day, offset.amount)
+    else:
+        day = calendar.subtract_business_days(day, -offset.amount)
+    clock = at_time if at_time is not None else instant.astimezone(JST).time()
+    return datetime.combine(day, clock, tzinfo=JST).astimezone(UTC)
+
+
+class Ladder:
+    """The stages of `policy` for one deadline due at `due_at`."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        due_at: datetime,
+        calendar: BusinessCalendar,
+        starts_at: datetime | None = None,
+    ) -> None:
+        self.policy = policy
+        self.due_at = require_aware(due_at).astimezone(UTC)
+        self.starts_at = starts_at
+        self._calendar = calendar
+        firsts = {stage.name: self._first_time(stage) for stage in policy.stages}
+        # Stable sort: stages due at the same time keep their configured order.
+        ordered = sorted(policy.stages, key=lambda stage: firsts[stage.name])
+        self._stages = [(rank, stage, firsts[stage.name]) for rank, stage in enumerate(ordered)]
+
+    def _first_time(self, stage: StageRule) -> datetime:
+        if stage.is_breach:
+            return self.due_at
+        return shift(self.due_at, stage.offset, self._calendar, stage.at_time)
+
+    def _applies(self, stage: StageRule, at: datetime) -> bool:
+        """Stages that would fall before the obligation began are not part of it."""
+        return stage.is_breach or self.starts_at is None or at >= self.starts_at
+
+    def _repetitions(self, stage: StageRule, first: datetime) -> Iterator[tuple[int, datetime]]:
+        """(repetition, time) for ever, or up to the stage's maximum."""
+        yield 0, first
+        if stage.repeat is None:
+            return
+        at, repetition = first, 0
+        while stage.repeat.max_repetitions is None or repetition < stage.repeat.max_repetitions:
+            at = shift(at, stage.repeat.every, self._calendar, stage.repeat.at_time)
+            repetition += 1
+            yield repetition, at
+
+    def _start_near(
+        self, stage: StageRule, first: datetime, after: datetime | None
+    ) -> Iterator[tuple[int, datetime]]:
+        """Repetitions from close below `after`: fixed-length steps jump there directly."""
+        repeat = stage.repeat
+        if after is None or repeat is None or repeat.every.unit.counts_days or after <= first:
+            return self._repetitions(stage, first)
+        step = timedelta(seconds=repeat.every.amount * repeat.every.unit.seconds)
+        skip = max(0, int((after - first) / step) - 1)
+        if repeat.max_repetitions is not None:
+            skip = min(skip, repeat.max_repetitions)
+        return self._repetitions_from(stage, skip, first + skip * step)
+
+    def _repetitions_from(
+        self, stage: StageRule, start: int, at: datetime
+    ) -> Iterator[tuple[int, datetime]]:
+        assert stage.repeat is not None
+        step = timedelta(seconds=stage.repeat.every.amount * stage.repeat.every.unit.seconds)
+        repetition = start
+        limit = stage.repeat.max_repetitions
+        while limit is None or repetition <= limit:
+            yield repetition, at
+            repetition += 1
+            at += step
+
+    def _occurrence(self, rank: int, stage: StageRule, repetition: int, at: datetime) -> Occurrence:
+        return Occurrence(stage.name, repetition, at, stage.role, rank, stage.is_breach)
+
+    def planned(self) -> list[Occurrence]:
+        """The first firing of every stage that applies, in ladder order."""
+        return [
+            self._occurrence(rank, stage, 0, first)
+            for rank, stage, first in self._stages
+            if self._applies(stage, first)
+        ]
+
+    def between(self, after: datetime | None, until: datetime) -> list[Occurrence]:
+        """Every firing with `after < at <= until` (all up to `until` when `after` is None).
+
+        Sorted by time, then ladder order. Per stage at most the latest
+        `MAX_REPETITIONS_PER_WINDOW` repetitions are returned.
+        """
+        found: list[Occurrence] = []
+        for rank, stage, first in self._stages:
+            window = [
+                self._occurrence(rank, stage, repetition, at)
+                for repetition, at in self._until(self._start_near(stage, first, after), until)
+                if (after is None or at > after) and self._applies(stage, at)
+            ]
+            found.extend(window[-MAX_REPETITIONS_PER_WINDOW:])
+        return sorted(found, key=lambda o: (o.at, o.severity, o.repetition))
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The time of the first firing strictly after `after`, or None when none is left."""
+        candidates = []
+        for _, stage, first in self._stages:
+            for _, at in self._start_near(stage, first, after):
+                if at > after and self._applies(stage, at):
+                    candidates.append(at)
+                    break
+        return min(candidates, default=None)
+
+    def first_time(self) -> datetime:
+        """When the first applicable stage falls due (the breach at the latest)."""
+        return min(occurrence.at for occurrence in self.planned())
+
+    @staticmethod
+    def _until(
+        repetitions: Iterator[tuple[int, datetime]], until: datetime
+    ) -> Iterator[tuple[int, datetime]]:
+        for repetition, at in repetitions:
+            if at > until:
+                return
+            yield repetition, at
