@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -133,6 +132,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._running = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -140,11 +140,37 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish until `stop()`; every failure is logged and retried, never fatal."""
         self._running = True
-        self._stopping.clear()
         try:
             await self._lead_until_stopped()
         finally:
             self._running = False
+            self._stopped.set()
+
+    async def stop(self, *, timeout_s: float = 5.0) -> None:
+        """Make `run()` return after the batch in flight, waiting for it up to `timeout_s`.
+
+        A batch cut short is safe: rows not yet marked are published again by the next relay.
+        """
+        self._stopping.set()
+        self._wake.set()
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), timeout=timeout_s)
+
+    async def flush(self, *, timeout_s: float = 30.0) -> None:
+        """Publish every row pending now; raises `OutboxFlushTimeout` if that takes too long.
+
+        Publishes itself when no relay of this schema is publishing; otherwise waits for the
+        publishing relay (this one's `run()` or another replica's) to get past those rows.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                if self._running or not await self._publish_if_free():
+                    await self._wait_until_published()
+        except TimeoutError as error:
+            raise OutboxFlushTimeout(
+                f"outbox of {self._schema} not flushed in {timeout_s:g}s"
+            ) from error
 
     async def _lead_until_stopped(self) -> None:
         backoff = _FIRST_BACKOFF_S
@@ -166,49 +192,66 @@ class OutboxRelay:
                 await self._sleep_unless_stopping(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
-    async def stop(self) -> None:
-        """Ask `run()` to return after the batch in flight (which is marked or retried later)."""
-        self._stopping.set()
-        self._wake.set()
-
-    async def flush(self, *, timeout_s: float = 30.0) -> None:
-        """Publish every row pending now; raises `OutboxFlushTimeout` if that takes too long."""
-        if self._running:
-            await self._wait_until_published(timeout_s)
-            return
-        try:
-            async with asyncio.timeout(timeout_s), self._leadership(wait=True) as conn:
-                await self._publish_pending(conn)
-        except TimeoutError as error:
-            raise OutboxFlushTimeout(
-                f"outbox of {self._schema} not flushed in {timeout_s}s"
-            ) from error
-
     # --- leadership: one publishing relay per schema ----------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _leadership(self, *, wait: bool = False) -> AsyncIterator[DbConnection]:
-        """A connection holding the schema's relay lock and listening for new rows."""
-        async with self._pool.acquire() as conn:
-            await self._take_lock(conn, wait=wait)
-            channel = await conn.fetchval("SELECT outbox_channel($1)", self._schema)
-            await conn.add_listener(channel, self._on_notify)
-            try:
-                yield conn
-            finally:
-                # Returning the connection to the pool unlistens and unlocks; a broken connection
-                # has lost both already, so a failure here changes nothing.
-                with contextlib.suppress(Exception):
-                    await conn.remove_listener(channel, self._on_notify)
+    async def _leadership(self) -> AsyncIterator[DbConnection]:
+        """A connection holding the schema's relay lock and listening for new rows.
 
-    async def _take_lock(self, conn: DbConnection, *, wait: bool) -> None:
-        """Block until this relay holds the lock (a standby replica waits here)."""
-        key = _LOCK_NAMESPACE + self._schema
-        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
-            if self._stopping.is_set() and not wait:
-                raise _Stopped
-            await self._sleep_unless_stopping(self._poll_interval_s)
-        log.info("outbox relay for %s is publishing", self._schema)
+        A standby replica waits here until the publishing one stops or loses its connection.
+        """
+        async with self._pool.acquire() as conn:
+            while not await self._try_lock(conn):
+                if self._stopping.is_set():
+                    raise _Stopped
+                await self._sleep_unless_stopping(self._poll_interval_s)
+            log.info("outbox relay for %s is publishing", self._schema)
+            try:
+                async with self._listening(conn):
+                    yield conn
+            finally:
+                await self._unlock(conn)
+
+    @contextlib.asynccontextmanager
+    async def _listening(self, conn: DbConnection) -> AsyncIterator[None]:
+        channel = await conn.fetchval("SELECT outbox_channel($1)", self._schema)
+        await conn.add_listener(channel, self._on_notify)
+        try:
+            yield
+        finally:
+            # A broken connection has stopped listening already; nothing more to undo.
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(channel, self._on_notify)
+
+    async def _publish_if_free(self) -> bool:
+        """Drain the outbox here if no relay holds the lock; False if one does."""
+        async with self._pool.acquire() as conn:
+            if not await self._try_lock(conn):
+                return False
+            try:
+                await self._publish_pending(conn)
+            finally:
+                await self._unlock(conn)
+        return True
+
+    async def _try_lock(self, conn: DbConnection) -> bool:
+        locked: bool = await conn.fetchval(
+            """
+            SELECT pg_try_advisory_lock(hashtextextended($1, 0))
+            """,
+            _LOCK_NAMESPACE + self._schema,
+        )
+        return locked
+
+    async def _unlock(self, conn: DbConnection) -> None:
+        # A broken connection has released the lock with its session.
+        with contextlib.suppress(Exception):
+            await conn.execute(
+                """
+                SELECT pg_advisory_unlock(hashtextextended($1, 0))
+                """,
+                _LOCK_NAMESPACE + self._schema,
+            )
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -299,13 +342,10 @@ class OutboxRelay:
 
     # --- waiting ----------------------------------------------------------------------------
 
-    async def _wait_until_published(self, timeout_s: float) -> None:
+    async def _wait_until_published(self) -> None:
         """Wake the running loop and wait until no row that exists now is still unsent."""
         target = await self._max_pending_id()
-        deadline = time.monotonic() + timeout_s
         while target is not None and not await self._published_through(target):
-            if time.monotonic() > deadline:
-                raise OutboxFlushTimeout(f"outbox of {self._schema} not flushed in {timeout_s}s")
             self._progress.clear()
             self._wake.set()
             with contextlib.suppress(TimeoutError):
