@@ -1,0 +1,34 @@
+"""The thin subscriber: raw bytes of `jlis.notices.raw`, in batches, to the batch handler.
+
+notice-intake is the one consumer that takes raw bytes (it must receipt even what does not
+parse), so the subscriber reads the Kafka records, not a decoded body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.kafka.annotations import KafkaMessage
+from mynaflow.contracts.topics import JLIS_NOTICES_RAW
+from mynaflow.messaging.broker import RawRecord, records_of
+from mynaflow.runtime.service import ServiceContext
+
+from notice_intake.domain.messages import RawNoticeMessage
+from notice_intake.service_layer.deps import IntakeDeps
+from notice_intake.service_layer.intake import acknowledge_batch
+
+
+def to_raw_notice_message(record: RawRecord) -> RawNoticeMessage:
+    return RawNoticeMessage(record.topic, record.partition, record.offset, record.key, record.value)
+
+
+def register_intake_subscriber(
+    context: ServiceContext[Any], deps: IntakeDeps, *, max_records: int
+) -> None:
+    subscriber = context.subscriber(JLIS_NOTICES_RAW, batch=True, max_records=max_records)
+
+    async def on_raw_notices(body: Any, message: KafkaMessage) -> None:
+        # `body` is FastStream's decoding attempt; the records' bytes are what counts.
+        await acknowledge_batch([to_raw_notice_message(r) for r in records_of(message)], deps)
+
+    subscriber(on_raw_notices)

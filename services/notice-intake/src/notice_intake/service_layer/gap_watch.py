@@ -1,0 +1,76 @@
+"""Report sequence gaps once they have been open longer than the grace period.
+
+The watcher sleeps until the oldest unreported gap falls due (or a batch opens a new gap, or at
+most one grace period, which covers gaps opened by other replicas), reports what is due and
+sleeps again: woken by time, never polling busily. Reporting claims the gaps under the
+municipality's row lock (SKIP LOCKED), so several replicas report each gap exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from notice_intake.adapters import events as outbox_events
+from notice_intake.adapters import sequence_repository as sequences
+from notice_intake.service_layer.deps import IntakeDeps
+
+log = logging.getLogger(__name__)
+
+# Back-off after a failed round (the database may be restarting); the loop never dies of it.
+_RETRY_AFTER_FAILURE_S = 2.0
+_MIN_SLEEP_S = 0.05
+_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+async def report_due_gaps(deps: IntakeDeps) -> int:
+    """Report every gap due now, in one transaction; return how many were reported."""
+    now = deps.clock()
+    async with deps.pool.acquire() as conn, conn.transaction():
+        due = await sequences.claim_due_gaps(conn, now - deps.gap_grace, now)
+        for item in due:
+            await outbox_events.emit_gap_detected(
+                conn, deps.topics, item.municipality_code, item.gap, now
+            )
+    if due:
+        log.warning("sequence gaps reported", extra={"gaps": len(due)})
+    return len(due)
+
+
+async def seconds_until_next_due(deps: IntakeDeps) -> float:
+    """How long the watcher may sleep: until the oldest unreported gap is due, at most grace."""
+    async with deps.pool.acquire() as conn:
+        seen_at = await sequences.next_unreported_gap_seen_at(conn)
+    grace = deps.gap_grace.total_seconds()
+    if seen_at is None:
+        return grace
+    due_in = (seen_at + deps.gap_grace - deps.clock()).total_seconds()
+    return min(max(due_in, _MIN_SLEEP_S), grace)
+
+
+async def watch_sequence_gaps(deps: IntakeDeps, stopping: asyncio.Event) -> None:
+    """Run until `stopping` is set (the runtime's background task)."""
+    while not stopping.is_set():
+        # Cleared before looking, so a gap opened meanwhile wakes the next sleep at once.
+        deps.gaps_changed.clear()
+        try:
+            await report_due_gaps(deps)
+            sleep_s = await seconds_until_next_due(deps)
+        except _TRANSIENT as error:
+            log.warning("gap watcher round failed; retrying", extra={"error": type(error).__name__})
+            sleep_s = _RETRY_AFTER_FAILURE_S
+        await _sleep_until_woken(deps, stopping, sleep_s)
+
+
+async def _sleep_until_woken(deps: IntakeDeps, stopping: asyncio.Event, seconds: float) -> None:
+    waiters = {
+        asyncio.ensure_future(stopping.wait()),
+        asyncio.ensure_future(deps.gaps_changed.wait()),
+    }
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,252 @@
+"""Acknowledge a batch of raw J-LIS notices: one transaction, every message receipted.
+
+`acknowledge_batch(messages, deps)` is the handler the subscriber calls. For each message not
+applied before (same topic/partition/offset) it:
+1. parses the bytes with the single parser in `shared/` (never raises; everything redacted);
+2. stores a first receipt (accepted, or quarantined), or, for a notice id already stored,
+   counts a duplicate on the original and, when the content differs, opens a triage item;
+3. records its sequence number (gaps are reported later by the gap watcher, after grace);
+4. queues the receipt event, the `notice_sla` deadline request and, for bytes that are not
+   JSON at all, the dead letter, in the same transaction (outbox).
+Offsets are committed by the subscriber only after this returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
+
+from mynaflow.contracts.intake import NoticeAcknowledged
+from mynaflow.contracts.jlis import INVALID_JSON, INVALID_UTF8, ParsedNotice, parse_raw_notice
+
+from notice_intake.adapters import events as outbox_events
+from notice_intake.adapters import receipts_repository as receipts
+from notice_intake.adapters import sequence_repository as sequences
+from notice_intake.adapters.events import IntakeTopics
+from notice_intake.domain.messages import RawNoticeMessage
+from notice_intake.domain.receipts import (
+    OriginalReceipt,
+    deadline_request,
+    duplicate_receipt,
+    first_receipt,
+    is_content_conflict,
+    route_for,
+)
+from notice_intake.domain.sequence_gaps import Gap, record_number
+from notice_intake.service_layer.deps import IntakeDeps
+
+if TYPE_CHECKING:
+    from mynaflow.storage.pool import DbConnection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    message: RawNoticeMessage
+    parsed: ParsedNotice
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did, for logs, metrics and tests (counts only: no personal data)."""
+
+    receipts: list[NoticeAcknowledged] = field(default_factory=list)
+    redeliveries: int = 0
+    gaps_opened: int = 0
+    gaps_closed: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.receipts if r.status.value == status)
+
+
+async def acknowledge_batch(messages: Sequence[RawNoticeMessage], deps: IntakeDeps) -> BatchOutcome:
+    """Receipt every message of the batch in one transaction (see the module docstring)."""
+    received_at = deps.clock()
+    parsed = [_Parsed(m, parse_raw_notice(m.value)) for m in messages]
+    async with deps.pool.acquire() as conn, conn.transaction():
+        fresh_messages = await receipts.claim_new_messages(conn, messages)
+        fresh_ids = {id(m) for m in fresh_messages}
+        fresh = [p for p in parsed if id(p.message) in fresh_ids]
+        outcome = BatchOutcome(redeliveries=len(messages) - len(fresh))
+        outcome.receipts = await _store_receipts(conn, fresh, received_at, deps)
+        closed = await _record_sequences(conn, fresh, received_at, outcome)
+        await _queue_events(conn, fresh, outcome.receipts, closed, deps.topics)
+    if outcome.gaps_opened:
+        deps.gaps_changed.set()
+    _log_outcome(outcome)
+    return outcome
+
+
+# --- receipts --------------------------------------------------------------------------------
+async def _store_receipts(
+    conn: DbConnection, fresh: list[_Parsed], received_at: datetime, deps: IntakeDeps
+) -> list[NoticeAcknowledged]:
+    """One receipt per fresh message, in message order."""
+    first_by_notice: dict[str, int] = {}
+    candidates: list[receipts.ReceiptRow] = []
+    drafts: list[NoticeAcknowledged] = []
+    for index, item in enumerate(fresh):
+        draft = _first_receipt(item, received_at, deps)
+        drafts.append(draft)
+        notice_id = item.parsed.notice_id
+        if notice_id is None or notice_id not in first_by_notice:
+            if notice_id is not None:
+                first_by_notice[notice_id] = index
+            candidates.append(_receipt_row(item, draft))
+    await receipts.insert_receipts(conn, candidates)
+    originals = await receipts.originals_for(conn, first_by_notice)
+    result = _resolve_duplicates(fresh, drafts, originals, received_at, deps)
+    await _store_duplicates(conn, fresh, result, drafts, received_at)
+    return result
+
+
+def _first_receipt(item: _Parsed, received_at: datetime, deps: IntakeDeps) -> NoticeAcknowledged:
+    return first_receipt(
+        item.parsed,
+        receipt_id=uuid4(),
+        route=route_for(item.parsed, received_at, deps.routing, deps.calendar),
+        received_at=received_at,
+        source=item.message.coordinates,
+    )
+
+
+def _receipt_row(item: _Parsed, receipt: NoticeAcknowledged) -> receipts.ReceiptRow:
+    # Accepted notices are fully described by their fields; quarantined ones keep their bytes.
+    raw = None if item.parsed.accepted else item.parsed.redacted_payload
+    return receipts.ReceiptRow(receipt, item.parsed.content_hash, raw, item.message)
+
+
+def _resolve_duplicates(
+    fresh: list[_Parsed],
+    drafts: list[NoticeAcknowledged],
+    originals: dict[str, OriginalReceipt],
+    received_at: datetime,
+    deps: IntakeDeps,
+) -> list[NoticeAcknowledged]:
+    """Keep the draft where it became the stored receipt; otherwise it is a duplicate."""
+    result: list[NoticeAcknowledged] = []
+    for item, draft in zip(fresh, drafts, strict=True):
+        original = originals.get(draft.notice_id) if draft.notice_id is not None else None
+        if original is None or original.receipt_id == draft.receipt_id:
+            result.append(draft)
+            continue
+        result.append(_duplicate(item, original, received_at, deps))
+    return result
+
+
+def _duplicate(
+    item: _Parsed, original: OriginalReceipt, received_at: datetime, deps: IntakeDeps
+) -> NoticeAcknowledged:
+    source = item.message.coordinates
+    if not is_content_conflict(item.parsed, original):
+        return duplicate_receipt(item.parsed, original, source=source)
+    conflict_route = deps.routing.route_quarantined(received_at, deps.calendar)
+    return duplicate_receipt(
+        item.parsed, original, source=source, conflict_route=conflict_route, work_item_id=uuid4()
+    )
+
+
+async def _store_duplicates(
+    conn: DbConnection,
+    fresh: list[_Parsed],
+    result: list[NoticeAcknowledged],
+    drafts: list[NoticeAcknowledged],
+    received_at: datetime,
+) -> None:
+    counts: dict[UUID, receipts.DuplicateCount] = {}
+    triage: list[receipts.TriageItemRow] = []
+    for item, receipt, draft in zip(fresh, result, drafts, strict=True):
+        if receipt is draft:
+            continue
+        conflict = receipt.work_item_id is not None
+        previous = counts.get(receipt.receipt_id)
+        counts[receipt.receipt_id] = receipts.DuplicateCount(
+            receipt.receipt_id,
+            (previous.duplicates if previous else 0) + 1,
+            (previous.conflicts if previous else 0) + int(conflict),
+            received_at,
+        )
+        if conflict:
+            triage.append(
+                receipts.TriageItemRow(
+                    receipt,
+                    item.parsed.content_hash,
+                    item.parsed.redacted_payload,
+                    item.message,
+                    received_at,
+                )
+            )
+    await receipts.count_duplicates(conn, list(counts.values()))
+    await receipts.insert_triage_items(conn, triage)
+
+
+# --- sequences ---------------------------------------------------------------------------------
+def _numbered(fresh: list[_Parsed]) -> list[tuple[str, int]]:
+    """(municipality, number) of every message whose both fields are readable, in order."""
+    numbered: list[tuple[str, int]] = []
+    for item in fresh:
+        fields = item.parsed.fields
+        if fields.municipality_code is not None and fields.sequence is not None:
+            numbered.append((fields.municipality_code, fields.sequence))
+    return numbered
+
+
+async def _record_sequences(
+    conn: DbConnection, fresh: list[_Parsed], received_at: datetime, outcome: BatchOutcome
+) -> list[tuple[str, Gap]]:
+    numbered = _numbered(fresh)
+    if not numbered:
+        return []
+    first_numbers: dict[str, int] = {}
+    for code, number in numbered:
+        first_numbers.setdefault(code, number)
+    states = await sequences.lock_sequences(conn, first_numbers)
+    before = {code: frozenset(state.gaps) for code, state in states.items()}
+    closed: list[tuple[str, Gap]] = []
+    for code, number in numbered:
+        gap = record_number(states[code], number, received_at)
+        if gap is not None:
+            closed.append((code, gap))
+    outcome.gaps_opened = sum(len(set(state.gaps) - before[code]) for code, state in states.items())
+    outcome.gaps_closed = len(closed)
+    await sequences.save_sequences(conn, before, states)
+    return closed
+
+
+# --- events ------------------------------------------------------------------------------------
+async def _queue_events(
+    conn: DbConnection,
+    fresh: list[_Parsed],
+    result: list[NoticeAcknowledged],
+    closed: list[tuple[str, Gap]],
+    topics: IntakeTopics,
+) -> None:
+    for item, receipt in zip(fresh, result, strict=True):
+        await outbox_events.emit_receipt(conn, topics, receipt)
+        request = deadline_request(receipt)
+        if request is not None:
+            await outbox_events.request_deadline(conn, topics, request)
+        if item.parsed.unreadable_json:
+            reason = next(r for r in item.parsed.reasons if r.code in (INVALID_JSON, INVALID_UTF8))
+            await outbox_events.dead_letter_unreadable(conn, topics, item.message, reason)
+    for code, gap in closed:
+        await outbox_events.emit_gap_closed(conn, topics, code, gap)
+
+
+def _log_outcome(outcome: BatchOutcome) -> None:
+    log.info(
+        "notices acknowledged",
+        extra={
+            "accepted": outcome.count("accepted"),
+            "duplicate": outcome.count("duplicate"),
+            "quarantined": outcome.count("quarantined"),
+            "redeliveries": outcome.redeliveries,
+            "gaps_opened": outcome.gaps_opened,
+            "gaps_closed": outcome.gaps_closed,
+        },
+    )
