@@ -46,9 +46,7 @@ REGISTRY_COMMANDS = TopicSpec(
 INTAKE_RECEIPTS = TopicSpec(
     "intake.receipts", 6, LONG_RETENTION_MS, "Notice receipts and sequence-gap events"
 )
-REGISTRY_EVENTS = TopicSpec(
-    "registry.events", 6, LONG_RETENTION_MS, "card-registry domain events"
-)
+REGISTRY_EVENTS = TopicSpec("registry.events", 6, LONG_RETENTION_MS, "card-registry domain events")
 DEADLINES_REQUESTS = TopicSpec(
     "deadlines.requests", 6, LONG_RETENTION_MS, "Schedule/clear requests to deadline-watcher"
 )
