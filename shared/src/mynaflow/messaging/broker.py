@@ -429,7 +429,10 @@ class _ReliableConsumeScope(BaseMiddleware):
         applied one by one, poison ones are dead-lettered.
         """
         for index, record in enumerate(records):
-            await self._deliver(call_next, _subset_message(msg, index), [record])
+            single = _subset_message(msg, index)
+            # Handlers that read `Context("message")` must see the record they are given.
+            with self.context.scope("message", single):
+                await self._deliver(call_next, single, [record])
 
     async def _sleep_unless_stopping(self, delay: float, error: Exception) -> None:
         deadline = time.monotonic() + delay
