@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 KAFKA_VERSION = "4.0.2"
@@ -290,12 +290,17 @@ log.retention.hours=168
 """
 
 
+def kafka_pid() -> int | None:
+    """The recorded broker pid, if that process is still our Kafka."""
+    if not KAFKA_PID.exists():
+        return None
+    pid = int(KAFKA_PID.read_text().strip() or 0)
+    return pid if pid_alive(pid, "kafka.Kafka") else None
+
+
 def kafka_running(state: dict) -> bool:
     k = state.get("kafka")
-    if not k or not KAFKA_PID.exists():
-        return False
-    pid = int(KAFKA_PID.read_text().strip() or 0)
-    return pid_alive(pid, "kafka.Kafka") and kafka_probe(k["port"])
+    return bool(k) and kafka_pid() is not None and kafka_probe(k["port"])
 
 
 def kafka_probe(port: int, timeout: float = 2.0) -> bool:
@@ -331,6 +336,13 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
 def kafka_up(state: dict) -> None:
     if kafka_running(state):
         say(f"kafka already up on 127.0.0.1:{state['kafka']['port']}")
+        return
+    pid = kafka_pid()
+    if pid is not None and "kafka" in state:
+        # Alive but not answering yet: busy (a loaded test run) or still starting.
+        # Starting a second broker would only collide on the port, so wait for this one.
+        with step(f"waiting for running kafka (pid {pid}) to answer"):
+            wait_for_kafka(state["kafka"]["port"], lambda: kafka_pid() is None)
         return
     libs = kafka_libs()
     java = java_bin()
@@ -396,19 +408,21 @@ def kafka_up(state: dict) -> None:
                 start_new_session=True,  # survives `make` and Ctrl-C
             )
         KAFKA_PID.write_text(f"{proc.pid}\n")
-        deadline = time.monotonic() + KAFKA_START_TIMEOUT
-        while not kafka_probe(k["port"]):
-            if proc.poll() is not None:
-                fail_with_log(
-                    "kafka exited during start-up", LOGS / "kafka.log", LOGS / "kafka.out"
-                )
-            if time.monotonic() > deadline:
-                fail_with_log(
-                    f"kafka did not answer within {KAFKA_START_TIMEOUT:.0f}s",
-                    LOGS / "kafka.log",
-                    LOGS / "kafka.out",
-                )
-            time.sleep(0.3)
+        wait_for_kafka(k["port"], lambda: proc.poll() is not None)
+
+
+def wait_for_kafka(port: int, died: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + KAFKA_START_TIMEOUT
+    while not kafka_probe(port):
+        if died():
+            fail_with_log("kafka exited during start-up", LOGS / "kafka.log", LOGS / "kafka.out")
+        if time.monotonic() > deadline:
+            fail_with_log(
+                f"kafka did not answer within {KAFKA_START_TIMEOUT:.0f}s",
+                LOGS / "kafka.log",
+                LOGS / "kafka.out",
+            )
+        time.sleep(0.3)
 
 
 def kafka_down() -> None:
