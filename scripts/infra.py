@@ -562,7 +562,7 @@ def pg_running(state: dict) -> bool:
 
 
 def pg_prepare_dirs(root: Path) -> None:
-    data, sock, _ = pg_paths(root)
+    _, sock, _ = pg_paths(root)
     user = pg_os_user()
     for d in (root, sock):
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -578,7 +578,6 @@ def pg_prepare_dirs(root: Path) -> None:
     if not link.is_symlink():
         link.unlink(missing_ok=True)
         link.symlink_to(root / "postgres.log")
-    del data
 
 
 def pg_up(state: dict) -> None:
