@@ -355,6 +355,34 @@ async def test_the_relay_recovers_when_its_connection_is_killed(
     assert event_ids(await read_topic(bootstrap, topic)) == {first.id: 1, second.id: 1}
 
 
+async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
+    platform_pool, fresh_schema, bootstrap, caplog
+):
+    # A topic that does not exist yet (auto-create is off): every send fails until it is created.
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    late_topic = topic_name(TEST_TOPIC, prefix)
+    event = counted_event("k", 1)
+    await add_events(platform_pool, late_topic, [event])
+    impatient = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=1000
+    )
+    await impatient.start()
+
+    async def relay_has_failed() -> bool:
+        return "outbox relay for" in caplog.text
+
+    try:
+        async with running_relay(platform_pool, impatient, fresh_schema) as relay:
+            await wait_for(relay_has_failed, what="a failed publish attempt")
+            assert await unpublished_count(platform_pool) == 1
+            await ensure_topics(bootstrap, [TEST_TOPIC], prefix)
+            await relay.flush(timeout_s=60)
+    finally:
+        await impatient.stop()
+
+    assert event_ids(await read_topic(bootstrap, late_topic)) == {event.id: 1}
+
+
 async def test_raw_rows_keep_their_bytes_and_headers(
     platform_pool, fresh_schema, producer, topic, bootstrap
 ):

@@ -91,7 +91,7 @@ async def fresh_schema(database_url: str) -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture
 async def pg_pool_factory(database_url: str) -> AsyncIterator[_PoolFactory]:
-    """`await pg_pool_factory(schema, **create_pool_options)`; every pool is closed after the test."""
+    """`await pg_pool_factory(schema, **create_pool_options)`; pools are closed after the test."""
     pools: list[_asyncpg.Pool[_asyncpg.Record]] = []
 
     async def make_pool(schema: str, **options: Any) -> _asyncpg.Pool[_asyncpg.Record]:
