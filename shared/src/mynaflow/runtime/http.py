@@ -82,8 +82,14 @@ async def run_readiness_checks(
 class ServiceHttpApp:
     """The ASGI app. `stopping` makes `/readyz` fail at once while the service shuts down."""
 
-    def __init__(self, *, readiness_checks: Mapping[str, ReadinessCheck]) -> None:
+    def __init__(
+        self,
+        *,
+        readiness_checks: Mapping[str, ReadinessCheck],
+        readiness_timeout_s: float = READINESS_TIMEOUT_S,
+    ) -> None:
         self.readiness_checks = dict(readiness_checks)
+        self.readiness_timeout_s = readiness_timeout_s
         self.routes: dict[str, RouteHandler] = {}
         self.stopping = False
 
@@ -130,7 +136,7 @@ class ServiceHttpApp:
     async def _readiness(self) -> tuple[int, bytes, bytes]:
         if self.stopping:
             return 503, _JSON, json_body({"status": "stopping"})
-        checks = await run_readiness_checks(self.readiness_checks)
+        checks = await run_readiness_checks(self.readiness_checks, self.readiness_timeout_s)
         ready = all(result == "ok" for result in checks.values())
         body = {"status": "ready" if ready else "not ready", "checks": checks}
         return (200 if ready else 503), _JSON, json_body(body)

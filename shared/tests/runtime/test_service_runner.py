@@ -1,0 +1,117 @@
+"""Service tests of `serve` (the body of `run_service`) against the real Kafka and PostgreSQL.
+
+A test service is built in-process from a `ServiceDefinition`, as a real service is: its own
+migrations, a subscriber, a background task and a read endpoint. Stopping it while a message is
+in flight must let that handler finish and commit its offset, then exit 0 within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from faststream.kafka.annotations import KafkaMessage
+from mynaflow.contracts.topics import REGISTRY_COMMANDS
+from mynaflow.messaging.broker import record_of
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, ServiceRunner, serve
+from mynaflow.settings import MynaflowSettings
+from mynaflow.storage.pool import create_pool
+from mynaflow.testing.kafka_helpers import produce, wait_for_committed
+from mynaflow.testing.waiting import wait_for
+from pydantic import BaseModel
+
+pytestmark = pytest.mark.service
+
+SERVICE = "card-registry"
+
+
+class Command(BaseModel):
+    n: int
+
+
+def write_migrations(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "V1__applied.sql").write_text(
+        'CREATE TABLE applied (n integer PRIMARY KEY, "offset" bigint NOT NULL);\n'
+    )
+    return folder
+
+
+async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
+    kafka_settings: MynaflowSettings, database_url: str, tmp_path: Path
+) -> None:
+    schema = f"svc_{uuid.uuid4().hex[:8]}"
+    settings = kafka_settings.model_copy(
+        update={"database_url": database_url, "http_port": 0, "shutdown_grace_s": 6.0}
+    )
+    handler_started = asyncio.Event()
+    task_ran = asyncio.Event()
+
+    def build(context: ServiceContext[MynaflowSettings]) -> None:
+        @context.subscriber(REGISTRY_COMMANDS)
+        async def apply(command: Command, message: KafkaMessage) -> None:
+            handler_started.set()
+            await context.stopping.wait()  # still in flight when the stop begins
+            async with context.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    'INSERT INTO applied (n, "offset") VALUES ($1, $2)',
+                    command.n,
+                    record_of(message).offset,
+                )
+
+        async def background() -> None:
+            task_ran.set()
+            await context.stopping.wait()
+
+        async def count(query: Any) -> dict[str, int]:
+            return {"applied": await context.pool.fetchval("SELECT count(*) FROM applied")}
+
+        context.add_task(background)
+        context.add_route("/count", count)
+
+    definition = ServiceDefinition(
+        name=SERVICE,
+        schema=schema,
+        migrations_dir=write_migrations(tmp_path / "migrations"),
+        settings_class=MynaflowSettings,
+        build=build,
+    )
+    runners: list[ServiceRunner[MynaflowSettings]] = []
+    stop = asyncio.Event()
+    service = asyncio.create_task(
+        serve(definition, settings, stop_event=stop, started=runners.append)
+    )
+
+    await wait_for(lambda: _ready(runners), timeout=60, what="service started")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runners[0].http_port}") as client:
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/count")).json() == {"applied": 0}
+    topic = settings.topic_prefix + REGISTRY_COMMANDS.name
+    ((partition, _),) = await produce(settings, topic, [json.dumps({"n": 7})], key="k")
+    await asyncio.wait_for(handler_started.wait(), 30)
+    assert task_ran.is_set()
+
+    stopping_at = time.monotonic()
+    stop.set()
+    exit_code = await asyncio.wait_for(service, 15)
+    stop_took = time.monotonic() - stopping_at
+
+    assert exit_code == 0
+    assert stop_took < settings.shutdown_grace_s
+    group = settings.topic_prefix + SERVICE
+    await wait_for_committed(settings, group, topic, {partition: 1}, timeout_s=10)
+    pool = await create_pool(database_url, schema=schema)
+    try:
+        assert await pool.fetchval("SELECT n FROM applied") == 7
+    finally:
+        await pool.close()
+
+
+async def _ready(runners: list[Any]) -> bool:
+    return bool(runners)
