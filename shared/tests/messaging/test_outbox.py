@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import signal
 import sys
 import uuid
@@ -32,7 +31,6 @@ from mynaflow.messaging.dead_letter import record_dead_letter
 from mynaflow.messaging.inbox import claim_inbox
 from mynaflow.messaging.outbox import OutboxRelay, add_raw_to_outbox, add_to_outbox
 from mynaflow.messaging.topics_admin import ensure_topics
-from mynaflow.settings import apply_local_env_defaults
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.testing.waiting import wait_for
 
@@ -49,34 +47,20 @@ class Counted(EventData):
 # --- Kafka helpers ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bootstrap() -> str:
-    apply_local_env_defaults()
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        pytest.fail(
-            "Kafka is not configured: KAFKA_BOOTSTRAP_SERVERS is unset and no .mynaflow/env was "
-            "found. Run `make infra-up` or export KAFKA_BOOTSTRAP_SERVERS.",
-            pytrace=False,
-        )
-    return servers
+@pytest_asyncio.fixture
+async def topic(kafka_bootstrap: str, topic_prefix: str) -> str:
+    """A 6-partition topic under this test's prefix, so tests never read each other's events."""
+    await ensure_topics(kafka_bootstrap, [TEST_TOPIC], topic_prefix)
+    return topic_name(TEST_TOPIC, topic_prefix)
+
+
+def _idempotent_producer(kafka_bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
 
 
 @pytest_asyncio.fixture
-async def topic(bootstrap: str) -> str:
-    """A 6-partition topic under a prefix of its own, so tests never read each other's events."""
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    await ensure_topics(bootstrap, [TEST_TOPIC], prefix)
-    return topic_name(TEST_TOPIC, prefix)
-
-
-def _idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-
-
-@pytest_asyncio.fixture
-async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    started = _idempotent_producer(bootstrap)
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    started = _idempotent_producer(kafka_bootstrap)
     await started.start()
     yield started
     await started.stop()
@@ -95,10 +79,10 @@ async def _read_to_end(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int
 
 
 async def read_topic(
-    bootstrap: str, name: str, partitions: int = TEST_TOPIC.partitions
+    kafka_bootstrap: str, name: str, partitions: int = TEST_TOPIC.partitions
 ) -> list[ConsumerRecord]:
     """Every record in the topic now, read from the beginning with no consumer group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         assigned = [TopicPartition(name, p) for p in range(partitions)]
@@ -152,14 +136,14 @@ async def unpublished_count(pool) -> int:
 
 
 async def test_an_event_is_published_exactly_once(
-    platform_pool, fresh_schema, producer, topic, bootstrap
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     event = counted_event("notice-1", 1)
     await add_events(platform_pool, topic, [event])
 
     async with running_relay(platform_pool, producer, fresh_schema) as relay:
         await relay.flush()
-    records = await read_topic(bootstrap, topic)
+    records = await read_topic(kafka_bootstrap, topic)
 
     assert event_ids(records) == {event.id: 1}
     (record,) = records
@@ -206,7 +190,7 @@ async def test_any_schema_name_gets_a_working_channel(
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(
-    platform_pool, fresh_schema, producer, topic, bootstrap
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     with contextlib.suppress(RuntimeError):
         async with platform_pool.acquire() as conn, conn.transaction():
@@ -218,7 +202,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     async with running_relay(platform_pool, producer, fresh_schema) as relay:
         await relay.flush()
 
-    assert event_ids(await read_topic(bootstrap, topic)) == {kept.id: 1}
+    assert event_ids(await read_topic(kafka_bootstrap, topic)) == {kept.id: 1}
 
 
 _COMMIT_THEN_DIE = """
@@ -246,7 +230,7 @@ asyncio.run(main(*sys.argv[1:4]))
 
 
 async def test_an_event_committed_before_a_crash_is_published_once_afterwards(
-    database_url, platform_pool, fresh_schema, producer, topic, bootstrap
+    database_url, platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     await platform_pool.execute("CREATE TABLE notices (id text PRIMARY KEY)")
     process = await asyncio.create_subprocess_exec(
@@ -266,7 +250,7 @@ async def test_an_event_committed_before_a_crash_is_published_once_afterwards(
     async with running_relay(platform_pool, producer, fresh_schema) as relay:
         await relay.flush()
 
-    assert event_ids(await read_topic(bootstrap, topic)) == {event_id: 1}
+    assert event_ids(await read_topic(kafka_bootstrap, topic)) == {event_id: 1}
     assert await platform_pool.fetchval("SELECT count(*) FROM notices") == 1
 
 
@@ -279,7 +263,7 @@ def _seqs_by_key(records: list[ConsumerRecord]) -> dict[str, list[int]]:
 
 
 async def test_two_hundred_events_keep_id_order_per_key(
-    platform_pool, fresh_schema, producer, topic, bootstrap
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     events = [counted_event(f"resident-{seq % 7}", seq) for seq in range(200)]
     for start in range(0, 200, 40):
@@ -287,7 +271,7 @@ async def test_two_hundred_events_keep_id_order_per_key(
 
     relay = OutboxRelay(platform_pool, producer, schema=fresh_schema, batch_size=32)
     await relay.flush()
-    records = await read_topic(bootstrap, topic)
+    records = await read_topic(kafka_bootstrap, topic)
 
     assert event_ids(records) == {event.id: 1 for event in events}
     seqs = _seqs_by_key(records)
@@ -296,10 +280,10 @@ async def test_two_hundred_events_keep_id_order_per_key(
 
 
 async def test_two_relays_on_one_schema_never_publish_a_row_twice(
-    platform_pool, fresh_schema, pg_pool_factory, producer, topic, bootstrap
+    platform_pool, fresh_schema, pg_pool_factory, producer, topic, kafka_bootstrap
 ):
     other_pool = await pg_pool_factory(fresh_schema)
-    other_producer = _idempotent_producer(bootstrap)
+    other_producer = _idempotent_producer(kafka_bootstrap)
     await other_producer.start()
     events = [counted_event(f"k{seq % 5}", seq) for seq in range(200)]
     try:
@@ -312,7 +296,7 @@ async def test_two_relays_on_one_schema_never_publish_a_row_twice(
             await second.flush()
     finally:
         await other_producer.stop()
-    records = await read_topic(bootstrap, topic)
+    records = await read_topic(kafka_bootstrap, topic)
 
     assert event_ids(records) == {event.id: 1 for event in events}
     assert all(found == sorted(found) for found in _seqs_by_key(records).values())
@@ -335,7 +319,7 @@ async def kill_relay_connection(pool, schema: str) -> int:
 
 
 async def test_the_relay_recovers_when_its_connection_is_killed(
-    platform_pool, fresh_schema, producer, topic, bootstrap
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     first = counted_event("k", 1)
     await add_events(platform_pool, topic, [first])
@@ -352,19 +336,21 @@ async def test_the_relay_recovers_when_its_connection_is_killed(
         await add_events(platform_pool, topic, [second])
         await relay.flush()
 
-    assert event_ids(await read_topic(bootstrap, topic)) == {first.id: 1, second.id: 1}
+    assert event_ids(await read_topic(kafka_bootstrap, topic)) == {first.id: 1, second.id: 1}
 
 
 async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
-    platform_pool, fresh_schema, bootstrap, caplog
+    platform_pool, fresh_schema, kafka_bootstrap, topic_prefix, caplog
 ):
     # A topic that does not exist yet (auto-create is off): every send fails until it is created.
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    late_topic = topic_name(TEST_TOPIC, prefix)
+    late_topic = topic_name(TEST_TOPIC, topic_prefix)
     event = counted_event("k", 1)
     await add_events(platform_pool, late_topic, [event])
     impatient = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=1000
+        bootstrap_servers=kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=1000,
     )
     await impatient.start()
 
@@ -375,16 +361,16 @@ async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
         async with running_relay(platform_pool, impatient, fresh_schema) as relay:
             await wait_for(relay_has_failed, what="a failed publish attempt")
             assert await unpublished_count(platform_pool) == 1
-            await ensure_topics(bootstrap, [TEST_TOPIC], prefix)
+            await ensure_topics(kafka_bootstrap, [TEST_TOPIC], topic_prefix)
             await relay.flush(timeout_s=60)
     finally:
         await impatient.stop()
 
-    assert event_ids(await read_topic(bootstrap, late_topic)) == {event.id: 1}
+    assert event_ids(await read_topic(kafka_bootstrap, late_topic)) == {event.id: 1}
 
 
 async def test_raw_rows_keep_their_bytes_and_headers(
-    platform_pool, fresh_schema, producer, topic, bootstrap
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     async with platform_pool.acquire() as conn, conn.transaction():
         await add_raw_to_outbox(
@@ -392,7 +378,7 @@ async def test_raw_rows_keep_their_bytes_and_headers(
         )
 
     await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
-    (record,) = await read_topic(bootstrap, topic)
+    (record,) = await read_topic(kafka_bootstrap, topic)
 
     assert record.value == b'{"plain": "json"}'
     assert record.key is None
@@ -413,7 +399,7 @@ async def apply_count_event(pool, record: ConsumerRecord) -> bool:
 
 
 async def test_an_event_delivered_twice_is_applied_once(
-    platform_pool, fresh_schema, producer, topic, bootstrap
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
 ):
     await platform_pool.execute("CREATE TABLE counters (name text PRIMARY KEY, value int)")
     await platform_pool.execute("INSERT INTO counters VALUES ('visits', 0)")
@@ -421,7 +407,7 @@ async def test_an_event_delivered_twice_is_applied_once(
     await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
 
     # Reading the topic twice is a redelivery: what a consumer sees after a crash before commit.
-    deliveries = await read_topic(bootstrap, topic) + await read_topic(bootstrap, topic)
+    deliveries = await read_topic(kafka_bootstrap, topic) + await read_topic(kafka_bootstrap, topic)
     applied = [await apply_count_event(platform_pool, record) for record in deliveries]
 
     assert applied == [True, False]
@@ -441,12 +427,11 @@ def individual_number(first11: str) -> str:
 
 
 @pytest_asyncio.fixture
-async def dead_letter_topic(bootstrap: str) -> tuple[str, str]:
-    """(prefix, physical name) of notice-intake's dead-letter topic under a fresh prefix."""
-    prefix = f"t{uuid.uuid4().hex[:8]}."
+async def dead_letter_topic(kafka_bootstrap: str, topic_prefix: str) -> tuple[str, str]:
+    """(prefix, physical name) of notice-intake's dead-letter topic under this test's prefix."""
     spec = dead_letter_topic_for(DEAD_LETTER_SERVICE)
-    await ensure_topics(bootstrap, [spec], prefix)
-    return prefix, topic_name(spec, prefix)
+    await ensure_topics(kafka_bootstrap, [spec], topic_prefix)
+    return topic_prefix, topic_name(spec, topic_prefix)
 
 
 async def dead_letter(pool, prefix: str, *, payload: bytes, key: bytes | None, error: str) -> bool:
@@ -466,7 +451,7 @@ async def dead_letter(pool, prefix: str, *, payload: bytes, key: bytes | None, e
 
 
 async def test_a_redelivered_poison_message_makes_one_row_and_one_event(
-    platform_pool, fresh_schema, producer, dead_letter_topic, bootstrap
+    platform_pool, fresh_schema, producer, dead_letter_topic, kafka_bootstrap
 ):
     prefix, name = dead_letter_topic
 
@@ -475,7 +460,7 @@ async def test_a_redelivered_poison_message_makes_one_row_and_one_event(
         for _ in range(2)
     ]
     await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
-    records = await read_topic(bootstrap, name, partitions=1)
+    records = await read_topic(kafka_bootstrap, name, partitions=1)
 
     assert recorded == [True, False]
     assert await platform_pool.fetchval("SELECT count(*) FROM dead_letters") == 1
@@ -498,7 +483,7 @@ async def stored_dead_letter_text(pool) -> str:
 
 
 async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
-    platform_pool, fresh_schema, producer, dead_letter_topic, bootstrap
+    platform_pool, fresh_schema, producer, dead_letter_topic, kafka_bootstrap
 ):
     prefix, name = dead_letter_topic
     number = individual_number("31415926535")
@@ -512,7 +497,7 @@ async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
         error=f"1 validation error: input_value='{number}'",
     )
     await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
-    (record,) = await read_topic(bootstrap, name, partitions=1)
+    (record,) = await read_topic(kafka_bootstrap, name, partitions=1)
 
     data = DeadLetteredMessage.model_validate(decode_event(record.value).data)
     published = record.value + (record.key or b"") + b"".join(v for _, v in record.headers)
