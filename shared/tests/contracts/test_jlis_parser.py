@@ -59,7 +59,8 @@ def codes(payload: bytes) -> list[str]:
 
 def test_a_valid_notice_is_accepted_with_every_field() -> None:
     parsed = parse_raw_notice(raw(notice()))
-    assert parsed.accepted and parsed.reasons == ()
+    assert parsed.accepted
+    assert parsed.reasons == ()
     assert parsed.notice == RawNotice(
         notice_id="N-0001",
         kind="record_update_required",
@@ -77,7 +78,8 @@ def test_unknown_fields_are_ignored_and_optional_ones_may_be_absent() -> None:
     value = notice(application_id=..., resident_ref=..., sequence=..., details=..., extra="x")
     parsed = parse_raw_notice(raw(value))
     assert parsed.accepted
-    assert parsed.notice is not None and parsed.notice.sequence is None
+    assert parsed.notice is not None
+    assert parsed.notice.sequence is None
 
 
 @pytest.mark.parametrize("field", ["notice_id", "kind", "municipality_code", "issued_at"])
@@ -90,7 +92,8 @@ def test_a_missing_required_field_is_named(field: str) -> None:
 def test_a_bad_check_digit_keeps_the_other_fields_readable() -> None:
     parsed = parse_raw_notice(raw(notice(municipality_code="141045")))
     assert codes(raw(notice(municipality_code="141045"))) == ["invalid_municipality_code"]
-    assert parsed.fields.notice_id == "N-0001" and parsed.fields.municipality_code is None
+    assert parsed.fields.notice_id == "N-0001"
+    assert parsed.fields.municipality_code is None
     assert parsed.fields.issued_at is not None
 
 
@@ -119,9 +122,12 @@ def test_optional_and_open_fields_are_still_typed(field: str, value: object) -> 
 def test_not_json_and_not_utf8_are_unreadable() -> None:
     not_json = parse_raw_notice(b"<notice id=1>")
     not_utf8 = parse_raw_notice(b'{"notice_id": "\xff\xfe"}')
-    assert [r.code for r in not_json.reasons] == [INVALID_JSON] and not_json.unreadable_json
-    assert [r.code for r in not_utf8.reasons] == [INVALID_UTF8] and not_utf8.unreadable_json
-    assert not_json.content_hash is None and not_json.notice_id is None
+    assert [r.code for r in not_json.reasons] == [INVALID_JSON]
+    assert not_json.unreadable_json
+    assert [r.code for r in not_utf8.reasons] == [INVALID_UTF8]
+    assert not_utf8.unreadable_json
+    assert not_json.content_hash is None
+    assert not_json.notice_id is None
 
 
 def test_json_that_is_not_an_object_is_quarantined_but_not_unreadable() -> None:
@@ -153,7 +159,8 @@ def test_an_individual_number_anywhere_is_found(where: str) -> None:
         value[where] = NUMBER
     parsed = parse_raw_notice(raw(value))
     assert PERSONAL_NUMBER_PRESENT in [r.code for r in parsed.reasons]
-    assert NUMBER not in repr(parsed) and NUMBER.encode() not in parsed.redacted_payload
+    assert NUMBER not in repr(parsed)
+    assert NUMBER.encode() not in parsed.redacted_payload
     if where == "notice_id":
         assert parsed.notice_id is None  # a masked id would merge unrelated notices
 
@@ -207,7 +214,8 @@ def test_an_embedded_number_never_survives(noise: Any, seed: int, separator: str
     assert not parsed.accepted
     assert PERSONAL_NUMBER_PRESENT in [r.code for r in parsed.reasons]
     everything = repr(parsed) + parsed.redacted_payload.decode("utf-8", "replace")
-    assert number not in everything and shown not in everything
+    assert number not in everything
+    assert shown not in everything
 
 
 @settings(max_examples=200, deadline=None)

@@ -21,7 +21,8 @@ def individual_number(first11: str) -> str:
 
 
 def csv_line(n: int, details: str = '"{""氏名"": ""髙橋 﨑子""}"') -> str:
-    return f"N-{n:05d},record_update_required,141046,2025-05-01T10:00:00+09:00,A-{n},R-{n},{n},{details}"
+    issued = "2025-05-01T10:00:00+09:00"
+    return f"N-{n:05d},record_update_required,141046,{issued},A-{n},R-{n},{n},{details}"
 
 
 def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -34,11 +35,14 @@ def test_shift_jis_csv_is_detected_and_kanji_survive(tmp_path: Path) -> None:
     path = write(tmp_path, "notices.csv", f"{HEADER}\r\n{csv_line(1)}\r\n", "cp932")
     notice_file = read_notice_file(path)
     rows = list(notice_file.rows())
-    assert notice_file.encoding == "shift_jis" and notice_file.format is FileFormat.CSV
-    assert [row.line for row in rows] == [2] and rows[0].parsed
+    assert notice_file.encoding == "shift_jis"
+    assert notice_file.format is FileFormat.CSV
+    assert [row.line for row in rows] == [2]
+    assert rows[0].parsed
     value = json.loads(rows[0].payload)
     assert value["details"] == {"氏名": "髙橋 﨑子"}
-    assert value["sequence"] == 1 and value["municipality_code"] == "141046"
+    assert value["sequence"] == 1
+    assert value["municipality_code"] == "141046"
     assert rows[0].key == "N-00001"
     assert parse_raw_notice(rows[0].payload).accepted
 
@@ -60,7 +64,8 @@ def test_utf8_with_bom_and_json_lines(tmp_path: Path) -> None:
     path = write(tmp_path, "n.jsonl", "\ufeff" + "\n".join(lines) + "\n")
     notice_file = read_notice_file(path)
     rows = list(notice_file.rows())
-    assert notice_file.format is FileFormat.JSON_LINES and notice_file.encoding == "utf-8"
+    assert notice_file.format is FileFormat.JSON_LINES
+    assert notice_file.encoding == "utf-8"
     assert [(row.line, row.key) for row in rows] == [(1, "J-0"), (2, "J-1"), (3, "J-2")]
 
 
@@ -136,6 +141,7 @@ def test_ten_thousand_rows(tmp_path: Path) -> None:
     lines = [HEADER, *(csv_line(n) for n in range(10_000))]
     path = write(tmp_path, "big.csv", "\r\n".join(lines) + "\r\n", "cp932")
     rows = list(read_notice_file(path).rows())
-    assert len(rows) == 10_000 and all(row.parsed for row in rows)
+    assert len(rows) == 10_000
+    assert all(row.parsed for row in rows)
     assert rows[-1].line == 10_001
     assert len({row.key for row in rows}) == 10_000

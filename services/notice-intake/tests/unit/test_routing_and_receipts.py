@@ -58,22 +58,25 @@ def test_sla_counts_business_days_from_the_jst_issue_date(
 
 def test_expiry_notices_have_an_owner_but_no_sla() -> None:
     route = ROUTING.route_notice("expiry_notice_sent", jst(2025, 5, 1), CALENDAR)
-    assert route.owner_queue == "card-renewals" and route.sla_due_on is None
+    assert route.owner_queue == "card-renewals"
+    assert route.sla_due_on is None
 
 
 def test_an_unknown_kind_goes_to_triage_with_one_business_day_from_issue() -> None:
     route = ROUTING.route_notice("something_new", jst(2025, 12, 26), CALENDAR)
-    assert route.owner_queue == "triage" and route.sla_due_on == date(2026, 1, 5)
+    assert route.owner_queue == "triage"
+    assert route.sla_due_on == date(2026, 1, 5)
 
 
 def test_quarantined_input_counts_from_arrival() -> None:
     route = ROUTING.route_quarantined(datetime(2025, 5, 2, 1, tzinfo=UTC), CALENDAR)
-    assert route.owner_queue == "triage" and route.sla_due_on == date(2025, 5, 7)
+    assert route.owner_queue == "triage"
+    assert route.sla_due_on == date(2025, 5, 7)
 
 
 def test_a_known_kind_without_a_queue_refuses_to_start() -> None:
     queues = {k: v for k, v in DEFAULT_OWNER_QUEUES.items() if k != "card_delivered"}
-    with pytest.raises(RoutingConfigurationError, match="card_delivered.*no owner queue"):
+    with pytest.raises(RoutingConfigurationError, match=r"card_delivered.*no owner queue"):
         RoutingTable.build(sla_business_days=DEFAULT_SLA_BUSINESS_DAYS, owner_queues=queues)
 
 
@@ -116,7 +119,8 @@ def test_an_accepted_receipt_and_its_deadline_request() -> None:
         received_at=received,
         source=SOURCE,
     )
-    assert receipt.status is ReceiptStatus.ACCEPTED and receipt.kafka_key() == "N-1"
+    assert receipt.status is ReceiptStatus.ACCEPTED
+    assert receipt.kafka_key() == "N-1"
     request = deadline_request(receipt)
     assert request is not None
     assert (request.key, request.policy, request.due_on) == (
@@ -141,8 +145,10 @@ def test_an_unreadable_message_is_keyed_by_its_receipt() -> None:
     assert receipt.status is ReceiptStatus.QUARANTINED
     assert receipt.kafka_key() == str(receipt.receipt_id)
     request = deadline_request(receipt)
-    assert request is not None and request.key == f"receipt:{receipt.receipt_id}"
-    assert request.audience.queue == "triage" and request.due_on == date(2025, 5, 7)
+    assert request is not None
+    assert request.key == f"receipt:{receipt.receipt_id}"
+    assert request.audience.queue == "triage"
+    assert request.due_on == date(2025, 5, 7)
 
 
 def test_duplicates_repeat_the_original_receipt_and_conflicts_become_work_items() -> None:
@@ -175,4 +181,5 @@ def test_duplicates_repeat_the_original_receipt_and_conflicts_become_work_items(
     assert [r.code for r in conflict.reasons] == [CONTENT_CONFLICT]
     assert conflict.owner_queue == "triage"
     request = deadline_request(conflict)
-    assert request is not None and request.key == f"conflict:{work_item}"
+    assert request is not None
+    assert request.key == f"conflict:{work_item}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -45,20 +46,24 @@ def test_a_reported_gap_closes_only_when_every_number_arrived() -> None:
     for number in (1, 5):
         record_number(state, number, T0)
     (gap,) = state.open_gaps()
-    assert gap.is_due(T0 + GRACE, GRACE) and not gap.is_due(T0 + GRACE / 2, GRACE)
+    assert gap.is_due(T0 + GRACE, GRACE)
+    assert not gap.is_due(T0 + GRACE / 2, GRACE)
     state.gaps[gap.gap_id] = gap.__class__(**{**gap.__dict__, "reported_at": T0 + GRACE})
     assert record_number(state, 3, T0 + GRACE) is None
     assert record_number(state, 2, T0 + GRACE) is None
     closed = record_number(state, 4, T0 + 2 * GRACE)
-    assert closed is not None and (closed.first_missing, closed.last_missing) == (2, 4)
-    assert closed.closed_at == T0 + 2 * GRACE and state.open_gaps() == []
+    assert closed is not None
+    assert (closed.first_missing, closed.last_missing) == (2, 4)
+    assert closed.closed_at == T0 + 2 * GRACE
+    assert state.open_gaps() == []
 
 
 def test_duplicates_change_nothing() -> None:
     state = MunicipalitySequence("141046")
     for number in (1, 3, 3, 1):
         record_number(state, number, T0)
-    assert missing_numbers(state) == {2} and len(state.gaps) == 1
+    assert missing_numbers(state) == {2}
+    assert len(state.gaps) == 1
 
 
 @given(st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=80))
@@ -69,7 +74,7 @@ def test_missing_is_exactly_the_holes_between_lowest_and_highest(numbers: list[i
     expected = set(range(min(numbers), max(numbers) + 1)) - set(numbers)
     assert missing_numbers(state) == expected
     ranges = sorted(r for gap in state.open_gaps() for r in gap.missing)
-    assert all(a[1] + 1 < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a[1] + 1 < b[0] for a, b in itertools.pairwise(ranges))
 
 
 @given(
