@@ -9,11 +9,11 @@ Every public name here becomes a fixture through `mynaflow.testing.plugin`; help
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+import os as _os
+import uuid as _uuid
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit as _urlsplit
+from urllib.parse import urlunsplit as _urlunsplit
 
 import asyncpg as _asyncpg
 import pytest
@@ -28,15 +28,19 @@ from mynaflow.storage.pool import open_connection as _open_connection
 from mynaflow.storage.pool import quote_identifier as _quote_identifier
 from mynaflow.storage.pool import redact_url as _redact_url
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+    from typing import Any
+
+    _PoolFactory = Callable[..., Awaitable[_asyncpg.Pool[_asyncpg.Record]]]
+
 # Long enough for a server that is just starting, short enough to fail a broken setup quickly.
 _CONNECT_TIMEOUT_S = 15.0
-
-_PoolFactory = Callable[..., Awaitable["_asyncpg.Pool[_asyncpg.Record]"]]
 
 
 def _server_url() -> str:
     _apply_local_env_defaults()
-    url = os.environ.get("DATABASE_URL")
+    url = _os.environ.get("DATABASE_URL")
     if not url:
         pytest.fail(
             "PostgreSQL is not configured: DATABASE_URL is unset and no .mynaflow/env was found. "
@@ -47,7 +51,7 @@ def _server_url() -> str:
 
 
 def _with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+    return _urlunsplit(_urlsplit(url)._replace(path=f"/{database}"))
 
 
 async def _admin_connection(url: str) -> _asyncpg.Connection[_asyncpg.Record]:
@@ -65,7 +69,7 @@ async def _admin_connection(url: str) -> _asyncpg.Connection[_asyncpg.Record]:
 async def database_url() -> AsyncIterator[str]:
     """A fresh database `mynaflow_test_<random>` for this session, dropped at the end."""
     server_url = _server_url()
-    database = f"mynaflow_test_{uuid.uuid4().hex[:12]}"
+    database = f"mynaflow_test_{_uuid.uuid4().hex[:12]}"
     admin = await _admin_connection(server_url)
     try:
         await admin.execute(f"CREATE DATABASE {_quote_identifier(database)}")
@@ -79,7 +83,7 @@ async def database_url() -> AsyncIterator[str]:
 @pytest_asyncio.fixture
 async def fresh_schema(database_url: str) -> AsyncIterator[str]:
     """A new, empty schema with a unique name, dropped (with everything in it) after the test."""
-    schema = f"t_{uuid.uuid4().hex[:10]}"
+    schema = f"t_{_uuid.uuid4().hex[:10]}"
     conn = await _open_connection(database_url)
     try:
         await conn.execute(f"CREATE SCHEMA {_quote_identifier(schema)}")
