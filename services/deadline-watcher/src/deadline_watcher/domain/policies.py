@@ -269,15 +269,21 @@ def default_policies() -> dict[str, Policy]:
     return policies_from_config(DEFAULT_POLICY_CONFIG)
 
 
-def load_policies(json_text: str | None = None) -> dict[str, Policy]:
-    """The defaults, with the policies in `json_text` (a JSON object) added or replacing them."""
+def parse_policy_json(json_text: str) -> dict[str, Policy]:
+    """Policies from a JSON object of name -> policy (no defaults added)."""
+    try:
+        raw = json.loads(json_text)
+    except json.JSONDecodeError as error:
+        raise PolicyConfigError(f"deadline policies are not valid JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise PolicyConfigError("deadline policies must be a JSON object of name -> policy")
+    return policies_from_config(raw)
+
+
+def load_policies(*json_texts: str | None) -> dict[str, Policy]:
+    """The defaults, with the policies of each JSON text added or replacing them, in order."""
     policies = default_policies()
-    if json_text and json_text.strip():
-        try:
-            raw = json.loads(json_text)
-        except json.JSONDecodeError as error:
-            raise PolicyConfigError(f"deadline policies are not valid JSON: {error}") from error
-        if not isinstance(raw, dict):
-            raise PolicyConfigError("deadline policies must be a JSON object of name -> policy")
-        policies.update(policies_from_config(raw))
+    for json_text in json_texts:
+        if json_text and json_text.strip():
+            policies.update(parse_policy_json(json_text))
     return policies

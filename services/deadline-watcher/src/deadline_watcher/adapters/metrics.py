@@ -1,0 +1,19 @@
+"""Prometheus metrics of the watcher (served on the runtime's `/metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+STAGES_DECIDED = Counter(
+    "mynaflow_deadline_stages_total",
+    "Deadline stages decided by this replica, fired or skipped, on time or late",
+    ["outcome", "timing"],
+)
+DEADLINES_PENDING = Gauge(
+    "mynaflow_deadlines_pending",
+    "Deadlines with a stage still to fire (as of this replica's last heartbeat)",
+)
+NEXT_DUE_SECONDS = Gauge(
+    "mynaflow_deadline_next_due_seconds",
+    "Seconds until the next stage is due (negative: the watcher is behind)",
+)

@@ -1,0 +1,51 @@
+"""What the watcher's handlers and loop need, wired once in `app.build`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from mynaflow.domain.calendar import BusinessCalendar
+
+from deadline_watcher.domain.catchup import LATE_AFTER
+from deadline_watcher.domain.clock import Clock, SystemClock
+from deadline_watcher.domain.deadline import CATCHUP_SETTLE
+from deadline_watcher.domain.digest import DEFAULT_DIGEST_TIME
+from deadline_watcher.domain.ladder import Ladder
+from deadline_watcher.domain.policies import Policy
+
+if TYPE_CHECKING:
+    import asyncpg
+
+# The inbox consumer name of the request subscriber.
+REQUESTS_CONSUMER = "deadline-requests"
+
+
+@dataclass
+class WatcherDeps:
+    pool: asyncpg.Pool[asyncpg.Record]
+    policies: Mapping[str, Policy]
+    events_topic: str
+    # NOTIFY channel that wakes every replica's loop when a deadline is (re)scheduled.
+    wake_channel: str
+    instance: str
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    clock: Clock = field(default_factory=SystemClock)
+    settle: timedelta = CATCHUP_SETTLE
+    late_after: timedelta = LATE_AFTER
+    claim_batch: int = 500
+    digest_time: time = DEFAULT_DIGEST_TIME
+    heartbeat_interval: timedelta = timedelta(minutes=1)
+    # Set by the request handler after commit: this replica's loop looks again at once.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def ladder(self, policy: Policy, due_at: datetime, starts_at: datetime | None) -> Ladder:
+        return Ladder(policy, due_at, self.calendar, starts_at)
+
+
+def wake_channel_for(schema: str) -> str:
+    """A LISTEN/NOTIFY channel name (at most 63 bytes) for this schema."""
+    return f"{schema[:40]}_deadline_wake"

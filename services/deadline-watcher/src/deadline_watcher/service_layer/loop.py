@@ -1,0 +1,107 @@
+"""The watcher's loop: fire what is due, then sleep until the next due time or a wake-up.
+
+It never polls busily: it sleeps until the soonest of (the next stage due, the next heartbeat,
+the next digest), or until a request handler (in this replica, or in any other through
+PostgreSQL NOTIFY) schedules something that may be sooner. A failure (the database away) is
+logged and retried with backoff; the loop outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from deadline_watcher.adapters import repository
+from deadline_watcher.adapters.metrics import NEXT_DUE_SECONDS
+from deadline_watcher.adapters.wakeup import listening
+from deadline_watcher.domain.digest import next_digest_at
+from deadline_watcher.service_layer.deps import WatcherDeps
+from deadline_watcher.service_layer.firing import emit_digest_if_due, emit_heartbeat, fire_due
+
+log = logging.getLogger(__name__)
+
+_FIRST_BACKOFF_S = 0.5
+_MAX_BACKOFF_S = 15.0
+_HELD_ELSEWHERE_S = 0.05
+
+
+class WatcherLoop:
+    def __init__(self, deps: WatcherDeps, stopping: asyncio.Event) -> None:
+        self.deps = deps
+        self.stopping = stopping
+        self._next_heartbeat: datetime | None = None
+
+    async def run(self) -> None:
+        """Until `stopping` is set; every failure is logged and retried, never fatal."""
+        backoff = _FIRST_BACKOFF_S
+        while not self.stopping.is_set():
+            try:
+                async with listening(
+                    self.deps.pool, self.deps.wake_channel, self.deps.wake
+                ) as alive:
+                    backoff = _FIRST_BACKOFF_S
+                    await self._cycle_until_stopped(alive)
+            except Exception as error:  # the database may be away: wait and start again
+                log.warning(
+                    "deadline loop failed; retrying",
+                    extra={"error": f"{type(error).__name__}: {error}", "delay_s": backoff},
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+    async def _cycle_until_stopped(self, alive: Callable[[], bool]) -> None:
+        while not self.stopping.is_set():
+            if not alive():
+                raise ConnectionError("the LISTEN connection was lost")
+            # Cleared before looking, so a wake-up that arrives while we work is not lost.
+            self.deps.wake.clear()
+            await self.fire_all_due()
+            await emit_digest_if_due(self.deps)
+            await self._heartbeat_if_due()
+            await self._sleep(await self._seconds_to_next_work())
+
+    async def fire_all_due(self) -> int:
+        """Claim and fire batches until nothing due is left (or we are asked to stop)."""
+        total = 0
+        while not self.stopping.is_set():
+            claimed = await fire_due(self.deps)
+            total += claimed
+            if claimed < self.deps.claim_batch:
+                break
+        return total
+
+    async def _heartbeat_if_due(self) -> None:
+        now = self.deps.clock.now()
+        if self._next_heartbeat is not None and now < self._next_heartbeat:
+            return
+        await emit_heartbeat(self.deps)
+        self._next_heartbeat = now + self.deps.heartbeat_interval
+
+    async def _seconds_to_next_work(self) -> float:
+        now = self.deps.clock.now()
+        candidates = [next_digest_at(now, self.deps.calendar, self.deps.digest_time)]
+        if self._next_heartbeat is not None:
+            candidates.append(self._next_heartbeat)
+        next_due = await repository.next_fire_at(self.deps.pool)
+        if next_due is not None:
+            candidates.append(next_due)
+            NEXT_DUE_SECONDS.set((next_due - now).total_seconds())
+        # Work due now but not claimed is held by another replica: look again shortly.
+        return max((min(candidates) - now) / timedelta(seconds=1), _HELD_ELSEWHERE_S)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but return early on a wake-up or when stopping."""
+        if seconds <= 0:
+            return
+        wake = asyncio.create_task(self.deps.wake.wait())
+        stop = asyncio.create_task(self.stopping.wait())
+        try:
+            await asyncio.wait({wake, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wake, stop):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -1,0 +1,167 @@
+"""Handling `deadlines.requests`: schedule and clear, a batch per transaction.
+
+The whole batch commits together: inbox claims, deadline rows, ledger rows and outbox events. A
+request that can never succeed (unknown type, schema failure, unknown policy) raises
+`PoisonMessage`; the platform then replays the batch one record at a time so only that record
+is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import pydantic
+from mynaflow.contracts.deadlines import (
+    CLEAR_DEADLINE_V1,
+    SCHEDULE_DEADLINE_V1,
+    ClearDeadline,
+    ScheduleDeadline,
+)
+from mynaflow.contracts.envelope import CloudEvent, RawCloudEvent
+from mynaflow.messaging.errors import PoisonMessage
+from mynaflow.messaging.inbox import claim_inbox
+from mynaflow.messaging.outbox import add_to_outbox
+
+from deadline_watcher.adapters import repository
+from deadline_watcher.adapters.repository import LedgerEntry
+from deadline_watcher.domain.deadline import Deadline, ScheduleRequest, clear, schedule
+from deadline_watcher.service_layer.deps import REQUESTS_CONSUMER, WatcherDeps
+from deadline_watcher.service_layer.events import cleared_event, scheduled_event, stage_event
+
+log = logging.getLogger(__name__)
+
+Request = ScheduleDeadline | ClearDeadline
+
+
+@dataclass(frozen=True)
+class Incoming:
+    event_id: str
+    request: Request
+
+
+def parse_request(event: RawCloudEvent, deps: WatcherDeps) -> Incoming:
+    """The typed request of `event`; `PoisonMessage` when it can never be applied."""
+    try:
+        if event.type == SCHEDULE_DEADLINE_V1:
+            schedule_request = ScheduleDeadline.model_validate(event.data)
+            if schedule_request.policy not in deps.policies:
+                known = ", ".join(sorted(deps.policies))
+                raise PoisonMessage(
+                    "unknown_policy",
+                    f"policy {schedule_request.policy!r} is not configured (known: {known})",
+                )
+            return Incoming(event.id, schedule_request)
+        if event.type == CLEAR_DEADLINE_V1:
+            return Incoming(event.id, ClearDeadline.model_validate(event.data))
+    except pydantic.ValidationError as error:
+        raise PoisonMessage("schema_invalid", f"{event.type}: {error}") from error
+    raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")
+
+
+@dataclass
+class _Changes:
+    """What a batch changes, kept in memory until it is written in one go."""
+
+    deadlines: dict[str, Deadline]
+    changed: dict[str, Deadline] = field(default_factory=dict)
+    ledger: list[LedgerEntry] = field(default_factory=list)
+    events: list[CloudEvent[Any]] = field(default_factory=list)
+    # Ledger identity -> its event; emitted only if the ledger row was inserted.
+    stage_events: dict[tuple[str, int, str, int], CloudEvent[Any]] = field(default_factory=dict)
+    woke: bool = False
+
+    def store(self, deadline: Deadline) -> None:
+        self.deadlines[deadline.key] = deadline
+        self.changed[deadline.key] = deadline
+
+
+def _schedule(
+    request: ScheduleDeadline, changes: _Changes, deps: WatcherDeps, now: datetime
+) -> None:
+    policy = deps.policies[request.policy]
+    due_at = request.due_instant()
+    ladder = deps.ladder(policy, due_at, request.starts_at)
+    wanted = ScheduleRequest(
+        key=request.key,
+        policy=request.policy,
+        due_at=due_at,
+        subject=request.subject.model_dump(mode="json"),
+        audience=request.audience.model_dump(mode="json", exclude_none=True),
+        starts_at=request.starts_at,
+    )
+    deadline = schedule(changes.deadlines.get(request.key), wanted, ladder, now, deps.settle)
+    if deadline is None:
+        log.info("schedule request repeats the open deadline; nothing to do")
+        return
+    changes.store(deadline)
+    changes.events.append(scheduled_event(deadline, ladder, now))
+    changes.woke = True
+
+
+def _clear(request: ClearDeadline, changes: _Changes, deps: WatcherDeps, now: datetime) -> None:
+    current = changes.deadlines.get(request.key)
+    if current is None:
+        # Nothing to stop. Not poison: producers may clear what they never managed to schedule.
+        log.info("clear request for a key with no deadline; nothing to do")
+        return
+    policy = deps.policies.get(current.policy)
+    if policy is None:
+        raise PoisonMessage("unknown_policy", f"deadline policy {current.policy!r} is gone")
+    ladder = deps.ladder(policy, current.due_at, current.starts_at)
+    result = clear(current, ladder, now, request.reason, request.resolved_at, deps.late_after)
+    if result is None:
+        return
+    changes.store(result.deadline)
+    if result.breach is not None:
+        event = stage_event(result.deadline, result.breach, now)
+        entry = LedgerEntry(current.key, current.generation, result.breach, now, UUID(event.id))
+        changes.ledger.append(entry)
+        changes.stage_events[entry.identity] = event
+        changes.events.append(event)
+    changes.events.append(cleared_event(result.deadline, now))
+
+
+async def handle_requests(events: Sequence[RawCloudEvent], deps: WatcherDeps) -> None:
+    """Apply a batch of schedule/clear requests in one transaction (in arrival order)."""
+    incoming = [parse_request(event, deps) for event in events]
+    now = deps.clock.now()
+    async with deps.pool.acquire() as conn, conn.transaction():
+        fresh = [
+            item
+            for item in incoming
+            if await claim_inbox(conn, item.event_id, consumer=REQUESTS_CONSUMER)
+        ]
+        if not fresh:
+            return
+        current = await repository.lock_deadlines(conn, {item.request.key for item in fresh})
+        changes = _Changes(dict(current))
+        for item in fresh:
+            if isinstance(item.request, ScheduleDeadline):
+                _schedule(item.request, changes, deps, now)
+            else:
+                _clear(item.request, changes, deps, now)
+        await repository.save_deadlines(conn, list(changes.changed.values()))
+        inserted = await repository.record_decisions(conn, changes.ledger)
+        for event in changes.events:
+            if _stage_event_refused(event, changes, inserted):
+                continue
+            await add_to_outbox(conn, topic=deps.events_topic, key=event.subject, event=event)
+        if changes.woke:
+            await repository.notify_wake(conn, deps.wake_channel)
+    if changes.woke:
+        deps.wake.set()
+
+
+def _stage_event_refused(
+    event: CloudEvent[Any], changes: _Changes, inserted: set[tuple[str, int, str, int]]
+) -> bool:
+    """A stage event whose ledger row already existed was emitted before: never again."""
+    for identity, stage_event_ in changes.stage_events.items():
+        if stage_event_ is event:
+            return identity not in inserted
+    return False

@@ -1,0 +1,49 @@
+"""Fixtures for service tests: a deadline-watcher deployment on the real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+
+from mynaflow.settings import MynaflowSettings
+
+from deadline_watcher.testing.harness import Deployment, deployment_settings, new_schema
+
+# Policies on a scale of seconds, so real time can walk a whole ladder within a test.
+TEST_POLICIES: dict[str, Any] = {
+    "quick": {
+        "stages": [
+            {"name": "first", "offset": "-3s", "role": "resident"},
+            {"name": "second", "offset": "-2s", "role": "assignee"},
+            {"name": "third", "offset": "-1s", "role": "desk_manager"},
+            {"name": "breach", "role": "desk_manager"},
+            {"name": "escalate", "offset": "+1s", "role": "section_chief"},
+        ]
+    },
+    "one_stage": {
+        "stages": [
+            {"name": "reminder", "offset": "-2s", "role": "resident"},
+            {"name": "breach", "role": "desk_manager"},
+        ]
+    },
+}
+
+
+@pytest_asyncio.fixture
+async def deployment(
+    kafka_settings: MynaflowSettings, database_url: str
+) -> AsyncIterator[Deployment]:
+    settings = deployment_settings(
+        kafka_settings,
+        database_url,
+        deadline_policies=json.dumps(TEST_POLICIES),
+        shutdown_grace_s=6.0,
+    )
+    deployment = Deployment(settings, new_schema())
+    try:
+        yield deployment
+    finally:
+        await deployment.close()
