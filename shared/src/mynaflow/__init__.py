@@ -1,1 +1,4 @@
-"""mynaflow shared package: contracts, domain primitives, storage, messaging and the operator CLI."""
+"""mynaflow shared package.
+
+Contracts, domain primitives, storage, messaging and the operator CLI.
+"""

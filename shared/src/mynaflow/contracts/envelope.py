@@ -47,7 +47,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
     data: DataT
 
 
-class RawCloudEvent(CloudEvent[Any]):  # type: ignore[type-var]
+class RawCloudEvent(CloudEvent[Any]):
     """An event whose `data` is not parsed yet: dispatch on `type`, then parse `data`."""
 
     data: dict[str, Any]

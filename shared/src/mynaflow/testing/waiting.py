@@ -18,7 +18,9 @@ async def wait_for(
     probe: Callable[[], Awaitable[T]],
     *,
     until: Callable[[T], bool] = bool,
-    timeout: float = 30.0,
+    # A deadline the caller states per condition, not an asyncio timeout scope: the probe itself
+    # must stay cancellable between calls, which a wrapping `asyncio.timeout` would not give us.
+    timeout: float = 30.0,  # noqa: ASYNC109
     interval: float = 0.1,
     what: str = "condition",
 ) -> T:
