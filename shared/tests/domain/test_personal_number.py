@@ -356,3 +356,25 @@ def test_contains_personal_number_on_every_kind_of_value(number: str) -> None:
     assert contains_personal_number(number.encode())
     assert contains_personal_number({"a": [{"b": number}]})
     assert not contains_personal_number({"a": [{"b": "nothing here"}], "n": 12})
+
+
+def test_shift_jis_full_width_separators() -> None:
+    number = with_check_digit("98765432109")
+    for separator in ("－", "ー", "\u3000", "‐"):
+        data = f"番号：{grouped(number.translate(FULL_WIDTH), separator)}".encode("cp932")
+        assert redact_bytes(data) == ("番号：".encode("cp932") + BYTES_REDACTION_MARKER, 1)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_full_width_number_and_odd_offset(codec: str) -> None:
+    number = with_check_digit("55555555555")
+    text = f"番号 {number.translate(FULL_WIDTH)}"
+    assert redact_bytes(text.encode(codec)) == (f"番号 {REDACTION_MARKER}".encode(codec), 1)
+    # UTF-16 that starts at an odd offset inside other bytes (a binary record, say). ASCII-only
+    # UTF-16 shifted by one byte reads the same in the other byte order, so which order the
+    # marker is written in is not defined; the number must be gone either way.
+    shifted = b"\x07" + f"id {number}".encode(codec)
+    redacted, count = redact_bytes(shifted)
+    assert count == 1
+    assert redacted.startswith(b"\x07")
+    assert not contains_personal_number(redacted)

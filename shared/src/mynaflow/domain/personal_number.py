@@ -28,7 +28,9 @@ included:
   the marker there is the ASCII `BYTES_REDACTION_MARKER`, which is the same bytes in UTF-8 and
   CP932, so the file stays valid in its own encoding;
 - UTF-16 (LE and BE, either alignment; what Excel writes as "Unicode text") is searched when the
-  bytes look like it, and the marker is written in the same UTF-16.
+  bytes hold four digit code units in a row, and the marker is written in the same UTF-16.
+  ASCII-only UTF-16 at an odd offset reads the same in the other byte order, so there the marker
+  may come out in the other order; the number is removed either way.
 Bytes outside the redacted spans are never changed.
 """
 
@@ -38,6 +40,7 @@ import re
 import sys
 from array import array
 from collections.abc import Callable, Iterable
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -61,7 +64,8 @@ _ASCII_DIGITS = "0123456789"
 _FULL_WIDTH_DIGITS = "０１２３４５６７８９"
 _TO_ASCII_DIGITS = str.maketrans(_FULL_WIDTH_DIGITS, _ASCII_DIGITS)
 _DIGIT = "0-9\uff10-\uff19"
-_SEPARATOR = " \u00a0\u3000\\-\u2010-\u2015\u2212\uff0d\u30fc"
+_SEPARATOR_CHARACTERS = " \u00a0\u3000-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d\u30fc"
+_SEPARATOR = re.escape(_SEPARATOR_CHARACTERS)
 _GROUP_GAP = f"[{_SEPARATOR}]{{1,3}}"
 # A zero-width search that captures a candidate at every position, so overlapping windows of a
 # longer grouped run are all tried (finditer alone would skip past a failed first window).
@@ -185,8 +189,11 @@ def _replace_spans(text: str, spans: list[tuple[int, int]], marker: str) -> str:
 _BytesPass = Callable[[bytes], tuple[bytes, int]]
 
 _CP932_FULL_WIDTH_DIGIT = re.compile(rb"\x82[\x4f-\x58]")
-# Two digit-like UTF-16 code units in a row (ASCII or full-width digit, either byte order).
-_UTF16_DIGIT_PAIR = re.compile(rb"(?:[0-9\x10-\x19][\x00\xff]){2}|(?:[\x00\xff][0-9\x10-\x19]){2}")
+# Four digit code units in a row (every number form has a group of four), ASCII or full-width,
+# little- or big-endian: only then is it worth reading the bytes as UTF-16.
+_UTF16_DIGIT_GROUP = re.compile(
+    rb"(?:[0-9]\x00|[\x10-\x19]\xff){4}|(?:\x00[0-9]|\xff[\x10-\x19]){4}"
+)
 
 
 def redact_bytes(data: bytes) -> tuple[bytes, int]:
@@ -214,7 +221,7 @@ def _bytes_passes(data: bytes) -> list[_BytesPass]:
         passes.append(_redact_utf8_lenient)
         if _CP932_FULL_WIDTH_DIGIT.search(data):
             passes.append(_redact_cp932)
-    if _UTF16_DIGIT_PAIR.search(data):
+    if _UTF16_DIGIT_GROUP.search(data):
         passes.extend(_utf16_passes())
     return passes
 
@@ -254,30 +261,41 @@ def _redact_cp932(data: bytes) -> tuple[bytes, int]:
 
 
 def _cp932_characters(data: bytes) -> tuple[str, list[int]]:
-    """Decode CP932 one character at a time, keeping each character's byte offset.
+    """Read CP932 one character at a time, keeping each character's byte offset.
 
-    Decoding per character keeps the alignment of double-byte characters exact; an invalid
-    sequence becomes U+FFFD, which is neither a digit nor a separator. `offsets` has one extra
-    entry (the length) so that a span end maps too.
+    Tokenising by lead/trail byte keeps the alignment of double-byte characters exact. Only
+    digits and separators matter to the search, so every other character becomes U+FFFD.
+    `offsets` has one extra entry (the length) so that a span end maps too.
     """
-    chars: list[str] = []
-    offsets: list[int] = []
-    position = 0
-    while position < len(data):
-        width = 2 if _is_cp932_double_byte(data, position) else 1
-        chars.append(data[position : position + width].decode("cp932", "replace")[:1] or "\ufffd")
-        offsets.append(position)
-        position += width
-    offsets.append(position)
-    return "".join(chars), offsets
+    tokens = _CP932_CHARACTER.findall(data)
+    chars = "".join(
+        [
+            _CP932_SINGLE[token[0]] if len(token) == 1 else _CP932_DOUBLE.get(token, "\ufffd")
+            for token in tokens
+        ]
+    )
+    return chars, list(accumulate(map(len, tokens), initial=0))
 
 
-def _is_cp932_double_byte(data: bytes, position: int) -> bool:
-    lead = data[position]
-    if not (0x81 <= lead <= 0x9F or 0xE0 <= lead <= 0xFC) or position + 1 >= len(data):
-        return False
-    trail = data[position + 1]
-    return 0x40 <= trail <= 0x7E or 0x80 <= trail <= 0xFC
+def _cp932_significant_double_bytes() -> dict[bytes, str]:
+    """The double-byte CP932 codes of full-width digits and separators, as the codec reads them."""
+    significant = set(_FULL_WIDTH_DIGITS) | set(_SEPARATOR_CHARACTERS)
+    table: dict[bytes, str] = {}
+    for lead in range(0x81, 0x83):  # the digit and punctuation rows
+        for trail in range(0x40, 0xFD):
+            code = bytes((lead, trail))
+            char = code.decode("cp932", "replace")
+            if char in significant:
+                table[code] = char
+    return table
+
+
+# One CP932 character: a lead byte with a valid trail byte, or any single byte.
+_CP932_CHARACTER = re.compile(rb"[\x81-\x9f\xe0-\xfc][\x40-\x7e\x80-\xfc]|.", re.DOTALL)
+# Bytes 0x80-0xFF on their own (half-width katakana, stray lead bytes) are neither digit nor
+# separator; 0xA0 in particular must not read as a no-break space.
+_CP932_SINGLE = [chr(byte) if byte < 0x80 else "\ufffd" for byte in range(256)]
+_CP932_DOUBLE = _cp932_significant_double_bytes()
 
 
 def _utf16_passes() -> list[_BytesPass]:
