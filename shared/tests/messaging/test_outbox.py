@@ -11,6 +11,7 @@ import base64
 import contextlib
 import signal
 import sys
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -302,20 +303,27 @@ async def test_two_relays_on_one_schema_never_publish_a_row_twice(
     assert all(found == sorted(found) for found in _seqs_by_key(records).values())
 
 
+_RELAY_LOCK_HOLDERS = """
+    WITH relay_lock AS (SELECT hashtextextended('mynaflow.outbox:' || $1, 0) AS key)
+    SELECT l.pid
+    FROM pg_locks AS l, relay_lock
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid::bigint = (relay_lock.key >> 32) & 4294967295
+      AND l.objid::bigint = relay_lock.key & 4294967295
+"""
+
+
+async def relay_lock_holders(pool, schema: str) -> list[int]:
+    """Backends holding this schema's relay lock (in this database only)."""
+    return [row["pid"] for row in await pool.fetch(_RELAY_LOCK_HOLDERS, schema)]
+
+
 async def kill_relay_connection(pool, schema: str) -> int:
-    """Terminate the backend holding this schema's relay lock (in this database only)."""
-    return await pool.fetchval(
-        """
-        WITH relay_lock AS (SELECT hashtextextended('mynaflow.outbox:' || $1, 0) AS key)
-        SELECT count(pg_terminate_backend(l.pid))
-        FROM pg_locks AS l, relay_lock
-        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND l.classid::bigint = (relay_lock.key >> 32) & 4294967295
-          AND l.objid::bigint = relay_lock.key & 4294967295
-        """,
-        schema,
-    )
+    pids = await relay_lock_holders(pool, schema)
+    for pid in pids:
+        await pool.execute("SELECT pg_terminate_backend($1)", pid)
+    return len(pids)
 
 
 async def test_the_relay_recovers_when_its_connection_is_killed(
@@ -367,6 +375,24 @@ async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
         await impatient.stop()
 
     assert event_ids(await read_topic(kafka_bootstrap, late_topic)) == {event.id: 1}
+
+
+async def test_stop_cuts_a_stuck_batch_short_and_keeps_its_rows(
+    platform_pool, fresh_schema, producer, topic_prefix
+):
+    # No such topic: the producer waits for its metadata far longer than stop() may take.
+    missing_topic = topic_name(TEST_TOPIC, topic_prefix)
+    await add_events(platform_pool, missing_topic, [counted_event("k", 1)])
+    relay = OutboxRelay(platform_pool, producer, schema=fresh_schema)
+    task = asyncio.create_task(relay.run())
+    await wait_for(lambda: relay_lock_holders(platform_pool, fresh_schema), what="relay to lead")
+
+    started = time.monotonic()
+    await relay.stop(timeout_s=1.0)
+    await asyncio.wait_for(task, timeout=1.0)
+
+    assert time.monotonic() - started < 3.0
+    assert await unpublished_count(platform_pool) == 1
 
 
 async def test_raw_rows_keep_their_bytes_and_headers(

@@ -132,30 +132,39 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._stopped = asyncio.Event()
-        self._running = False
+        self._loop: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def _running(self) -> bool:
+        return self._loop is not None and not self._loop.done()
+
     async def run(self) -> None:
         """Publish until `stop()`; every failure is logged and retried, never fatal."""
-        self._running = True
+        # The loop runs as its own task so that `stop()` can cut a stuck batch short.
+        self._loop = asyncio.create_task(self._lead_until_stopped(), name="outbox-relay-loop")
         try:
-            await self._lead_until_stopped()
+            await asyncio.wait([self._loop])
         finally:
-            self._running = False
-            self._stopped.set()
+            self._loop.cancel()
+            await asyncio.wait([self._loop])
 
     async def stop(self, *, timeout_s: float = 5.0) -> None:
-        """Make `run()` return after the batch in flight, waiting for it up to `timeout_s`.
+        """Make `run()` return after the batch in flight, waiting up to `timeout_s` for it.
 
-        A batch cut short is safe: rows not yet marked are published again by the next relay.
+        A batch still waiting for the broker then is abandoned: its rows stay unmarked and are
+        published again later (consumers dedupe with the inbox), so nothing is lost.
         """
         self._stopping.set()
         self._wake.set()
-        if self._running:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), timeout=timeout_s)
+        if self._loop is None or self._loop.done():
+            return
+        finished, _ = await asyncio.wait([self._loop], timeout=timeout_s)
+        if not finished:
+            log.warning("outbox relay for %s abandoned a batch at stop", self._schema)
+            self._loop.cancel()
+            await asyncio.wait([self._loop])
 
     async def flush(self, *, timeout_s: float = 30.0) -> None:
         """Publish every row pending now; raises `OutboxFlushTimeout` if that takes too long.
