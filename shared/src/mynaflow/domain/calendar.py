@@ -103,6 +103,11 @@ class BusinessCalendar:
         # year -> sorted ordinals of that year's business days; filled lazily, never changed.
         self._business_ordinals_by_year: dict[int, list[int]] = {}
 
+    def __repr__(self) -> str:
+        closures = ",".join(sorted(day.isoformat() for day in self._extra_closures))
+        open_days = ",".join(sorted(day.isoformat() for day in self._extra_open_days))
+        return f"BusinessCalendar(extra_closures=[{closures}], extra_open_days=[{open_days}])"
+
     @classmethod
     def from_settings_string(cls, closures: str = "", open_days: str = "") -> BusinessCalendar:
         """Build from the `WARD_CLOSURES` / `WARD_OPEN_DAYS` string format."""
