@@ -367,3 +367,41 @@ async def test_a_batch_with_a_poison_record_applies_the_others_once_and_commits_
     assert failures_left == [0]
     reasons = await applied_table.fetch('SELECT "offset", reason FROM dead_letters')
     assert [(r["offset"], r["reason"]) for r in reasons] == [(4, "bad_json")]
+
+
+async def test_a_record_faststream_cannot_parse_is_dead_lettered_not_skipped_silently(
+    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any
+) -> None:
+    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
+    await produce(kafka_settings, topic, numbers_json(range(2)), key=ONE_KEY)
+    # A header that is not UTF-8 fails FastStream's parser, before any middleware scope; left
+    # to FastStream, the record would be skipped without a trace.
+    await produce(
+        kafka_settings, topic, [json.dumps({"n": 2})], key=ONE_KEY, headers=[("trace", b"\xff")]
+    )
+    coordinates = await produce(kafka_settings, topic, numbers_json(range(3, 5)), key=ONE_KEY)
+    partition = coordinates[-1][0]
+    broker = make_broker(kafka_settings, service=SERVICE)
+
+    @reliable_subscriber(
+        broker,
+        REGISTRY_COMMANDS,
+        group_id=GROUP,
+        dead_letter=sink_for(applied_table, kafka_settings),
+        retry=FAST_RETRY,
+    )
+    async def apply(command: Numbered, message: KafkaMessage) -> None:
+        await apply_in_transaction(applied_table, [command.n], message)
+
+    await running(broker)
+    numbers = await wait_for(
+        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 4, what="4"
+    )
+    group = kafka_settings.topic_prefix + GROUP
+    await wait_for_committed(kafka_settings, group, topic, {partition: 5})
+
+    assert numbers == [0, 1, 3, 4]
+    row = await applied_table.fetchrow('SELECT "offset", reason, payload FROM dead_letters')
+    assert row is not None
+    assert (row["offset"], row["reason"]) == (2, "unreadable_record")
+    assert json.loads(bytes(row["payload"])) == {"n": 2}

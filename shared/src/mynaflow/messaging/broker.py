@@ -56,6 +56,8 @@ from mynaflow.runtime.metrics import ServiceMetrics
 from mynaflow.settings import MynaflowSettings
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from faststream._internal.context.repository import ContextRepo
     from faststream.kafka.subscriber.usecase import BatchSubscriber, DefaultSubscriber
 
@@ -77,7 +79,7 @@ __all__ = [
 ]
 
 # Failures that may pass on their own: retried in place, never skipped, never dead-lettered.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     TransientError,
     OSError,  # ConnectionError and TimeoutError are OSErrors
     asyncpg.PostgresConnectionError,
@@ -89,7 +91,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     KafkaError,
 )
 # Failures that can never succeed: the bytes do not parse or do not fit the contract.
-POISON_ERRORS: tuple[type[BaseException], ...] = (
+POISON_ERRORS: tuple[type[Exception], ...] = (
     PoisonMessage,
     fast_depends.ValidationError,
     pydantic.ValidationError,
@@ -97,6 +99,7 @@ POISON_ERRORS: tuple[type[BaseException], ...] = (
     UnicodeDecodeError,
 )
 UNHANDLED_REASON = "unhandled_error"
+UNREADABLE_REASON = "unreadable_record"
 _MAX_ERROR_TEXT = 4000
 
 
@@ -275,6 +278,8 @@ def make_broker(settings: MynaflowSettings, *, service: str, **options: Any) -> 
         "acks": "all",
         "enable_idempotence": True,
         "logger": logging.getLogger(f"mynaflow.faststream.{service}"),
+        # "Received"/"Processed" for every message is too much at INFO under load.
+        "log_level": logging.DEBUG,
     }
     return KafkaBroker(settings.kafka_bootstrap_servers, **(defaults | options))
 
@@ -369,10 +374,12 @@ class _ReliableConsumeScope(BaseMiddleware):
     def __init__(self, msg: Any, /, *, context: ContextRepo, owner: ReliableConsumeMiddleware):
         super().__init__(msg, context=context)
         self.owner = owner
+        self._consumed = False
 
     async def consume_scope(
         self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
+        self._consumed = True
         records = records_of(msg)
         for record in records:
             self.owner.metrics.message_in(record.topic)
@@ -381,6 +388,28 @@ class _ReliableConsumeScope(BaseMiddleware):
         except _GiveBack as give_back:
             # Raising makes FastStream nack: the partition is sought back to the record.
             raise give_back.__cause__ or give_back from None
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        """A record FastStream could not even parse (e.g. non-UTF-8 headers) is poison too.
+
+        Parsing happens before `consume_scope`. FastStream then cannot build the message it would
+        nack, so it does nothing, and the next record's commit silently skips this one. Here it
+        is dead-lettered (kept, with its bytes) and committed instead.
+        """
+        if self._consumed or not isinstance(exc_val, POISON_ERRORS):
+            return False
+        raw = self.msg if isinstance(self.msg, tuple) else (self.msg,)
+        records = [RawRecord.from_consumer_record(record) for record in raw]
+        await self._dead_letter(records, exc_val, FailureKind.POISON, reason=UNREADABLE_REASON)
+        consumer = getattr(self.context.get("handler_"), "consumer", None)
+        if consumer is not None:
+            await consumer.commit()  # FastStream cannot ack a message it could not parse
+        return True
 
     def _stopping(self) -> bool:
         subscriber = self.context.get("handler_")
@@ -444,9 +473,16 @@ class _ReliableConsumeScope(BaseMiddleware):
             raise _GiveBack from error
 
     async def _dead_letter(
-        self, records: list[RawRecord], error: Exception, kind: FailureKind
+        self,
+        records: list[RawRecord],
+        error: Exception,
+        kind: FailureKind,
+        reason: str | None = None,
     ) -> None:
-        reason = poison_reason(error, records) if kind is FailureKind.POISON else UNHANDLED_REASON
+        if reason is None:
+            reason = (
+                poison_reason(error, records) if kind is FailureKind.POISON else UNHANDLED_REASON
+            )
         text = describe_error(error)
         for record in records:
             await self._record_dead_letter_until_stored(record, reason, text, error)
