@@ -41,7 +41,7 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, AnyStr, NamedTuple
 
 __all__ = [
     "BYTES_REDACTION_MARKER",
@@ -173,15 +173,16 @@ def _merged_spans(candidates: list[PersonalNumberMatch]) -> list[tuple[int, int]
     return spans
 
 
-def _replace_spans(text: str, spans: list[tuple[int, int]], marker: str) -> str:
-    pieces: list[str] = []
+def _replace_spans(value: AnyStr, spans: Iterable[tuple[int, int]], marker: AnyStr) -> AnyStr:
+    """`value` with each (start, end) span, in order and not overlapping, replaced by `marker`."""
+    pieces: list[AnyStr] = []
     position = 0
     for start, end in spans:
-        pieces.append(text[position:start])
+        pieces.append(value[position:start])
         pieces.append(marker)
         position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
+    pieces.append(value[position:])
+    return value[:0].join(pieces)
 
 
 # --- bytes ---------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def _redact_cp932(data: bytes) -> tuple[bytes, int]:
     if not candidates:
         return data, 0
     byte_spans = [(offsets[start], offsets[end]) for start, end in _merged_spans(candidates)]
-    return _replace_byte_spans(data, byte_spans, BYTES_REDACTION_MARKER), len(candidates)
+    return _replace_spans(data, byte_spans, BYTES_REDACTION_MARKER), len(candidates)
 
 
 def _cp932_characters(data: bytes) -> tuple[str, list[int]]:
@@ -319,7 +320,7 @@ def _utf16_pass(big_endian: bool, alignment: int) -> _BytesPass:
         spans = [
             (alignment + 2 * start, alignment + 2 * end) for start, end in _merged_spans(candidates)
         ]
-        return _replace_byte_spans(data, spans, marker), len(candidates)
+        return _replace_spans(data, spans, marker), len(candidates)
 
     return redact
 
@@ -333,17 +334,6 @@ def _utf16_code_units(data: bytes, big_endian: bool, alignment: int) -> str:
     if big_endian != (sys.byteorder == "big"):
         units.byteswap()
     return "".join(map(chr, units))
-
-
-def _replace_byte_spans(data: bytes, spans: Iterable[tuple[int, int]], marker: bytes) -> bytes:
-    pieces: list[bytes] = []
-    position = 0
-    for start, end in spans:
-        pieces.append(data[position:start])
-        pieces.append(marker)
-        position = end
-    pieces.append(data[position:])
-    return b"".join(pieces)
 
 
 # --- JSON-like values ----------------------------------------------------------------------
