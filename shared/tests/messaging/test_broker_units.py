@@ -1,0 +1,105 @@
+"""Unit tests of the broker factory's decisions (no servers).
+
+The in-memory `TestKafkaBroker` runs the same middleware and decoder as production, which is
+handy for fast handler tests; it never counts as proof of delivery guarantees (it has no offsets):
+those are the service tests in `test_broker_reliability.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import pydantic
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from faststream.kafka import TestKafkaBroker
+from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, RawCloudEvent
+from mynaflow.messaging.broker import (
+    DeadLetterSink,
+    FailureKind,
+    RawRecord,
+    RetryPolicy,
+    classify_failure,
+    make_broker,
+    reliable_subscriber,
+)
+from mynaflow.messaging.errors import PoisonMessage, TransientError
+from mynaflow.settings import MynaflowSettings
+from pydantic import BaseModel
+
+pytestmark = pytest.mark.unit
+
+
+class Numbered(BaseModel):
+    n: int
+
+
+def validation_error() -> pydantic.ValidationError:
+    try:
+        Numbered.model_validate({"n": "x"})
+    except pydantic.ValidationError as error:
+        return error
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (PoisonMessage("rule"), FailureKind.POISON),
+        (validation_error(), FailureKind.POISON),
+        (json.JSONDecodeError("bad", "x", 0), FailureKind.POISON),
+        (TransientError("later"), FailureKind.TRANSIENT),
+        (ConnectionRefusedError(), FailureKind.TRANSIENT),
+        (TimeoutError(), FailureKind.TRANSIENT),
+        (asyncpg.CannotConnectNowError("starting"), FailureKind.TRANSIENT),
+        (asyncpg.DeadlockDetectedError("deadlock"), FailureKind.TRANSIENT),
+        (KafkaConnectionError(), FailureKind.TRANSIENT),
+        (KeyError("bug"), FailureKind.UNHANDLED),
+        (ValueError("bug"), FailureKind.UNHANDLED),
+    ],
+)
+def test_failures_are_classified(error: Exception, kind: FailureKind) -> None:
+    assert classify_failure(error) is kind
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    policy = RetryPolicy(first_backoff_s=0.5, max_backoff_s=3.0)
+    assert [policy.backoff_s(attempt) for attempt in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+class RecordingSink(DeadLetterSink):
+    """Keeps dead letters in memory instead of PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.service, self.topic_prefix = "card-registry", "t."
+        self.records: list[tuple[RawRecord, str]] = []
+
+    async def record(self, record: RawRecord, *, reason: str, error: str) -> None:
+        self.records.append((record, reason))
+
+
+async def test_cloudevents_content_type_is_decoded_and_poison_is_dead_lettered() -> None:
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    broker = make_broker(settings, service="card-registry")
+    sink = RecordingSink()
+    seen: list[Any] = []
+
+    @reliable_subscriber(broker, "registry.events", group_id="g", dead_letter=sink)
+    async def on_event(event: RawCloudEvent) -> None:
+        seen.append(event.data)
+
+    event = {"specversion": "1.0", "id": "1", "source": "s", "type": "t", "data": {"a": 1}}
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(
+            json.dumps(event).encode(),
+            "t.registry.events",
+            headers={"content-type": CLOUDEVENTS_CONTENT_TYPE},
+        )
+        await test_broker.publish(b"{not json", "t.registry.events")
+
+    assert seen == [{"a": 1}]
+    assert [(record.value, reason) for record, reason in sink.records] == [
+        (b"{not json", "bad_json")
+    ]
