@@ -1,0 +1,244 @@
+"""Test support for notice-intake: run it (in a subprocess or in-process), feed it, read it.
+
+Used by the service's own tests and by `tests/e2e/test_intake*`. Nothing here is used by the
+running service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
+from mynaflow.messaging.topics_admin import kafka_client_options
+from mynaflow.runtime.service import ServiceRunner, serve
+from mynaflow.settings import MynaflowSettings
+from mynaflow.testing.kafka_helpers import Records, consume_until
+from mynaflow.testing.waiting import wait_for
+
+from notice_intake.app import definition
+from notice_intake.settings import NoticeIntakeSettings
+
+KeyedValue = tuple[bytes | None, bytes]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def produce_raw(
+    settings: MynaflowSettings, topic: str, items: Sequence[KeyedValue]
+) -> list[tuple[int, int]]:
+    """Publish (key, value) pairs in order with acks=all; returns (partition, offset) of each."""
+    producer = AIOKafkaProducer(acks="all", linger_ms=5, **kafka_client_options(settings))
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in items]
+        results = [await future for future in futures]
+        return [(metadata.partition, metadata.offset) for metadata in results]
+    finally:
+        await producer.stop()
+
+
+def decode_events(records: Records) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in records if record.value is not None]
+
+
+def acknowledgements(records: Records) -> list[dict[str, Any]]:
+    return [e for e in decode_events(records) if e.get("type") == NOTICE_ACKNOWLEDGED_V1]
+
+
+async def read_until(
+    settings: MynaflowSettings,
+    topic: str,
+    until: Callable[[list[dict[str, Any]]], bool],
+    *,
+    timeout_s: float = 60.0,
+) -> list[dict[str, Any]]:
+    """Read `topic` from the start until `until(decoded events)` holds."""
+    records = await consume_until(
+        settings, topic, lambda recs: until(decode_events(recs)), timeout_s=timeout_s
+    )
+    return decode_events(records)
+
+
+# --- in-process ----------------------------------------------------------------------------------
+@dataclass
+class InProcessIntake:
+    runner: ServiceRunner[NoticeIntakeSettings]
+    settings: NoticeIntakeSettings
+    stop_event: asyncio.Event
+    task: asyncio.Task[int]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.runner.http_port}"
+
+    async def stop(self) -> int:
+        self.stop_event.set()
+        return await self.task
+
+
+async def start_in_process(settings: NoticeIntakeSettings, *, schema: str) -> InProcessIntake:
+    """Run notice-intake in this event loop on `schema`; fails loudly if it does not start."""
+    service = replace(definition(), schema=schema)
+    stop_event = asyncio.Event()
+    started: asyncio.Future[ServiceRunner[NoticeIntakeSettings]] = asyncio.Future()
+
+    def on_started(runner: ServiceRunner[NoticeIntakeSettings]) -> None:
+        started.set_result(runner)
+
+    task = asyncio.create_task(serve(service, settings, stop_event=stop_event, started=on_started))
+    waiting: set[asyncio.Future[Any]] = {started, task}
+    done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if started not in done:
+        stop_event.set()
+        raise AssertionError(f"notice-intake did not start (exit {task.result() if done else '?'})")
+    return InProcessIntake(started.result(), settings, stop_event, task)
+
+
+# --- subprocess ----------------------------------------------------------------------------------
+@dataclass
+class IntakeProcess:
+    """`uv run notice-intake` as a real process, its output captured to `log_path`."""
+
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = field(default=0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "notice_intake.main"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    async def wait_ready(self, timeout_s: float = 90.0) -> None:
+        async def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"notice-intake exited early:\n{self.log_tail()}")
+            try:
+                async with httpx.AsyncClient(timeout=2.0) as client:
+                    return (await client.get(f"{self.url}/readyz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_for(ready, timeout=timeout_s, interval=0.2, what="notice-intake /readyz")
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no commit, no flush."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, timeout_s: float = 15.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def intake_process(
+    *,
+    database_url: str,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    log_path: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> IntakeProcess:
+    port = free_port()
+    env = dict(os.environ) | {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "TOPIC_PREFIX": topic_prefix,
+        "HTTP_PORT": str(port),
+        "LOG_LEVEL": "DEBUG",
+    }
+    return IntakeProcess(env | dict(extra_env or {}), log_path, port)
+
+
+async def read_whole_topic(settings: MynaflowSettings, topic: str) -> list[KeyedValue]:
+    """Every record a topic holds now (key, value), read up to its end offsets."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **kafka_client_options(settings),
+    )
+    await consumer.start()
+    try:
+        # Without a group the consumer takes every partition of the topic at start.
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        records: list[KeyedValue] = []
+        while not await _reached(consumer, ends):
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend((r.key, r.value or b"") for r in batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _reached(consumer: Any, ends: Mapping[Any, int]) -> bool:
+    positions = {tp: await consumer.position(tp) for tp in ends}
+    return all(positions[tp] >= end for tp, end in ends.items())
+
+
+async def dump_schema(conn: Any, schema: str) -> str:
+    """Every row of every table of `schema` as text, with bytea columns also decoded as text.
+
+    What a search for a leaked value must cover: `row::text` shows bytea as hex, so the bytes
+    are added decoded too.
+    """
+    tables = await conn.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema
+    )
+    parts: list[str] = []
+    for table in tables:
+        name = f'"{schema}"."{table["table_name"]}"'
+        parts.extend(row[0] for row in await conn.fetch(f"SELECT t::text FROM {name} t"))
+        columns = await conn.fetch(
+            """
+            SELECT column_name FROM information_schema.columns
+            WHERE table_schema = $1 AND table_name = $2 AND data_type = 'bytea'
+            """,
+            schema,
+            table["table_name"],
+        )
+        for column in columns:
+            values = await conn.fetch(f'SELECT "{column["column_name"]}" FROM {name}')
+            parts.extend(bytes(v[0]).decode("utf-8", "replace") for v in values if v[0] is not None)
+    return "\n".join(parts)

@@ -1,0 +1,52 @@
+"""Fixtures for notice-intake's tests; real Kafka and PostgreSQL come from `mynaflow.testing`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+from notice_intake.settings import NoticeIntakeSettings
+from notice_intake.testing import InProcessIntake, start_in_process
+
+
+def make_individual_number(first11: str) -> str:
+    """A valid 個人番号 computed from DOMAIN.md's formula, so none is ever committed."""
+    weights = [n + 1 if n <= 6 else n - 5 for n in range(1, 12)]
+    remainder = sum(int(d) * q for d, q in zip(reversed(first11), weights, strict=True)) % 11
+    return first11 + str(0 if remainder <= 1 else 11 - remainder)
+
+
+@pytest.fixture
+def individual_number() -> Callable[[], str]:
+    """Fresh valid individual numbers (random first 11 digits, computed check digit)."""
+    rng = random.Random()
+
+    def make() -> str:
+        return make_individual_number("".join(rng.choice("0123456789") for _ in range(11)))
+
+    return make
+
+
+@pytest.fixture
+def intake_settings(
+    kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str], database_url: str
+) -> NoticeIntakeSettings:
+    return NoticeIntakeSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
+        http_port=0,
+        sequence_gap_grace_s=2.0,
+    )
+
+
+@pytest_asyncio.fixture
+async def running_intake(
+    intake_settings: NoticeIntakeSettings, fresh_schema: str
+) -> AsyncIterator[InProcessIntake]:
+    """notice-intake running in this process on a schema of its own."""
+    intake = await start_in_process(intake_settings, schema=fresh_schema)
+    yield intake
+    assert await intake.stop() == 0
