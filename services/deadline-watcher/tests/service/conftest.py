@@ -7,10 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-
-from mynaflow.settings import MynaflowSettings
-
 from deadline_watcher.testing.harness import Deployment, deployment_settings, new_schema
+from mynaflow.settings import MynaflowSettings
 
 # Policies on a scale of seconds, so real time can walk a whole ladder within a test.
 TEST_POLICIES: dict[str, Any] = {
@@ -21,6 +19,12 @@ TEST_POLICIES: dict[str, Any] = {
             {"name": "third", "offset": "-1s", "role": "desk_manager"},
             {"name": "breach", "role": "desk_manager"},
             {"name": "escalate", "offset": "+1s", "role": "section_chief"},
+        ]
+    },
+    "slow_escalation": {
+        "stages": [
+            {"name": "breach", "role": "desk_manager"},
+            {"name": "escalate", "offset": "+30s", "role": "section_chief"},
         ]
     },
     "one_stage": {

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from deadline_watcher.testing.harness import Deployment, of_type, request, stage_events
 
 pytestmark = pytest.mark.service
