@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -115,3 +116,41 @@ async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
 
 async def _ready(runners: list[Any]) -> bool:
     return bool(runners)
+
+
+async def test_sigterm_while_waiting_for_kafka_at_start_up_exits_0_at_once(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    nothing_listens = f"127.0.0.1:{free_port()}"
+    settings = MynaflowSettings(
+        kafka_bootstrap_servers=nothing_listens,
+        database_url=database_url,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        http_port=0,
+    )
+    definition = ServiceDefinition(
+        name=SERVICE,
+        schema=f"svc_{uuid.uuid4().hex[:8]}",
+        migrations_dir=write_migrations(tmp_path / "migrations"),
+        settings_class=MynaflowSettings,
+        build=lambda context: None,
+    )
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve(definition, settings, stop_event=stop))
+
+    async def kafka_retries_logged() -> bool:
+        return any("Kafka not reachable yet" in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level("WARNING"):
+        await wait_for(kafka_retries_logged, timeout=30, what="start-up waiting for Kafka")
+    stopping_at = time.monotonic()
+    stop.set()
+
+    assert await asyncio.wait_for(service, 10) == 0
+    assert time.monotonic() - stopping_at < 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

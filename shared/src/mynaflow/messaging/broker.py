@@ -406,7 +406,10 @@ class _ReliableConsumeScope(BaseMiddleware):
         raw = self.msg if isinstance(self.msg, tuple) else (self.msg,)
         records = [RawRecord.from_consumer_record(record) for record in raw]
         await self._dead_letter(records, exc_val, FailureKind.POISON, reason=UNREADABLE_REASON)
-        consumer = getattr(self.context.get("handler_"), "consumer", None)
+        # Concurrent subscribers put their consumer on the record; the others have one.
+        consumer = getattr(raw[0], "consumer", None) or getattr(
+            self.context.get("handler_"), "consumer", None
+        )
         if consumer is not None:
             await consumer.commit()  # FastStream cannot ack a message it could not parse
         return True

@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import BatchSubscriber, DefaultSubscriber
 
@@ -55,6 +56,8 @@ SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)
 TaskFactory = Callable[[], Awaitable[None]]
 
 LAG_REFRESH_S = 15.0
+# How long start-up waits for a Kafka that is still coming up (PostgreSQL: `create_pool`'s own).
+STARTUP_RETRY_S = 30.0
 # Background tasks get this long to return on their own after `context.stopping` is set.
 _TASK_STOP_S = 1.0
 
@@ -186,7 +189,7 @@ class ServiceRunner(Generic[SettingsT]):
             directories=[PLATFORM_MIGRATIONS, definition.migrations_dir],
         )
         log.info("migrations applied", extra={"applied": applied, "schema": definition.schema})
-        await ensure_topics(settings, CATALOGUE)
+        await _retry_while_unreachable("Kafka", lambda: ensure_topics(settings, CATALOGUE))
         self._producer = producer = AIOKafkaProducer(
             client_id=f"{settings.topic_prefix}{definition.name}-outbox",
             acks="all",
@@ -336,6 +339,24 @@ class ServiceRunner(Generic[SettingsT]):
                 self._pool.terminate()
 
 
+async def _retry_while_unreachable(
+    what: str, attempt: Callable[[], Awaitable[Any]], timeout_s: float = STARTUP_RETRY_S
+) -> None:
+    """At start-up a server may still be coming up: retry connection failures for a while."""
+    deadline = time.monotonic() + timeout_s
+    backoff = 0.2
+    while True:
+        try:
+            await attempt()
+            return
+        except (KafkaError, OSError) as error:
+            if time.monotonic() + backoff > deadline:
+                raise
+            log.warning("%s not reachable yet (%s); retrying", what, type(error).__name__)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 3.0)
+
+
 def _name_of(factory: TaskFactory) -> str:
     return getattr(factory, "__qualname__", None) or repr(factory)
 
@@ -355,22 +376,41 @@ async def serve(
 ) -> int:
     """Run the service until `stop_event` is set (or a background task fails); the exit code."""
     runner = ServiceRunner(definition, settings)
-    try:
-        await runner.start()
-    except Exception:
-        log.exception("start-up failed")
+    if not await _start_unless_stopped(runner, stop_event):
         await runner.stop()
-        return 1
+        return 0 if stop_event.is_set() else 1
     if started is not None:
         started(runner)
-    stop_wait = asyncio.create_task(stop_event.wait())
-    failure_wait = asyncio.create_task(runner.failed.wait())
-    await asyncio.wait({stop_wait, failure_wait}, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in (stop_wait, failure_wait):
-        waiter.cancel()
-    log.info("stopping", extra={"reason": "task failed" if runner.failed.is_set() else "signal"})
+    reason = await _first_of({"signal": stop_event, "task failed": runner.failed})
+    log.info("stopping", extra={"reason": reason})
     await runner.stop()
     return 1 if runner.failed.is_set() else 0
+
+
+async def _start_unless_stopped(runner: ServiceRunner[Any], stop_event: asyncio.Event) -> bool:
+    """Start the runner; a stop requested meanwhile (SIGTERM while waiting for a server) wins."""
+    start = asyncio.create_task(runner.start())
+    stop_wait = asyncio.create_task(stop_event.wait())
+    await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    stop_wait.cancel()
+    if not start.done():
+        start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        log.info("stopped during start-up")
+        return False
+    if start.exception() is not None:
+        log.error("start-up failed", exc_info=start.exception())
+        return False
+    return True
+
+
+async def _first_of(events: dict[str, asyncio.Event]) -> str:
+    """Wait until one of `events` is set; return its name."""
+    waiters = {asyncio.create_task(event.wait()): name for name, event in events.items()}
+    done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in pending:
+        waiter.cancel()
+    return waiters[done.pop()]
 
 
 def run_service(definition: ServiceDefinition[Any]) -> None:
