@@ -141,17 +141,21 @@ def _check_receipt_details(data_of: dict[str, dict[str, Any]], run: str) -> None
     assert a["details"] == {"reason": "住所不一致", "氏名": "髙橋 﨑子"}
     conflict = data_of["conflicting b"]
     assert conflict["receipt_id"] == data_of["valid b"]["receipt_id"]
-    assert conflict["owner_queue"] == "triage" and conflict["work_item_id"]
+    assert conflict["owner_queue"] == "triage"
+    assert conflict["work_item_id"]
     assert data_of["unknown kind"]["owner_queue"] == "triage"
     assert data_of["unknown kind"]["sla_due_on"] == "2025-05-02"  # 1 business day from issue
     assert data_of["no sla"]["sla_due_on"] is None
     assert data_of["no sla"]["owner_queue"] == "card-renewals"
     for name in ("not json", "invalid utf-8"):
-        assert data_of[name]["notice_id"] is None and data_of[name]["owner_queue"] == "triage"
+        assert data_of[name]["notice_id"] is None
+        assert data_of[name]["owner_queue"] == "triage"
     pn = data_of["individual number in details"]
-    assert pn["notice_id"] == f"{run}-p" and "[REDACTED-個人番号]" in pn["details"]["memo"]
+    assert pn["notice_id"] == f"{run}-p"
+    assert "[REDACTED-個人番号]" in pn["details"]["memo"]
     bad_check = data_of["bad check digit"]
-    assert bad_check["municipality_code"] is None and bad_check["kind"] == "record_update_required"
+    assert bad_check["municipality_code"] is None
+    assert bad_check["kind"] == "record_update_required"
 
 
 async def _check_deadline_requests(

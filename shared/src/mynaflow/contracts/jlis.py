@@ -93,7 +93,8 @@ Text = Annotated[
 ]
 MunicipalityCode = Annotated[StrictStr, AfterValidator(_check_municipality_code)]
 IssuedAt = Annotated[AwareDatetime, BeforeValidator(_require_iso_text_or_datetime)]
-Sequence = Annotated[StrictInt, Field(ge=0)]
+# Stored as a PostgreSQL bigint: a larger number is a schema failure, not a storage failure.
+Sequence = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
 Details = dict[str, Any]
 
 

@@ -14,14 +14,23 @@ Offsets are committed by the subscriber only after this returns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
+import asyncpg
 from mynaflow.contracts.intake import NoticeAcknowledged
-from mynaflow.contracts.jlis import INVALID_JSON, INVALID_UTF8, ParsedNotice, parse_raw_notice
+from mynaflow.contracts.jlis import (
+    INVALID_JSON,
+    INVALID_UTF8,
+    NoticeFields,
+    ParsedNotice,
+    QuarantineReason,
+    parse_raw_notice,
+)
+from mynaflow.messaging.errors import PoisonMessage
 
 from notice_intake.adapters import events as outbox_events
 from notice_intake.adapters import receipts_repository as receipts
@@ -65,9 +74,30 @@ class BatchOutcome:
 
 
 async def acknowledge_batch(messages: Sequence[RawNoticeMessage], deps: IntakeDeps) -> BatchOutcome:
-    """Receipt every message of the batch in one transaction (see the module docstring)."""
+    """Receipt every message of the batch in one transaction (see the module docstring).
+
+    If PostgreSQL refuses the data of one message (something the parser let through that the
+    database cannot hold), the whole transaction rolls back and `PoisonMessage` tells the
+    subscriber's middleware to replay the batch one message at a time; alone, the offending
+    message is quarantined with only its redacted bytes, so even it gets a receipt.
+    """
+    try:
+        return await _acknowledge(messages, deps)
+    except UNSTORABLE as error:
+        if len(messages) > 1:
+            raise PoisonMessage(STORAGE_REJECTED, type(error).__name__) from error
+        log.warning("notice refused by the database", extra={"error": type(error).__name__})
+        return await _acknowledge(messages, deps, parse=_unstorable_parse)
+
+
+async def _acknowledge(
+    messages: Sequence[RawNoticeMessage],
+    deps: IntakeDeps,
+    parse: Callable[[bytes], ParsedNotice] | None = None,
+) -> BatchOutcome:
     received_at = deps.clock()
-    parsed = [_Parsed(m, parse_raw_notice(m.value)) for m in messages]
+    parse = parse or parse_raw_notice
+    parsed = [_Parsed(m, parse(m.value)) for m in messages]
     async with deps.pool.acquire() as conn, conn.transaction():
         fresh_messages = await receipts.claim_new_messages(conn, messages)
         fresh_ids = {id(m) for m in fresh_messages}
@@ -80,6 +110,25 @@ async def acknowledge_batch(messages: Sequence[RawNoticeMessage], deps: IntakeDe
         deps.gaps_changed.set()
     _log_outcome(outcome)
     return outcome
+
+
+# Errors meaning "this data cannot be stored" (SQLSTATE classes 22, 23, 54, and asyncpg's own
+# argument encoding), as opposed to "the database is away" (retried by the middleware).
+UNSTORABLE: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+STORAGE_REJECTED = "storage_rejected"
+
+
+def _unstorable_parse(payload: bytes) -> ParsedNotice:
+    """Keep only what cannot fail to store: the redacted bytes and the reasons."""
+    parsed = parse_raw_notice(payload)
+    reason = QuarantineReason(
+        code=STORAGE_REJECTED, message="the database refused this notice's fields; kept as bytes"
+    )
+    return replace(parsed, notice=None, fields=NoticeFields(), reasons=(reason, *parsed.reasons))
 
 
 # --- receipts --------------------------------------------------------------------------------
