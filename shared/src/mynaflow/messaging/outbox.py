@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ class _Row:
 
     def kafka_key(self) -> bytes | None:
         return self.key.encode("utf-8") if self.key is not None else None
+
+
+def _headers_of(column: dict[str, str] | str) -> dict[str, str]:
+    # A pool made without `create_pool`'s JSON codec hands jsonb over as text.
+    return json.loads(column) if isinstance(column, str) else column
 
 
 def _failed(result: object) -> bool:
@@ -300,7 +306,10 @@ class OutboxRelay:
             """,
             self._batch_size,
         )
-        return [_Row(r["id"], r["topic"], r["key"], r["payload"], r["headers"]) for r in records]
+        return [
+            _Row(r["id"], r["topic"], r["key"], r["payload"], _headers_of(r["headers"]))
+            for r in records
+        ]
 
     async def _send(self, rows: list[_Row]) -> tuple[list[int], Exception | None]:
         """Send in id order, then await every acknowledgement: (ids acknowledged, first error)."""
