@@ -103,3 +103,27 @@ async def test_cloudevents_content_type_is_decoded_and_poison_is_dead_lettered()
     assert [(record.value, reason) for record, reason in sink.records] == [
         (b"{not json", "bad_json")
     ]
+
+
+async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable() -> None:
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    broker = make_broker(settings, service="card-registry")
+    sink = RecordingSink()
+    handled: list[Any] = []
+
+    async def parser_that_fails(record: Any) -> Any:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    @reliable_subscriber(
+        broker, "registry.events", group_id="g", dead_letter=sink, parser=parser_that_fails
+    )
+    async def on_event(body: Any) -> None:
+        handled.append(body)
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b'{"a": 1}', "t.registry.events")
+
+    assert handled == []
+    assert [(record.value, reason) for record, reason in sink.records] == [
+        (b'{"a": 1}', "unreadable_record")
+    ]

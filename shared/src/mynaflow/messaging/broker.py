@@ -130,6 +130,12 @@ class RetryPolicy:
     # `max_poll_interval_ms` (5 min) while a database is down.
     in_place_budget_s: float = 60.0
 
+    def gives_up(self, kind: FailureKind, attempt: int) -> bool:
+        """Whether a failure after `attempt` attempts means dead-lettering, not retrying."""
+        if kind is FailureKind.POISON:
+            return True
+        return kind is FailureKind.UNHANDLED and attempt >= self.unhandled_attempts
+
     def backoff_s(self, attempt: int) -> float:
         return float(min(self.first_backoff_s * 2 ** (attempt - 1), self.max_backoff_s))
 
@@ -224,6 +230,28 @@ async def decode_json_bodies(message: StreamMessage[Any]) -> Any:
     return _decode_body(message.body, message.content_type)
 
 
+def _readable_header(value: bytes) -> bytes:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("utf-8", errors="replace").encode("utf-8")
+    return value
+
+
+async def parse_tolerating_bad_headers(
+    record: Any, parse: Callable[[Any], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """Broker parser: a header value that is not UTF-8 is replaced, not fatal.
+
+    FastStream decodes every header as UTF-8 before any middleware runs; one stray byte in a
+    tracing header would otherwise make a good record unprocessable.
+    """
+    for raw in record if isinstance(record, tuple) else (record,):
+        if raw.headers:
+            raw.headers = [(name, _readable_header(value)) for name, value in raw.headers]
+    return await parse(record)
+
+
 # --- the broker -----------------------------------------------------------------------------
 
 
@@ -272,6 +300,7 @@ def make_broker(settings: MynaflowSettings, *, service: str, **options: Any) -> 
         "client_id": f"{settings.topic_prefix}{service}",
         "security": kafka_security(settings),
         "decoder": decode_json_bodies,
+        "parser": parse_tolerating_bad_headers,
         "allow_auto_create_topics": False,
         "graceful_timeout": graceful_timeout_s(settings),
         "ack_policy": AckPolicy.NACK_ON_ERROR,
@@ -433,11 +462,8 @@ class _ReliableConsumeScope(BaseMiddleware):
                 return await call_next(msg)
             except Exception as error:
                 kind = classify_failure(error)
-                topic = records[0].topic if records else "?"
-                self.owner.metrics.message_failed(topic, kind.value)
-                if kind is FailureKind.POISON or (
-                    kind is FailureKind.UNHANDLED and attempt >= policy.unhandled_attempts
-                ):
+                self.owner.metrics.message_failed(records[0].topic, kind.value)
+                if policy.gives_up(kind, attempt):
                     if len(records) > 1:
                         return await self._deliver_one_by_one(call_next, msg, records)
                     await self._dead_letter(records, error, kind)
