@@ -8,7 +8,7 @@ import contextlib
 import uuid
 
 import pytest
-from mynaflow.messaging.inbox import NotInTransactionError, claim_inbox
+from mynaflow.messaging.inbox import NotInTransactionError, claim_inbox, claim_inbox_many
 from mynaflow.testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
@@ -41,6 +41,17 @@ async def test_each_consumer_has_its_own_claims(platform_pool):
     claims = [await claim(platform_pool, str(event_id), consumer) for consumer in ("a", "b", "a")]
 
     assert claims == [True, True, False]
+
+
+async def test_a_batch_claim_returns_only_the_new_ids(platform_pool):
+    seen, new = str(uuid.uuid4()), str(uuid.uuid4())
+    await claim(platform_pool, seen)
+
+    async with platform_pool.acquire() as conn, conn.transaction():
+        claimed = await claim_inbox_many(conn, [seen, new, new])
+
+    assert claimed == {new}
+    assert await claim(platform_pool, new) is False
 
 
 async def test_a_claim_outside_a_transaction_is_refused(platform_pool):

@@ -31,7 +31,12 @@ from mynaflow.contracts.envelope import (
 from mynaflow.contracts.topics import DAY_MS, TopicSpec, dead_letter_topic_for, topic_name
 from mynaflow.messaging.dead_letter import record_dead_letter
 from mynaflow.messaging.inbox import claim_inbox
-from mynaflow.messaging.outbox import OutboxRelay, add_raw_to_outbox, add_to_outbox
+from mynaflow.messaging.outbox import (
+    OutboxRelay,
+    add_many_to_outbox,
+    add_raw_to_outbox,
+    add_to_outbox,
+)
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.testing.waiting import wait_for
@@ -279,6 +284,22 @@ async def test_two_hundred_events_keep_id_order_per_key(
     seqs = _seqs_by_key(records)
     assert len(seqs) == 7
     assert all(found == sorted(found) for found in seqs.values()), seqs
+
+
+async def test_a_batch_written_in_one_statement_keeps_its_order(
+    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
+):
+    events = [counted_event(f"deadline-{seq % 3}", seq) for seq in range(300)]
+    async with platform_pool.acquire() as conn, conn.transaction():
+        await add_many_to_outbox(conn, topic=topic, events=[(e.subject, e) for e in events])
+
+    stored = await platform_pool.fetch("SELECT event_id::text FROM outbox ORDER BY id")
+    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
+    records = await read_topic(kafka_bootstrap, topic)
+
+    assert [row["event_id"] for row in stored] == [event.id for event in events]
+    assert event_ids(records) == {event.id: 1 for event in events}
+    assert all(found == sorted(found) for found in _seqs_by_key(records).values())
 
 
 async def test_two_relays_on_one_schema_never_publish_a_row_twice(

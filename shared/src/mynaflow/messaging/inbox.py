@@ -7,6 +7,7 @@ and the state change commit together, a crash between them leaves neither.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -38,3 +39,23 @@ async def claim_inbox(
         str(event_id),
     )
     return claimed is True
+
+
+async def claim_inbox_many(
+    conn: DbConnection, event_ids: Sequence[str | UUID], *, consumer: str = "default"
+) -> set[str]:
+    """Claim many ids in one statement; returns those new (the others were applied before)."""
+    require_transaction(conn, "claim_inbox_many")
+    if not event_ids:
+        return set()
+    records = await conn.fetch(
+        """
+        INSERT INTO inbox (consumer, event_id)
+        SELECT $1, event_id FROM unnest($2::text[]) AS e(event_id)
+        ON CONFLICT (consumer, event_id) DO NOTHING
+        RETURNING event_id
+        """,
+        consumer,
+        [str(event_id) for event_id in event_ids],
+    )
+    return {record["event_id"] for record in records}

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -42,6 +42,7 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_PENDING = Gauge("mynaflow_outbox_pending", "Outbox rows not yet published", ["service"])
 
 _LOCK_NAMESPACE = "mynaflow.outbox:"
+_CLOUDEVENTS_HEADERS = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
 _FIRST_BACKOFF_S = 0.2
 _MAX_BACKOFF_S = 10.0
 
@@ -87,8 +88,34 @@ async def add_to_outbox(
         topic=topic,
         key=key,
         payload=encode_event(event),
-        headers={"content-type": CLOUDEVENTS_CONTENT_TYPE},
+        headers=_CLOUDEVENTS_HEADERS,
         event_id=event.id,
+    )
+
+
+async def add_many_to_outbox(
+    conn: DbConnection, *, topic: str, events: Sequence[tuple[str | None, CloudEvent[Any]]]
+) -> None:
+    """Queue `(key, event)` pairs for `topic` in one statement, in the given (= publish) order.
+
+    For batch work: one round trip instead of one per event, same rows as `add_to_outbox`.
+    """
+    require_transaction(conn, "add_many_to_outbox")
+    if not events:
+        return
+    await conn.execute(
+        """
+        INSERT INTO outbox (event_id, topic, key, payload, headers)
+        SELECT event_id, $1, key, payload, $5::jsonb
+        FROM unnest($2::uuid[], $3::text[], $4::bytea[]) WITH ORDINALITY
+            AS e(event_id, key, payload, position)
+        ORDER BY position
+        """,
+        topic,
+        [UUID(event.id) for _, event in events],
+        [key for key, _ in events],
+        [encode_event(event) for _, event in events],
+        _CLOUDEVENTS_HEADERS,
     )
 
 
