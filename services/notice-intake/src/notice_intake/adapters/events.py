@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from mynaflow.contracts.intake import (
 from mynaflow.contracts.jlis import QuarantineReason
 from mynaflow.contracts.topics import DEADLINES_REQUESTS, INTAKE_RECEIPTS, topic_name
 from mynaflow.messaging.dead_letter import record_dead_letter
-from mynaflow.messaging.outbox import add_to_outbox
+from mynaflow.messaging.outbox import add_many_to_outbox, add_to_outbox
 
 from notice_intake.domain.messages import RawNoticeMessage
 from notice_intake.domain.sequence_gaps import Gap
@@ -47,19 +48,28 @@ class IntakeTopics:
         return topic_name(DEADLINES_REQUESTS, self.prefix)
 
 
-async def emit_receipt(
-    conn: DbConnection, topics: IntakeTopics, receipt: NoticeAcknowledged
+async def emit_receipts(
+    conn: DbConnection, topics: IntakeTopics, receipts: Sequence[NoticeAcknowledged]
 ) -> None:
-    key = receipt.kafka_key()
-    event = make_event(source=SOURCE, event_type=NOTICE_ACKNOWLEDGED_V1, data=receipt, subject=key)
-    await add_to_outbox(conn, topic=topics.receipts, key=key, event=event)
+    """One receipt event per message, in message order, in one statement."""
+    events = [
+        (
+            r.kafka_key(),
+            make_event(
+                source=SOURCE, event_type=NOTICE_ACKNOWLEDGED_V1, data=r, subject=r.kafka_key()
+            ),
+        )
+        for r in receipts
+    ]
+    await add_many_to_outbox(conn, topic=topics.receipts, events=events)
 
 
-async def request_deadline(
-    conn: DbConnection, topics: IntakeTopics, request: ScheduleDeadline
+async def request_deadlines(
+    conn: DbConnection, topics: IntakeTopics, requests: Sequence[ScheduleDeadline]
 ) -> None:
-    event = schedule_request_event(request, source=SOURCE)
-    await add_to_outbox(conn, topic=topics.deadline_requests, key=request.key, event=event)
+    """`notice_sla` schedule requests, keyed by the deadline key, in one statement."""
+    events = [(r.key, schedule_request_event(r, source=SOURCE)) for r in requests]
+    await add_many_to_outbox(conn, topic=topics.deadline_requests, events=events)
 
 
 async def emit_gap_detected(

@@ -275,11 +275,10 @@ async def _queue_events(
     closed: list[tuple[str, Gap]],
     topics: IntakeTopics,
 ) -> None:
-    for item, receipt in zip(fresh, result, strict=True):
-        await outbox_events.emit_receipt(conn, topics, receipt)
-        request = deadline_request(receipt)
-        if request is not None:
-            await outbox_events.request_deadline(conn, topics, request)
+    await outbox_events.emit_receipts(conn, topics, result)
+    requests = [r for r in map(deadline_request, result) if r is not None]
+    await outbox_events.request_deadlines(conn, topics, requests)
+    for item in fresh:
         if item.parsed.unreadable_json:
             reason = next(r for r in item.parsed.reasons if r.code in (INVALID_JSON, INVALID_UTF8))
             await outbox_events.dead_letter_unreadable(conn, topics, item.message, reason)
