@@ -3,6 +3,10 @@
 Invariants, stated as sets and sequences (Jepsen-style): every input number is applied exactly
 once, in order within the partition; nothing after a failed message is committed before it; a
 poison message is dead-lettered (table and topic, original bytes kept) and the partition goes on.
+
+Every test publishes numbers under one key (so one partition and its order), and consumes them
+with a subscriber that inserts each number into `applied` in one transaction and then calls the
+test's `fail(n)`: raising there rolls the insert back, as a failing handler's transaction would.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -41,16 +46,110 @@ GROUP = "reliability"
 FAST_RETRY = RetryPolicy(first_backoff_s=0.05, max_backoff_s=0.2, unhandled_attempts=3)
 ONE_KEY = "aggregate-1"  # one key, so all records share a partition and its order
 
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+Fail = Callable[[int], None]
+
 
 class Numbered(BaseModel):
     n: int
 
 
-Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+def never(n: int) -> None:
+    return None
+
+
+def numbers_json(numbers: range) -> list[bytes | str]:
+    return [json.dumps({"n": n}) for n in numbers]
+
+
+@dataclass
+class Harness:
+    """Publishes numbers, runs subscribers that apply them, and reads what happened."""
+
+    settings: MynaflowSettings
+    pool: Pool
+    brokers: list[KafkaBroker] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        return self.settings.topic_prefix + REGISTRY_COMMANDS.name
+
+    @property
+    def group(self) -> str:
+        return self.settings.topic_prefix + GROUP
+
+    async def publish(
+        self, values: list[bytes | str], headers: list[tuple[str, bytes]] | None = None
+    ) -> int:
+        """Publish under one key; returns the partition they all went to."""
+        coordinates = await produce(self.settings, self.topic, values, key=ONE_KEY, headers=headers)
+        (partition,) = {partition for partition, _ in coordinates}
+        return partition
+
+    async def consume(
+        self, fail: Fail = never, *, batch: bool = False, **options: Any
+    ) -> KafkaBroker:
+        """Start a broker whose subscriber applies each number, then calls `fail(n)`."""
+        broker = make_broker(self.settings, service=SERVICE)
+        subscriber = reliable_subscriber(
+            broker,
+            REGISTRY_COMMANDS,
+            group_id=GROUP,
+            dead_letter=DeadLetterSink(
+                self.pool, service=SERVICE, topic_prefix=self.settings.topic_prefix
+            ),
+            retry=FAST_RETRY,
+            batch=batch,
+            **options,
+        )
+        if batch:
+
+            @subscriber
+            async def apply_batch(commands: list[Numbered], message: KafkaMessage) -> None:
+                self.batch_sizes.append(len(commands))
+                await self.apply([c.n for c in commands], message, fail)
+
+        else:
+
+            @subscriber
+            async def apply(command: Numbered, message: KafkaMessage) -> None:
+                await self.apply([command.n], message, fail)
+
+        self.brokers.append(broker)
+        await broker.start()
+        return broker
+
+    async def apply(self, numbers: list[int], message: Any, fail: Fail) -> None:
+        """The handler's unit of work: insert, then maybe fail (which rolls the insert back)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            for number, record in zip(numbers, records_of(message), strict=True):
+                await conn.execute(
+                    'INSERT INTO applied (n, "partition", "offset") VALUES ($1, $2, $3)',
+                    number,
+                    record.partition,
+                    record.offset,
+                )
+                fail(number)
+
+    async def applied(self) -> list[int]:
+        return [row["n"] for row in await self.pool.fetch("SELECT n FROM applied ORDER BY id")]
+
+    async def applied_and_committed(self, count: int, partition: int, offset: int) -> list[int]:
+        """Wait until `count` numbers are applied and the group committed `offset`."""
+        numbers = await wait_for(
+            self.applied, until=lambda got: len(got) >= count, what=f"{count} applied"
+        )
+        await wait_for_committed(self.settings, self.group, self.topic, {partition: offset})
+        return numbers
+
+    async def dead_letters(self) -> list[tuple[int, str]]:
+        rows = await self.pool.fetch('SELECT "offset", reason FROM dead_letters ORDER BY "offset"')
+        return [(row["offset"], row["reason"]) for row in rows]
 
 
 @pytest.fixture
-async def applied_table(platform_pool: Pool) -> Pool:
+async def harness(kafka_settings: MynaflowSettings, platform_pool: Pool) -> AsyncIterator[Harness]:
     await platform_pool.execute(
         """
         CREATE TABLE applied (
@@ -61,58 +160,21 @@ async def applied_table(platform_pool: Pool) -> Pool:
         )
         """
     )
-    return platform_pool
-
-
-async def applied_numbers(pool: Pool) -> list[int]:
-    rows = await pool.fetch("SELECT n FROM applied ORDER BY id")
-    return [row["n"] for row in rows]
-
-
-async def apply_in_transaction(
-    pool: Pool, numbers: list[int], message: Any, fail: Callable[[int], None] = lambda n: None
-) -> None:
-    """The handler's unit of work: insert, then maybe fail (which rolls the insert back)."""
-    records = records_of(message)
-    async with pool.acquire() as conn, conn.transaction():
-        for number, record in zip(numbers, records, strict=True):
-            await conn.execute(
-                'INSERT INTO applied (n, "partition", "offset") VALUES ($1, $2, $3)',
-                number,
-                record.partition,
-                record.offset,
-            )
-            fail(number)
-
-
-def sink_for(pool: Pool, settings: MynaflowSettings) -> DeadLetterSink:
-    return DeadLetterSink(pool, service=SERVICE, topic_prefix=settings.topic_prefix)
-
-
-async def publish_numbers(settings: MynaflowSettings, values: list[bytes | str]) -> int:
-    coordinates = await produce(
-        settings, settings.topic_prefix + REGISTRY_COMMANDS.name, values, key=ONE_KEY
-    )
-    partitions = {partition for partition, _ in coordinates}
-    assert len(partitions) == 1
-    return partitions.pop()
-
-
-def numbers_json(numbers: range) -> list[bytes | str]:
-    return [json.dumps({"n": n}) for n in numbers]
+    harness = Harness(kafka_settings, platform_pool)
+    yield harness
+    for broker in harness.brokers:  # stopped whatever the test did
+        await broker.stop()
 
 
 @pytest.fixture
-async def outbox_relay(
-    applied_table: Pool, kafka_settings: MynaflowSettings
-) -> AsyncIterator[None]:
+async def outbox_relay(harness: Harness) -> AsyncIterator[None]:
     """The test schema's outbox relay, publishing dead-letter events to Kafka."""
     producer = AIOKafkaProducer(
-        acks="all", enable_idempotence=True, **kafka_client_options(kafka_settings)
+        acks="all", enable_idempotence=True, **kafka_client_options(harness.settings)
     )
     await producer.start()
-    schema = await applied_table.fetchval("SELECT current_schema()")
-    relay = OutboxRelay(applied_table, producer, schema=schema, service=SERVICE)
+    schema = await harness.pool.fetchval("SELECT current_schema()")
+    relay = OutboxRelay(harness.pool, producer, schema=schema, service=SERVICE)
     task = asyncio.create_task(relay.run())
     yield
     await relay.stop()
@@ -120,24 +182,10 @@ async def outbox_relay(
     await producer.stop()
 
 
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[KafkaBroker], Awaitable[None]]]:
-    """`await running(broker)` starts a broker that is stopped after the test in any case."""
-    started: list[KafkaBroker] = []
-
-    async def start(broker: KafkaBroker) -> None:
-        started.append(broker)
-        await broker.start()
-
-    yield start
-    for broker in started:
-        await broker.stop()
-
-
 async def test_a_transient_failure_on_message_3_of_10_is_retried_never_skipped(
-    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any
+    harness: Harness,
 ) -> None:
-    partition = await publish_numbers(kafka_settings, numbers_json(range(10)))
+    partition = await harness.publish(numbers_json(range(10)))
     failures_left = [2]
 
     def fail_twice_on_3(n: int) -> None:
@@ -145,40 +193,20 @@ async def test_a_transient_failure_on_message_3_of_10_is_retried_never_skipped(
             failures_left[0] -= 1
             raise TransientError("database blip")
 
-    broker = make_broker(kafka_settings, service=SERVICE)
-
-    @reliable_subscriber(
-        broker,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        retry=FAST_RETRY,
-    )
-    async def apply(command: Numbered, message: KafkaMessage) -> None:
-        await apply_in_transaction(applied_table, [command.n], message, fail_twice_on_3)
-
-    await running(broker)
-    numbers = await wait_for(
-        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 10, what="10 applied"
-    )
-    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    await wait_for_committed(
-        kafka_settings, kafka_settings.topic_prefix + GROUP, topic, {partition: 10}
-    )
+    await harness.consume(fail_twice_on_3)
+    numbers = await harness.applied_and_committed(10, partition, 10)
 
     assert numbers == list(range(10))  # each exactly once, in partition order
     assert failures_left == [0]  # message 3 really failed twice before it passed
-    offsets = await applied_table.fetch('SELECT "offset" FROM applied ORDER BY id')
-    assert [row["offset"] for row in offsets] == list(range(10))
-    assert await applied_table.fetchval("SELECT count(*) FROM dead_letters") == 0
+    offsets = await harness.pool.fetch('SELECT "offset" FROM applied ORDER BY id')
+    assert [row["offset"] for row in offsets] == list(range(10))  # raw coordinates
+    assert await harness.dead_letters() == []
 
 
 async def test_stopping_while_message_3_is_retried_commits_nothing_past_it(
-    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any
+    harness: Harness,
 ) -> None:
-    partition = await publish_numbers(kafka_settings, numbers_json(range(10)))
-    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    group = kafka_settings.topic_prefix + GROUP
+    partition = await harness.publish(numbers_json(range(10)))
     attempts_on_3: list[int] = []
 
     def always_fail_on_3(n: int) -> None:
@@ -186,89 +214,42 @@ async def test_stopping_while_message_3_is_retried_commits_nothing_past_it(
             attempts_on_3.append(n)
             raise TransientError("database down")
 
-    first = make_broker(kafka_settings, service=SERVICE)
-
-    @reliable_subscriber(
-        first,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        retry=FAST_RETRY,
-    )
-    async def apply_failing(command: Numbered, message: KafkaMessage) -> None:
-        await apply_in_transaction(applied_table, [command.n], message, always_fail_on_3)
-
-    await running(first)
-
     async def attempts() -> int:
         return len(attempts_on_3)
 
+    first = await harness.consume(always_fail_on_3)
     await wait_for(attempts, until=lambda count: count >= 3, what="3 attempts on message 3")
     await first.stop()
 
-    assert await applied_numbers(applied_table) == [0, 1, 2]
-    await wait_for_committed(kafka_settings, group, topic, {partition: 3})
+    assert await harness.applied() == [0, 1, 2]
+    await wait_for_committed(harness.settings, harness.group, harness.topic, {partition: 3})
 
-    second = make_broker(kafka_settings, service=SERVICE)
-
-    @reliable_subscriber(
-        second,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        retry=FAST_RETRY,
-    )
-    async def apply_healthy(command: Numbered, message: KafkaMessage) -> None:
-        await apply_in_transaction(applied_table, [command.n], message)
-
-    await running(second)
-    numbers = await wait_for(
-        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 10, what="all"
-    )
-    await wait_for_committed(kafka_settings, group, topic, {partition: 10})
-    assert numbers == list(range(10))
+    await harness.consume()  # the restarted consumer resumes at message 3
+    assert await harness.applied_and_committed(10, partition, 10) == list(range(10))
 
 
 async def test_poison_messages_are_dead_lettered_with_reason_and_bytes_and_the_rest_applied(
-    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any, outbox_relay: None
+    harness: Harness, outbox_relay: None
 ) -> None:
     bad_json = b'{"n": 3, oops'
     wrong_schema = b'{"number": "four"}'
     rule_violation = json.dumps({"n": -5}).encode()
-    values: list[bytes | str] = [
-        *numbers_json(range(3)),
-        bad_json,
-        wrong_schema,
-        rule_violation,
-        *numbers_json(range(6, 10)),
-    ]
-    partition = await publish_numbers(kafka_settings, values)
-    broker = make_broker(kafka_settings, service=SERVICE)
-
-    @reliable_subscriber(
-        broker,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        retry=FAST_RETRY,
+    poison: list[bytes | str] = [bad_json, wrong_schema, rule_violation]
+    partition = await harness.publish(
+        [*numbers_json(range(3)), *poison, *numbers_json(range(6, 10))]
     )
-    async def apply(command: Numbered, message: KafkaMessage) -> None:
-        if command.n < 0:
-            raise PoisonMessage("negative_number", f"n={command.n}")
-        await apply_in_transaction(applied_table, [command.n], message)
 
-    await running(broker)
-    numbers = await wait_for(
-        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 7, what="7"
-    )
-    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    group = kafka_settings.topic_prefix + GROUP
-    await wait_for_committed(kafka_settings, group, topic, {partition: 10})
-    dead_letter_topic = kafka_settings.topic_prefix + "registry.dead-letter"
-    published = await consume_until(kafka_settings, dead_letter_topic, lambda r: len(r) >= 3)
+    def reject_negative(n: int) -> None:
+        if n < 0:
+            raise PoisonMessage("negative_number", f"n={n}")
+
+    await harness.consume(reject_negative)
+    numbers = await harness.applied_and_committed(7, partition, 10)
+    dead_letter_topic = harness.settings.topic_prefix + "registry.dead-letter"
+    published = await consume_until(harness.settings, dead_letter_topic, lambda r: len(r) >= 3)
 
     assert numbers == [0, 1, 2, 6, 7, 8, 9]
-    rows = await applied_table.fetch(
+    rows = await harness.pool.fetch(
         'SELECT "offset", reason, payload, source_topic FROM dead_letters ORDER BY "offset"'
     )
     assert [(r["offset"], r["reason"], bytes(r["payload"])) for r in rows] == [
@@ -276,7 +257,7 @@ async def test_poison_messages_are_dead_lettered_with_reason_and_bytes_and_the_r
         (4, "schema_invalid", wrong_schema),
         (5, "negative_number", rule_violation),
     ]
-    assert {r["source_topic"] for r in rows} == {topic}
+    assert {r["source_topic"] for r in rows} == {harness.topic}
     events = [json.loads(record.value) for record in published]
     assert [(e["data"]["offset"], e["data"]["reason"]) for e in events] == [
         (3, "bad_json"),
@@ -284,13 +265,13 @@ async def test_poison_messages_are_dead_lettered_with_reason_and_bytes_and_the_r
         (5, "negative_number"),
     ]
     originals = [base64.b64decode(e["data"]["original_base64"]) for e in events]
-    assert originals == [bad_json, wrong_schema, rule_violation]
+    assert originals == poison
 
 
 async def test_an_unknown_error_is_retried_then_dead_lettered_as_unhandled(
-    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any
+    harness: Harness,
 ) -> None:
-    partition = await publish_numbers(kafka_settings, numbers_json(range(6)))
+    partition = await harness.publish(numbers_json(range(6)))
     attempts_on_2: list[int] = []
 
     def bug_on_2(n: int) -> None:
@@ -298,40 +279,22 @@ async def test_an_unknown_error_is_retried_then_dead_lettered_as_unhandled(
             attempts_on_2.append(n)
             raise KeyError("a programming error")
 
-    broker = make_broker(kafka_settings, service=SERVICE)
-
-    @reliable_subscriber(
-        broker,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        retry=FAST_RETRY,
-    )
-    async def apply(command: Numbered, message: KafkaMessage) -> None:
-        await apply_in_transaction(applied_table, [command.n], message, bug_on_2)
-
-    await running(broker)
-    numbers = await wait_for(
-        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 5, what="5"
-    )
-    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    group = kafka_settings.topic_prefix + GROUP
-    await wait_for_committed(kafka_settings, group, topic, {partition: 6})
+    await harness.consume(bug_on_2)
+    numbers = await harness.applied_and_committed(5, partition, 6)
 
     assert numbers == [0, 1, 3, 4, 5]
     assert len(attempts_on_2) == FAST_RETRY.unhandled_attempts
-    row = await applied_table.fetchrow('SELECT "offset", reason, error FROM dead_letters')
-    assert row is not None
-    assert (row["offset"], row["reason"]) == (2, "unhandled_error")
-    assert "KeyError" in row["error"]
+    assert await harness.dead_letters() == [(2, "unhandled_error")]
+    error = await harness.pool.fetchval("SELECT error FROM dead_letters")
+    assert "KeyError" in error
 
 
 async def test_a_batch_with_a_poison_record_applies_the_others_once_and_commits_all(
-    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any
+    harness: Harness,
 ) -> None:
-    values: list[bytes | str] = [*numbers_json(range(4)), b"not json", *numbers_json(range(5, 9))]
-    partition = await publish_numbers(kafka_settings, values)
-    batch_sizes: list[int] = []
+    partition = await harness.publish(
+        [*numbers_json(range(4)), b"not json", *numbers_json(range(5, 9))]
+    )
     failures_left = [1]
 
     def fail_once_on_6(n: int) -> None:
@@ -339,66 +302,25 @@ async def test_a_batch_with_a_poison_record_applies_the_others_once_and_commits_
             failures_left[0] -= 1
             raise ConnectionResetError("broker hiccup")
 
-    broker = make_broker(kafka_settings, service=SERVICE)
-
-    @reliable_subscriber(
-        broker,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        batch=True,
-        max_records=5,
-        retry=FAST_RETRY,
-    )
-    async def apply_batch(commands: list[Numbered], message: KafkaMessage) -> None:
-        batch_sizes.append(len(commands))
-        await apply_in_transaction(applied_table, [c.n for c in commands], message, fail_once_on_6)
-
-    await running(broker)
-    numbers = await wait_for(
-        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 8, what="8"
-    )
-    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    group = kafka_settings.topic_prefix + GROUP
-    await wait_for_committed(kafka_settings, group, topic, {partition: 9})
+    await harness.consume(fail_once_on_6, batch=True, max_records=5)
+    numbers = await harness.applied_and_committed(8, partition, 9)
 
     assert numbers == [0, 1, 2, 3, 5, 6, 7, 8]
-    assert max(batch_sizes) > 1  # really consumed as batches
+    assert max(harness.batch_sizes) > 1  # really consumed as batches
     assert failures_left == [0]
-    reasons = await applied_table.fetch('SELECT "offset", reason FROM dead_letters')
-    assert [(r["offset"], r["reason"]) for r in reasons] == [(4, "bad_json")]
+    assert await harness.dead_letters() == [(4, "bad_json")]
 
 
 async def test_a_record_with_a_non_utf8_header_is_processed_not_skipped(
-    kafka_settings: MynaflowSettings, applied_table: Pool, running: Any
+    harness: Harness,
 ) -> None:
-    topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    await produce(kafka_settings, topic, numbers_json(range(2)), key=ONE_KEY)
+    await harness.publish(numbers_json(range(2)))
     # FastStream decodes headers as UTF-8 before any middleware runs; left to itself it cannot
     # even build the message and the record is skipped without a trace.
-    await produce(
-        kafka_settings, topic, [json.dumps({"n": 2})], key=ONE_KEY, headers=[("trace", b"\xff")]
-    )
-    coordinates = await produce(kafka_settings, topic, numbers_json(range(3, 5)), key=ONE_KEY)
-    partition = coordinates[-1][0]
-    broker = make_broker(kafka_settings, service=SERVICE)
+    await harness.publish([json.dumps({"n": 2})], headers=[("trace", b"\xff")])
+    partition = await harness.publish(numbers_json(range(3, 5)))
 
-    @reliable_subscriber(
-        broker,
-        REGISTRY_COMMANDS,
-        group_id=GROUP,
-        dead_letter=sink_for(applied_table, kafka_settings),
-        retry=FAST_RETRY,
-    )
-    async def apply(command: Numbered, message: KafkaMessage) -> None:
-        await apply_in_transaction(applied_table, [command.n], message)
+    await harness.consume()
 
-    await running(broker)
-    numbers = await wait_for(
-        lambda: applied_numbers(applied_table), until=lambda got: len(got) >= 5, what="5"
-    )
-    group = kafka_settings.topic_prefix + GROUP
-    await wait_for_committed(kafka_settings, group, topic, {partition: 5})
-
-    assert numbers == [0, 1, 2, 3, 4]
-    assert await applied_table.fetchval("SELECT count(*) FROM dead_letters") == 0
+    assert await harness.applied_and_committed(5, partition, 5) == [0, 1, 2, 3, 4]
+    assert await harness.dead_letters() == []

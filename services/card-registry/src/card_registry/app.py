@@ -1,20 +1,12 @@
-"""Composition root of card-registry: the one place that wires the service together.
+"""Composition root of card-registry: cards, notices' work state and move-in cases.
 
-`build(context)` is called by `run_service` with the pool, producer, broker and settings ready.
-It registers subscribers (`context.subscriber(TOPIC)` decorating a thin function in
-`entrypoints/` that calls a handler in `service_layer/`), background tasks (`context.add_task`)
-and HTTP read endpoints (`context.add_route`). Tests call `definition()` and `build` with other
-parts.
+`build(context)` registers the subscribers (thin functions in `entrypoints/` calling handlers in
+`service_layer/`), background tasks and read endpoints; `docs/platform.md` shows how.
 """
 
 from __future__ import annotations
 
-from mynaflow.runtime.service import (
-    ServiceContext,
-    ServiceDefinition,
-    migrations_dir_for,
-    schema_for,
-)
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
 
 from card_registry.settings import CardRegistrySettings
 
@@ -22,18 +14,11 @@ SERVICE_NAME = "card-registry"
 
 
 def build(context: ServiceContext[CardRegistrySettings]) -> None:
-    """Wire card-registry: it the source of truth for cards, notices' work state and move-in cases.
-
-    Plumbing only for now: no subscriber yet, because one that consumed a business topic
-    without its handler would commit offsets past messages nobody applied.
-    """
+    """Plumbing only for now: a subscriber on a business topic without its handler would
+    commit offsets past messages nobody applied."""
 
 
 def definition() -> ServiceDefinition[CardRegistrySettings]:
-    return ServiceDefinition(
-        name=SERVICE_NAME,
-        schema=schema_for(SERVICE_NAME),
-        migrations_dir=migrations_dir_for(__file__),
-        settings_class=CardRegistrySettings,
-        build=build,
+    return define_service(
+        SERVICE_NAME, settings_class=CardRegistrySettings, build=build, package_file=__file__
     )

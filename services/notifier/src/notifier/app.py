@@ -1,20 +1,12 @@
-"""Composition root of notifier: the one place that wires the service together.
+"""Composition root of notifier: turns events into letters, emails and webhooks, never twice.
 
-`build(context)` is called by `run_service` with the pool, producer, broker and settings ready.
-It registers subscribers (`context.subscriber(TOPIC)` decorating a thin function in
-`entrypoints/` that calls a handler in `service_layer/`), background tasks (`context.add_task`)
-and HTTP read endpoints (`context.add_route`). Tests call `definition()` and `build` with other
-parts.
+`build(context)` registers the subscribers (thin functions in `entrypoints/` calling handlers in
+`service_layer/`), background tasks and read endpoints; `docs/platform.md` shows how.
 """
 
 from __future__ import annotations
 
-from mynaflow.runtime.service import (
-    ServiceContext,
-    ServiceDefinition,
-    migrations_dir_for,
-    schema_for,
-)
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
 
 from notifier.settings import NotifierSettings
 
@@ -22,18 +14,11 @@ SERVICE_NAME = "notifier"
 
 
 def build(context: ServiceContext[NotifierSettings]) -> None:
-    """Wire notifier: it turns events into letters, emails and webhooks, never twice.
-
-    Plumbing only for now: no subscriber yet, because one that consumed a business topic
-    without its handler would commit offsets past messages nobody applied.
-    """
+    """Plumbing only for now: a subscriber on a business topic without its handler would
+    commit offsets past messages nobody applied."""
 
 
 def definition() -> ServiceDefinition[NotifierSettings]:
-    return ServiceDefinition(
-        name=SERVICE_NAME,
-        schema=schema_for(SERVICE_NAME),
-        migrations_dir=migrations_dir_for(__file__),
-        settings_class=NotifierSettings,
-        build=build,
+    return define_service(
+        SERVICE_NAME, settings_class=NotifierSettings, build=build, package_file=__file__
     )

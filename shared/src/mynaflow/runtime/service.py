@@ -90,6 +90,23 @@ class ServiceDefinition(Generic[SettingsT]):
     build: Callable[[ServiceContext[SettingsT]], None]
 
 
+def define_service(
+    name: str,
+    *,
+    settings_class: type[SettingsT],
+    build: Callable[[ServiceContext[SettingsT]], None],
+    package_file: str,
+) -> ServiceDefinition[SettingsT]:
+    """The usual definition: schema from the name, migrations next to the package's `src/`."""
+    return ServiceDefinition(
+        name=name,
+        schema=schema_for(name),
+        migrations_dir=migrations_dir_for(package_file),
+        settings_class=settings_class,
+        build=build,
+    )
+
+
 @dataclass
 class ServiceContext(Generic[SettingsT]):
     """What `build(context)` wires a service from; everything here is ready when it is called."""
