@@ -14,6 +14,7 @@ import logging
 import asyncpg
 
 from notice_intake.adapters import events as outbox_events
+from notice_intake.adapters import metrics
 from notice_intake.adapters import sequence_repository as sequences
 from notice_intake.service_layer.deps import IntakeDeps
 
@@ -35,6 +36,7 @@ async def report_due_gaps(deps: IntakeDeps) -> int:
                 conn, deps.topics, item.municipality_code, item.gap, now
             )
     if due:
+        metrics.GAPS_REPORTED.inc(len(due))
         log.warning("sequence gaps reported", extra={"gaps": len(due)})
     return len(due)
 

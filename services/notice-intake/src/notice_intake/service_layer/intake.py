@@ -33,6 +33,7 @@ from mynaflow.contracts.jlis import (
 from mynaflow.messaging.errors import PoisonMessage
 
 from notice_intake.adapters import events as outbox_events
+from notice_intake.adapters import metrics
 from notice_intake.adapters import receipts_repository as receipts
 from notice_intake.adapters import sequence_repository as sequences
 from notice_intake.adapters.events import IntakeTopics
@@ -287,6 +288,10 @@ async def _queue_events(
 
 
 def _log_outcome(outcome: BatchOutcome) -> None:
+    for status in ("accepted", "duplicate", "quarantined"):
+        metrics.RECEIPTS.labels(status=status).inc(outcome.count(status))
+    metrics.REDELIVERIES.inc(outcome.redeliveries)
+    metrics.GAPS_CLOSED.inc(outcome.gaps_closed)
     log.info(
         "notices acknowledged",
         extra={
