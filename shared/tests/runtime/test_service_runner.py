@@ -97,6 +97,9 @@ async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
     ((partition, _),) = await produce(settings, topic, [json.dumps({"n": 7})], key="k")
     await asyncio.wait_for(handler_started.wait(), 30)
     assert task_ran.is_set()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runners[0].http_port}") as client:
+        metrics = (await client.get("/metrics")).text
+    assert f'mynaflow_messages_in_total{{service="{SERVICE}",topic="{topic}"}} 1.0' in metrics
 
     stopping_at = time.monotonic()
     stop.set()
