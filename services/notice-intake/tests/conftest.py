@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
+from mynaflow.domain.personal_number import personal_number_check_digit
 from notice_intake.settings import NoticeIntakeSettings
 from notice_intake.testing import InProcessIntake, start_in_process
 
 
 def make_individual_number(first11: str) -> str:
     """A valid 個人番号 computed from DOMAIN.md's formula, so none is ever committed."""
-    weights = [n + 1 if n <= 6 else n - 5 for n in range(1, 12)]
-    remainder = sum(int(d) * q for d, q in zip(reversed(first11), weights, strict=True)) % 11
-    return first11 + str(0 if remainder <= 1 else 11 - remainder)
+    return first11 + str(personal_number_check_digit(first11))
 
 
 @pytest.fixture

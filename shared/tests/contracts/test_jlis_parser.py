@@ -20,15 +20,14 @@ from mynaflow.contracts.jlis import (
     RawNotice,
     parse_raw_notice,
 )
+from mynaflow.domain.personal_number import personal_number_check_digit
 
 pytestmark = pytest.mark.unit
 
 
 def individual_number(first11: str) -> str:
     """A valid 個人番号 built here from DOMAIN.md's formula (never a real person's)."""
-    weights = [n + 1 if n <= 6 else n - 5 for n in range(1, 12)]
-    remainder = sum(int(d) * q for d, q in zip(reversed(first11), weights, strict=True)) % 11
-    return first11 + str(0 if remainder <= 1 else 11 - remainder)
+    return first11 + str(personal_number_check_digit(first11))
 
 
 NUMBER = individual_number("31415926535")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from mynaflow.contracts.jlis import PERSONAL_NUMBER_PRESENT, parse_raw_notice
+from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.importer import FileFormat, ImportFileError, read_notice_bytes, read_notice_file
 
 pytestmark = pytest.mark.unit
@@ -15,9 +16,7 @@ HEADER = "notice_id,kind,municipality_code,issued_at,application_id,resident_ref
 
 
 def individual_number(first11: str) -> str:
-    weights = [n + 1 if n <= 6 else n - 5 for n in range(1, 12)]
-    remainder = sum(int(d) * q for d, q in zip(reversed(first11), weights, strict=True)) % 11
-    return first11 + str(0 if remainder <= 1 else 11 - remainder)
+    return first11 + str(personal_number_check_digit(first11))
 
 
 def csv_line(n: int, details: str = '"{""氏名"": ""髙橋 﨑子""}"') -> str:
