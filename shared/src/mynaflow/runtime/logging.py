@@ -38,6 +38,17 @@ def _redact_value(value: Any) -> Any:
     return redact_text(str(value))[0]
 
 
+# Lines libraries print that say nothing here: topics are created explicitly at start-up.
+_EXPECTED_NOISE = frozenset({"Auto create topics is disabled. Make sure the topics exist."})
+
+
+class DropExpectedNoise(logging.Filter):
+    """Drops library lines that are expected by design (see `_EXPECTED_NOISE`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in _EXPECTED_NOISE
+
+
 class RedactingFilter(logging.Filter):
     """Replaces any individual number in the formatted message; never drops a record."""
 
@@ -78,6 +89,7 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     """Send every logger's records, as redacted JSON lines, to `stream` (stdout by default)."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(DropExpectedNoise())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -56,6 +56,8 @@ SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)
 TaskFactory = Callable[[], Awaitable[None]]
 
 LAG_REFRESH_S = 15.0
+# What Docker and Kubernetes wait after SIGTERM before SIGKILL, by default.
+CONTAINER_GRACE_S = 10.0
 # How long start-up waits for a Kafka that is still coming up (PostgreSQL: `create_pool`'s own).
 STARTUP_RETRY_S = 30.0
 # Background tasks get this long to return on their own after `context.stopping` is set.
@@ -434,6 +436,11 @@ def run_service(definition: ServiceDefinition[Any]) -> None:
     """A service's console-script `main()`: settings, JSON logs, run until SIGTERM, exit."""
     settings = load_settings(definition.settings_class)
     configure_logging(definition.name, settings.log_level)
+    if settings.shutdown_grace_s >= CONTAINER_GRACE_S:
+        log.warning(
+            "SHUTDOWN_GRACE_S is not under a container's grace period; a stop may be a kill",
+            extra={"shutdown_grace_s": settings.shutdown_grace_s},
+        )
 
     async def main() -> int:
         stop_event = asyncio.Event()
