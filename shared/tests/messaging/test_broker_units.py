@@ -14,6 +14,7 @@ import asyncpg
 import pydantic
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from faststream.exceptions import AckMessage
 from faststream.kafka import TestKafkaBroker
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, RawCloudEvent
 from mynaflow.messaging.broker import (
@@ -127,3 +128,21 @@ async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable() -
     assert [(record.value, reason) for record, reason in sink.records] == [
         (b'{"a": 1}', "unreadable_record")
     ]
+
+
+async def test_faststream_control_flow_exceptions_pass_through_untouched() -> None:
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    broker = make_broker(settings, service="card-registry")
+    sink = RecordingSink()
+    calls: list[int] = []
+
+    @reliable_subscriber(broker, "registry.events", group_id="g", dead_letter=sink)
+    async def on_event(event: Numbered) -> None:
+        calls.append(event.n)
+        raise AckMessage()
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish({"n": 1}, "t.registry.events")
+
+    assert calls == [1]  # not retried
+    assert sink.records == []  # not dead-lettered

@@ -43,6 +43,7 @@ import pydantic
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from faststream import BaseMiddleware
+from faststream.exceptions import IgnoredException
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
@@ -460,6 +461,8 @@ class _ReliableConsumeScope(BaseMiddleware):
             attempt += 1
             try:
                 return await call_next(msg)
+            except IgnoredException:
+                raise  # FastStream's own control flow (AckMessage, StopConsume, ...)
             except Exception as error:
                 kind = classify_failure(error)
                 self.owner.metrics.message_failed(records[0].topic, kind.value)
