@@ -50,7 +50,7 @@ async def test_a_restart_twice_over_the_same_stage_never_fires_it_twice(
     due = datetime.now(UTC) + timedelta(seconds=4)
     await deployment.schedule(request("twice", "one_stage", due_at=due))
     await deployment.events_until(lambda es: bool(of_type(es, "stage-reached", "twice")))
-    await first.kill()  # no drain, no outbox flush
+    assert await first.stop() == 0
     second = await deployment.start_watcher()
     await deployment.events_until(lambda es: bool(of_type(es, "breached", "twice")))
     assert await second.stop() == 0

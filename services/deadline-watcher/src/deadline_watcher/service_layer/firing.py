@@ -19,6 +19,7 @@ from mynaflow.messaging.outbox import add_to_outbox
 
 from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.metrics import DEADLINES_PENDING, STAGES_DECIDED
+from deadline_watcher.adapters.outbox_batch import add_events_to_outbox
 from deadline_watcher.adapters.repository import LedgerEntry
 from deadline_watcher.domain.catchup import is_late
 from deadline_watcher.domain.deadline import Deadline, advance
@@ -82,9 +83,11 @@ async def fire_due(deps: WatcherDeps) -> int:
             _decide(deadline, batch, deps)
         inserted = await repository.record_decisions(conn, batch.ledger)
         await repository.save_progress(conn, batch.progress)
-        for identity, event in batch.events.items():
-            if identity in inserted:
-                await add_to_outbox(conn, topic=deps.events_topic, key=identity[0], event=event)
+        await add_events_to_outbox(
+            conn,
+            topic=deps.events_topic,
+            events=[(i[0], event) for i, event in batch.events.items() if i in inserted],
+        )
     _count(batch, inserted)
     return len(claimed)
 

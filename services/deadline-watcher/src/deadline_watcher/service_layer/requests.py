@@ -24,10 +24,9 @@ from mynaflow.contracts.deadlines import (
 )
 from mynaflow.contracts.envelope import CloudEvent, RawCloudEvent
 from mynaflow.messaging.errors import PoisonMessage
-from mynaflow.messaging.inbox import claim_inbox
-from mynaflow.messaging.outbox import add_to_outbox
 
 from deadline_watcher.adapters import repository
+from deadline_watcher.adapters.outbox_batch import add_events_to_outbox, claim_inbox_many
 from deadline_watcher.adapters.repository import LedgerEntry
 from deadline_watcher.domain.deadline import Deadline, ScheduleRequest, clear, schedule
 from deadline_watcher.service_layer.deps import REQUESTS_CONSUMER, WatcherDeps
@@ -131,11 +130,10 @@ async def handle_requests(events: Sequence[RawCloudEvent], deps: WatcherDeps) ->
     incoming = [parse_request(event, deps) for event in events]
     now = deps.clock.now()
     async with deps.pool.acquire() as conn, conn.transaction():
-        fresh = [
-            item
-            for item in incoming
-            if await claim_inbox(conn, item.event_id, consumer=REQUESTS_CONSUMER)
-        ]
+        claimed = await claim_inbox_many(
+            conn, [item.event_id for item in incoming], consumer=REQUESTS_CONSUMER
+        )
+        fresh = [item for item in incoming if item.event_id in claimed]
         if not fresh:
             return
         current = await repository.lock_deadlines(conn, {item.request.key for item in fresh})
@@ -147,10 +145,15 @@ async def handle_requests(events: Sequence[RawCloudEvent], deps: WatcherDeps) ->
                 _clear(item.request, changes, deps, now)
         await repository.save_deadlines(conn, list(changes.changed.values()))
         inserted = await repository.record_decisions(conn, changes.ledger)
-        for event in changes.events:
-            if _stage_event_refused(event, changes, inserted):
-                continue
-            await add_to_outbox(conn, topic=deps.events_topic, key=event.subject, event=event)
+        await add_events_to_outbox(
+            conn,
+            topic=deps.events_topic,
+            events=[
+                (event.subject, event)
+                for event in changes.events
+                if not _stage_event_refused(event, changes, inserted)
+            ],
+        )
         if changes.woke:
             await repository.notify_wake(conn, deps.wake_channel)
     if changes.woke:

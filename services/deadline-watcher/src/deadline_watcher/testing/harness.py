@@ -7,7 +7,6 @@ several watchers are replicas of one deployment (one consumer group, one set of 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -65,12 +64,6 @@ class Watcher:
     async def stop(self) -> int:
         self.stop_event.set()
         return await asyncio.wait_for(self.task, 20)
-
-    async def kill(self) -> None:
-        """Stop abruptly: no drain, no flush (as close to kill -9 as one process allows)."""
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
 
 
 @dataclass

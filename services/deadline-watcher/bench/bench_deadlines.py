@@ -1,0 +1,396 @@
+"""Benchmark of deadline-watcher against the real Kafka and PostgreSQL (`make infra-up`).
+
+    uv run python services/deadline-watcher/bench/bench_deadlines.py --count 1000000
+
+What it measures, with one watcher running in this process (the real service: subscriber,
+request handler, firing loop, outbox relay), in a schema of its own that is dropped at the end:
+
+1. Ingest: `--count` schedule requests published to `deadlines.requests`, in phases (so the
+   tick can be measured at several table sizes); the time until every deadline is stored, and
+   until every `scheduled` event has been relayed to `deadlines.events`.
+2. Tick when nothing is due: the firing loop's own work per wake-up (claim query + next-due
+   query) timed at each size; flat means the index keeps it independent of the table size.
+   The claim query's EXPLAIN (ANALYZE) at the largest size is printed.
+3. Burst: `--burst` more deadlines all due at the same instant; stages fired per second (ledger
+   rows committed with their outbox events), and until the events are on the topic.
+4. Baselines in the same run, because the machine is noisy: a plain COPY of `--count` rows of
+   the same shape into an unindexed table, a plain UPDATE of `--burst` rows, and `SELECT 1`.
+
+Results go to stdout as a table and, with `--json PATH`, as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from deadline_watcher.adapters import repository
+from deadline_watcher.service_layer.firing import fire_due
+from deadline_watcher.testing.harness import Deployment, deployment_settings, request
+from mynaflow.contracts.deadlines import schedule_request_event
+from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
+from mynaflow.contracts.topics import CATALOGUE
+from mynaflow.messaging.topics_admin import ensure_topics
+from mynaflow.settings import MynaflowSettings, load_settings
+from mynaflow.storage.pool import create_pool, quote_identifier
+
+BENCH_POLICIES = {
+    # Far-future ladders: nothing is due while the table grows.
+    "bench_ladder": {
+        "stages": [
+            {"name": "resident_30d", "offset": "-30d", "at": "09:00", "role": "resident"},
+            {"name": "desk_manager_7d", "offset": "-7d", "at": "09:00", "role": "desk_manager"},
+            {"name": "breach", "role": "desk_manager"},
+            {"name": "section_chief", "offset": "+2bd", "at": "09:00", "role": "section_chief"},
+        ]
+    },
+    # The burst: one stage (the breach) per deadline, all at the same instant.
+    "bench_burst": {"stages": [{"name": "breach", "role": "queue"}]},
+}
+SEND_CHUNK = 5_000
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def phases(count: int) -> list[int]:
+    """Table sizes at which the tick is measured: 1%, 10%, 100% (at least 1,000 apart)."""
+    sizes = sorted({max(count // 100, 1), max(count // 10, 1), count})
+    return [size for size in sizes if size >= min(1_000, count)]
+
+
+async def publish_requests(
+    deployment: Deployment, first: int, last: int, policy: str, due: Callable[[int], datetime]
+) -> float:
+    """Publish schedule requests `first..last-1`; returns the seconds it took."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=deployment.settings.kafka_bootstrap_servers,
+        acks="all",
+        linger_ms=50,
+        max_batch_size=1 << 20,
+    )
+    await producer.start()
+    started = time.perf_counter()
+    headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+    try:
+        for chunk_start in range(first, last, SEND_CHUNK):
+            futures = []
+            for index in range(chunk_start, min(chunk_start + SEND_CHUNK, last)):
+                key = f"{policy}:{index}"
+                event = schedule_request_event(
+                    request(key, policy, due_at=due(index)), source="bench"
+                )
+                futures.append(
+                    await producer.send(
+                        deployment.requests_topic,
+                        encode_event(event),
+                        key=key.encode(),
+                        headers=headers,
+                    )
+                )
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[int]], target: int, what: str, timeout_s: float
+) -> float:
+    """Seconds until `probe()` reaches `target` (polled every 0.5 s, progress every 10 s)."""
+    started = time.perf_counter()
+    last_report = started
+    while (value := await probe()) < target:
+        now = time.perf_counter()
+        if now - started > timeout_s:
+            raise TimeoutError(f"{what}: {value}/{target} after {timeout_s}s")
+        if now - last_report > 10:
+            log(f"  {what}: {value:,}/{target:,}")
+            last_report = now
+        await asyncio.sleep(0.5)
+    return time.perf_counter() - started
+
+
+async def measure_tick(deployment: Deployment, repeats: int) -> dict[str, float]:
+    """The loop's work when nothing is due: claim (finds nothing) + next-due, on the watcher's
+    own dependencies, timed `repeats` times; median and p95 in milliseconds."""
+    deps = deployment.watchers[0].deps
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        claimed = await fire_due(deps)
+        await repository.next_fire_at(deps.pool)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert claimed == 0, "the benchmark's ladders must be in the future"
+    samples.sort()
+    return {
+        "median_ms": statistics.median(samples),
+        "p95_ms": samples[int(len(samples) * 0.95) - 1],
+    }
+
+
+async def explain_claim(deployment: Deployment) -> str:
+    pool = await deployment.pool()
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+            SELECT key FROM deadlines
+            WHERE next_fire_at <= now()
+            ORDER BY next_fire_at
+            LIMIT 500
+            FOR UPDATE SKIP LOCKED
+            """
+        )
+    return "\n".join(row[0] for row in rows)
+
+
+async def count_rows(deployment: Deployment, sql: str) -> int:
+    pool = await deployment.pool()
+    value: int = await pool.fetchval(sql)
+    return value
+
+
+async def baselines(database_url: str, count: int, burst: int) -> dict[str, float]:
+    """Raw PostgreSQL on the same machine, in the same run: COPY, UPDATE, round trip."""
+    schema = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    # A plain connection (asyncpg's own binary codecs), as a hand-written loader would use.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"CREATE SCHEMA {quote_identifier(schema)}")
+        await conn.execute(f"SET search_path TO {quote_identifier(schema)}")
+        await conn.execute(
+            """
+            CREATE TABLE raw_deadlines (
+                key text, generation int, policy text, due_at timestamptz,
+                subject jsonb, audience jsonb, status text, next_fire_at timestamptz)
+            """
+        )
+        now = datetime.now(UTC)
+        subject = json.dumps({"type": "test", "ids": {"key": "k"}})
+        audience = json.dumps({"queue": "records"})
+        records = [
+            (f"raw:{i}", 1, "bench_ladder", now, subject, audience, "open", now)
+            for i in range(count)
+        ]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("raw_deadlines", records=records)
+        copy_s = time.perf_counter() - started
+        await conn.execute("CREATE INDEX ON raw_deadlines (key)")
+        keys = [f"raw:{i}" for i in range(min(burst, count))]
+        started = time.perf_counter()
+        await conn.execute(
+            """
+            UPDATE raw_deadlines SET status = 'fired', next_fire_at = NULL
+            WHERE key = ANY($1::text[])
+            """,
+            keys,
+        )
+        update_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(200):
+            await conn.fetchval("SELECT 1")
+        roundtrip_ms = (time.perf_counter() - started) / 200 * 1000
+        await conn.execute(f"DROP SCHEMA {quote_identifier(schema)} CASCADE")
+    finally:
+        await conn.close()
+    return {
+        "copy_rows_per_s": count / copy_s,
+        "update_rows_per_s": len(keys) / update_s,
+        "select1_ms": roundtrip_ms,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    base = load_settings(MynaflowSettings, topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    await ensure_topics(base, CATALOGUE)
+    settings = deployment_settings(
+        base,
+        base.database_url,
+        deadline_policies=json.dumps(BENCH_POLICIES),
+        claim_batch_size=args.claim_batch,
+        log_level="WARNING",
+    )
+    deployment = Deployment(settings, f"bench_{uuid.uuid4().hex[:8]}")
+    results: dict[str, Any] = {"count": args.count, "burst": args.burst, "ticks": []}
+    far = datetime.now(UTC) + timedelta(days=400)
+    try:
+        log(f"baselines (COPY {args.count:,} rows, UPDATE {args.burst:,} rows)")
+        results["baseline"] = await baselines(base.database_url, args.count, args.burst)
+        await deployment.start_watcher()
+        ingested, publish_s, ingest_s = 0, 0.0, 0.0
+        for size in phases(args.count):
+            log(f"ingest {ingested:,} -> {size:,}")
+            started = time.perf_counter()
+            publish_s += await publish_requests(
+                deployment,
+                ingested,
+                size,
+                "bench_ladder",
+                lambda i: far + timedelta(minutes=i % 100_000),
+            )
+            await wait_until(
+                lambda: count_rows(deployment, "SELECT count(*) FROM deadlines"),
+                size,
+                "stored",
+                args.timeout,
+            )
+            ingest_s += time.perf_counter() - started
+            ingested = size
+            tick = await measure_tick(deployment, args.tick_repeats)
+            results["ticks"].append({"deadlines": size, **tick})
+            log(f"  tick at {size:,}: median {tick['median_ms']:.2f} ms, p95 {tick['p95_ms']:.2f}")
+        relayed_s = ingest_s + await wait_until(
+            lambda: count_rows(
+                deployment, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+            ),
+            args.count,
+            "scheduled events relayed",
+            args.timeout,
+        )
+        results["ingest"] = {
+            "publish_s": publish_s,
+            "stored_s": ingest_s,
+            "stored_per_s": args.count / ingest_s,
+            "relayed_s": relayed_s,
+        }
+        results["explain_claim"] = await explain_claim(deployment)
+        results["burst_result"] = await burst(deployment, args, args.count / ingest_s)
+    finally:
+        await deployment.close()
+        pool = await create_pool(base.database_url, schema="public")
+        await pool.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(deployment.schema)} CASCADE")
+        await pool.close()
+    return results
+
+
+async def burst(
+    deployment: Deployment, args: argparse.Namespace, ingest_rate: float
+) -> dict[str, float]:
+    """`--burst` deadlines due at one instant, scheduled ahead of it; then time the firing."""
+    log(f"burst: scheduling {args.burst:,} deadlines due at one instant")
+    # Far enough ahead that they are all stored before the instant.
+    lead = 5.0 + args.burst / max(ingest_rate, 1.0) * 2
+    instant = datetime.now(UTC) + timedelta(seconds=lead)
+    outbox_before = await count_rows(deployment, "SELECT count(*) FROM outbox")
+    await publish_requests(deployment, 0, args.burst, "bench_burst", lambda _: instant)
+    await wait_until(
+        lambda: count_rows(
+            deployment, "SELECT count(*) FROM deadlines WHERE policy = 'bench_burst'"
+        ),
+        args.burst,
+        "burst stored",
+        args.timeout,
+    )
+    wait_s = (instant - datetime.now(UTC)).total_seconds()
+    if wait_s < 0:
+        log(f"  WARNING: the burst was stored {-wait_s:.1f}s after its instant")
+    await asyncio.sleep(max(wait_s, 0))
+    started = time.perf_counter()
+    fired_s = await wait_until(
+        lambda: count_rows(deployment, "SELECT count(*) FROM stage_firings WHERE status = 'fired'"),
+        args.burst,
+        "burst fired",
+        args.timeout,
+    )
+    await wait_until(
+        lambda: count_rows(
+            deployment, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+        ),
+        outbox_before + 2 * args.burst,
+        "burst events relayed",
+        args.timeout,
+    )
+    relayed_s = time.perf_counter() - started
+    late = await count_rows(deployment, "SELECT count(*) FROM stage_firings WHERE late")
+    return {
+        "fired_s": fired_s,
+        "fired_per_s": args.burst / fired_s,
+        "relayed_s": relayed_s,
+        "relayed_per_s": args.burst / relayed_s,
+        "late": late,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    base = results["baseline"]
+    ingest = results["ingest"]
+    burst_result = results["burst_result"]
+    lines = [
+        f"machine: {results['machine']}",
+        f"ingest {results['count']:,} schedule requests: stored in {ingest['stored_s']:.1f} s "
+        f"({ingest['stored_per_s']:,.0f}/s); scheduled events relayed after "
+        f"{ingest['relayed_s']:.1f} s; publishing the requests took {ingest['publish_s']:.1f} s",
+        f"  baseline COPY of the same rows: {base['copy_rows_per_s']:,.0f} rows/s "
+        f"(ingest = {ingest['stored_per_s'] / base['copy_rows_per_s']:.3f} x COPY)",
+        "tick with nothing due (claim + next-due):",
+        *(
+            f"  {tick['deadlines']:>9,} deadlines: median {tick['median_ms']:.2f} ms, "
+            f"p95 {tick['p95_ms']:.2f} ms ({tick['median_ms'] / base['select1_ms']:.1f} x SELECT 1)"
+            for tick in results["ticks"]
+        ),
+        f"  baseline SELECT 1 round trip: {base['select1_ms']:.3f} ms",
+        f"burst of {results['burst']:,} due at once: fired in {burst_result['fired_s']:.1f} s "
+        f"({burst_result['fired_per_s']:,.0f} stages/s), on the topic after "
+        f"{burst_result['relayed_s']:.1f} s ({burst_result['relayed_per_s']:,.0f}/s); "
+        f"late: {burst_result['late']}",
+        "  baseline plain UPDATE of the same number of rows: "
+        f"{base['update_rows_per_s']:,.0f} rows/s "
+        f"(firing = {burst_result['fired_per_s'] / base['update_rows_per_s']:.3f} x UPDATE)",
+        "EXPLAIN of the claim query at the largest size:",
+        *(f"  {line}" for line in results["explain_claim"].splitlines()),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--burst", type=int, default=None, help="default: min(100000, count)")
+    parser.add_argument("--claim-batch", type=int, default=500)
+    parser.add_argument("--tick-repeats", type=int, default=200)
+    parser.add_argument("--timeout", type=float, default=7200.0)
+    parser.add_argument("--json", dest="json_path", default=None)
+    args = parser.parse_args()
+    args.burst = args.burst if args.burst is not None else min(100_000, args.count)
+    results = asyncio.run(run(args))
+    results["machine"] = machine()
+    print(report(results), flush=True)
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as out:
+            json.dump(results, out, indent=2, default=str)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
