@@ -200,49 +200,71 @@ class ServiceRunner(Generic[SettingsT]):
         return self._http.port
 
     async def start(self) -> None:
-        definition, settings = self.definition, self.settings
-        self._pool = pool = await create_pool(settings.database_url, schema=definition.schema)
-        applied = await apply_migrations(
-            pool,
-            schema=definition.schema,
-            directories=[PLATFORM_MIGRATIONS, definition.migrations_dir],
+        """Start everything in the documented order; raises if any step fails."""
+        pool = await self._open_storage()
+        producer = await self._open_kafka()
+        broker = make_broker(self.settings, service=self.definition.name)
+        self._broker = broker
+        http_app = ServiceHttpApp(
+            readiness_checks={"kafka": self._check_kafka, "postgres": self._check_postgres}
         )
-        log.info("migrations applied", extra={"applied": applied, "schema": definition.schema})
+        http_app.add_route("/info", self._info)
+        # Bound now, so a taken port fails the start-up before anything is consumed.
+        self._http = HttpServer(
+            http_app, host=self.settings.http_host, port=self.settings.http_port
+        )
+        self.context = context = self._make_context(pool, producer, broker, http_app)
+        self.definition.build(context)
+        context.add_task(self._refresh_lag_forever)
+        await broker.start()
+        self._relay = OutboxRelay(
+            pool, producer, schema=self.definition.schema, service=self.definition.name
+        )
+        self._relay_task = asyncio.create_task(self._relay.run(), name="outbox-relay")
+        self._tasks = [self._start_task(task) for task in context.tasks]
+        await self._http.start()
+        log.info("service started", extra={"http_port": self._http.port})
+
+    async def _open_storage(self) -> asyncpg.Pool[asyncpg.Record]:
+        schema = self.definition.schema
+        self._pool = pool = await create_pool(self.settings.database_url, schema=schema)
+        applied = await apply_migrations(
+            pool, schema=schema, directories=[PLATFORM_MIGRATIONS, self.definition.migrations_dir]
+        )
+        log.info("migrations applied", extra={"applied": applied, "schema": schema})
+        return pool
+
+    async def _open_kafka(self) -> AIOKafkaProducer:
+        settings = self.settings
         await _retry_while_unreachable("Kafka", lambda: ensure_topics(settings, CATALOGUE))
         self._producer = producer = AIOKafkaProducer(
-            client_id=f"{settings.topic_prefix}{definition.name}-outbox",
+            client_id=f"{settings.topic_prefix}{self.definition.name}-outbox",
             acks="all",
             enable_idempotence=True,
             **kafka_client_options(settings),
         )
         await producer.start()
-        self._broker = broker = make_broker(settings, service=definition.name)
-        http_app = ServiceHttpApp(
-            readiness_checks={"kafka": self._check_kafka, "postgres": self._check_postgres}
-        )
-        self.context = context = ServiceContext(
-            name=definition.name,
-            schema=definition.schema,
+        return producer
+
+    def _make_context(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        producer: AIOKafkaProducer,
+        broker: KafkaBroker,
+        http_app: ServiceHttpApp,
+    ) -> ServiceContext[SettingsT]:
+        name, settings = self.definition.name, self.settings
+        return ServiceContext(
+            name=name,
+            schema=self.definition.schema,
             settings=settings,
             pool=pool,
             producer=producer,
             broker=broker,
-            metrics=ServiceMetrics(definition.name),
-            dead_letter=DeadLetterSink(
-                pool, service=definition.name, topic_prefix=settings.topic_prefix
-            ),
+            metrics=ServiceMetrics(name),
+            dead_letter=DeadLetterSink(pool, service=name, topic_prefix=settings.topic_prefix),
             http=http_app,
         )
-        http_app.add_route("/info", self._info)
-        definition.build(context)
-        context.add_task(self._refresh_lag_forever)
-        await broker.start()
-        self._relay = OutboxRelay(pool, producer, schema=definition.schema, service=definition.name)
-        self._relay_task = asyncio.create_task(self._relay.run(), name="outbox-relay")
-        self._tasks = [self._start_task(task) for task in context.tasks]
-        self._http = HttpServer(http_app, host=settings.http_host, port=settings.http_port)
-        await self._http.start()
-        log.info("service started", extra={"http_port": self._http.port})
 
     def _start_task(self, factory: TaskFactory) -> asyncio.Task[None]:
         async def guarded() -> None:
