@@ -324,3 +324,23 @@ async def test_a_record_with_a_non_utf8_header_is_processed_not_skipped(
 
     assert await harness.applied_and_committed(5, partition, 5) == [0, 1, 2, 3, 4]
     assert await harness.dead_letters() == []
+
+
+async def test_a_batch_hitting_a_bug_dead_letters_only_the_record_that_triggers_it(
+    harness: Harness,
+) -> None:
+    partition = await harness.publish(numbers_json(range(6)))
+    attempts_on_2: list[int] = []
+
+    def bug_on_2(n: int) -> None:
+        if n == 2:
+            attempts_on_2.append(n)
+            raise KeyError("a programming error")
+
+    await harness.consume(bug_on_2, batch=True, max_records=5)
+    numbers = await harness.applied_and_committed(5, partition, 6)
+
+    assert numbers == [0, 1, 3, 4, 5]
+    assert await harness.dead_letters() == [(2, "unhandled_error")]
+    # Retried with its batch, then once on its own: not the full count again per record.
+    assert len(attempts_on_2) in {FAST_RETRY.unhandled_attempts, FAST_RETRY.unhandled_attempts + 1}

@@ -33,7 +33,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -453,8 +453,9 @@ class _ReliableConsumeScope(BaseMiddleware):
         call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
         msg: StreamMessage[Any],
         records: list[RawRecord],
+        policy: RetryPolicy | None = None,
     ) -> Any:
-        policy = self.owner.policy
+        policy = policy or self.owner.policy
         started = time.monotonic()
         attempt = 0
         while True:
@@ -468,7 +469,7 @@ class _ReliableConsumeScope(BaseMiddleware):
                 self.owner.metrics.message_failed(records[0].topic, kind.value)
                 if policy.gives_up(kind, attempt):
                     if len(records) > 1:
-                        return await self._deliver_one_by_one(call_next, msg, records)
+                        return await self._deliver_one_by_one(call_next, msg, records, kind)
                     await self._dead_letter(records, error, kind)
                     return None
                 delay = policy.backoff_s(attempt)
@@ -483,17 +484,22 @@ class _ReliableConsumeScope(BaseMiddleware):
         call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
         msg: StreamMessage[Any],
         records: list[RawRecord],
+        kind: FailureKind,
     ) -> None:
-        """A batch failed as poison: replay it record by record to isolate the bad ones.
+        """A batch gave up: replay it record by record to isolate the bad ones.
 
         The batch's transaction rolled back, so nothing is applied twice; records that pass are
-        applied one by one, poison ones are dead-lettered.
+        applied one by one, the others are dead-lettered. An unknown error was already retried
+        with the whole batch, so each record then gets one attempt, not the full count again.
         """
+        policy = self.owner.policy
+        if kind is FailureKind.UNHANDLED:
+            policy = replace(policy, unhandled_attempts=1)
         for index, record in enumerate(records):
             single = _subset_message(msg, index)
             # Handlers that read `Context("message")` must see the record they are given.
             with self.context.scope("message", single):
-                await self._deliver(call_next, single, [record])
+                await self._deliver(call_next, single, [record], policy)
 
     async def _sleep_unless_stopping(self, delay: float, error: Exception) -> None:
         deadline = time.monotonic() + delay
