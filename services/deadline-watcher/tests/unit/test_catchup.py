@@ -53,6 +53,24 @@ def test_backdated_chip_rewrite_fires_the_breach_and_only_the_most_severe_remind
     assert result.deadline.breached_at is not None
 
 
+def test_a_deadline_breached_for_years_sends_the_breach_fact_once_and_one_reminder() -> None:
+    """notice_sla repeats its breach every business day: 1,000+ repetitions are overdue."""
+    due = end_of_jst_day(date(2022, 3, 15))
+    now = datetime(2026, 11, 27, 3, tzinfo=UTC)
+    deadline, ladder = scheduled(POLICIES["notice_sla"], due, now)
+    result = advance(deadline, ladder, now + timedelta(seconds=5))
+    fired = [(d.occurrence.stage, d.occurrence.repetition) for d in result.decisions if d.fire]
+    assert fired == [("breach", 0), ("escalate", 0)]
+    skipped = {d.occurrence.stage for d in result.decisions if not d.fire}
+    assert skipped == {"due_tomorrow", "due_today", "breach"}  # the latest repeat, passed over
+    # The breach keeps repeating every business day from now on, until cleared.
+    assert result.deadline.next_fire_at == datetime(2026, 11, 30, 0, tzinfo=UTC)  # Mon 09:00 JST
+    later = advance(result.deadline, ladder, datetime(2026, 11, 30, 0, 0, 1, tzinfo=UTC))
+    assert [(d.occurrence.stage, d.fire, d.late) for d in later.decisions] == [
+        ("breach", True, False)
+    ]
+
+
 def test_a_stage_missed_while_down_fires_once_marked_late() -> None:
     due = end_of_jst_day(date(2026, 6, 13))
     deadline, ladder = scheduled(
@@ -167,10 +185,10 @@ def policies(draw: st.DrawFn) -> Policy:
     ]
     breach: dict[str, object] = {"name": "breach", "role": "desk_manager"}
     if draw(st.booleans()):
-        breach["repeat"] = {
-            "every": f"{draw(st.integers(1, 90))}{draw(_UNITS)}",
-            "max": draw(st.integers(1, 5)),
-        }
+        # Unbounded repeats too: a long-breached deadline has hundreds of them overdue.
+        limit = draw(st.one_of(st.none(), st.integers(1, 5)))
+        unit = draw(st.sampled_from(["min", "h"])) if limit is None else draw(_UNITS)
+        breach["repeat"] = {"every": f"{draw(st.integers(1, 90))}{unit}", "max": limit}
     return policy_from_config("random", {"stages": [*stages, breach]})
 
 

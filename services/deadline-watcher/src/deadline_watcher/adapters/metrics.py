@@ -17,3 +17,7 @@ NEXT_DUE_SECONDS = Gauge(
     "mynaflow_deadline_next_due_seconds",
     "Seconds until the next stage is due (negative: the watcher is behind)",
 )
+LOOP_CYCLES = Counter(
+    "mynaflow_deadline_loop_cycles_total",
+    "Wake-ups of the firing loop (it sleeps until the next due time or a wake-up, never polls)",
+)

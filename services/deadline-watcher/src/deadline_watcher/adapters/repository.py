@@ -150,6 +150,7 @@ class LedgerEntry:
     decision: Decision
     decided_at: datetime
     event_id: UUID | None
+    decided_by: str | None = None
 
     @property
     def identity(self) -> tuple[str, int, str, int]:
@@ -170,10 +171,11 @@ async def record_decisions(
     records = await conn.fetch(
         """
         INSERT INTO stage_firings
-            (key, generation, stage, repetition, role, status, at, decided_at, late, event_id)
+            (key, generation, stage, repetition, role, status, at, decided_at, late, event_id,
+             decided_by)
         SELECT * FROM unnest(
             $1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::timestamptz[], $9::bool[], $10::uuid[])
+            $7::timestamptz[], $8::timestamptz[], $9::bool[], $10::uuid[], $11::text[])
         ON CONFLICT (key, generation, stage, repetition) DO NOTHING
         RETURNING key, generation, stage, repetition
         """,
@@ -187,6 +189,7 @@ async def record_decisions(
         [e.decided_at for e in entries],
         [e.decision.late for e in entries],
         [e.event_id for e in entries],
+        [e.decided_by for e in entries],
     )
     return {(r["key"], r["generation"], r["stage"], r["repetition"]) for r in records}
 

@@ -44,6 +44,14 @@ class Occurrence:
         return (self.stage, self.repetition)
 
 
+def _latest_repetitions(window: list[Occurrence]) -> list[Occurrence]:
+    """The latest `MAX_REPETITIONS_PER_WINDOW` of a window, and always the breach fact."""
+    latest = window[-MAX_REPETITIONS_PER_WINDOW:]
+    if window and window[0].is_breach_fact and window[0] not in latest:
+        return [window[0], *latest]
+    return latest
+
+
 def shift(
     instant: datetime, offset: Offset, calendar: BusinessCalendar, at_time: time | None = None
 ) -> datetime:
@@ -141,7 +149,7 @@ class Ladder:
         """Every firing with `after < at <= until` (all up to `until` when `after` is None).
 
         Sorted by time, then ladder order. Per stage at most the latest
-        `MAX_REPETITIONS_PER_WINDOW` repetitions are returned.
+        `MAX_REPETITIONS_PER_WINDOW` repetitions are returned (plus the breach fact, always).
         """
         found: list[Occurrence] = []
         for rank, stage, first in self._stages:
@@ -150,7 +158,7 @@ class Ladder:
                 for repetition, at in self._until(self._start_near(stage, first, after), until)
                 if (after is None or at > after) and self._applies(stage, at)
             ]
-            found.extend(window[-MAX_REPETITIONS_PER_WINDOW:])
+            found.extend(_latest_repetitions(window))
         return sorted(found, key=lambda o: (o.at, o.severity, o.repetition))
 
     def next_after(self, after: datetime) -> datetime | None:

@@ -66,6 +66,7 @@ def _decide(deadline: Deadline, batch: _Batch, deps: WatcherDeps) -> None:
             decision,
             batch.now,
             UUID(event.id) if event is not None else None,
+            deps.instance,
         )
         batch.ledger.append(entry)
         if event is not None:

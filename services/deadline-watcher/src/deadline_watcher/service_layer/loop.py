@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from deadline_watcher.adapters import repository
-from deadline_watcher.adapters.metrics import NEXT_DUE_SECONDS
+from deadline_watcher.adapters.metrics import LOOP_CYCLES, NEXT_DUE_SECONDS
 from deadline_watcher.adapters.wakeup import listening
 from deadline_watcher.domain.digest import next_digest_at
 from deadline_watcher.service_layer.deps import WatcherDeps
@@ -46,8 +46,11 @@ class WatcherLoop:
                     await self._cycle_until_stopped(alive)
             except Exception as error:  # the database may be away: wait and start again
                 log.warning(
-                    "deadline loop failed; retrying",
-                    extra={"error": f"{type(error).__name__}: {error}", "delay_s": backoff},
+                    "deadline loop failed (%s: %s); retrying in %.1fs",
+                    type(error).__name__,
+                    error,
+                    backoff,
+                    exc_info=not isinstance(error, OSError),
                 )
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
@@ -58,6 +61,7 @@ class WatcherLoop:
                 raise ConnectionError("the LISTEN connection was lost")
             # Cleared before looking, so a wake-up that arrives while we work is not lost.
             self.deps.wake.clear()
+            LOOP_CYCLES.inc()
             await self.fire_all_due()
             await emit_digest_if_due(self.deps)
             await self._heartbeat_if_due()

@@ -118,7 +118,9 @@ def _clear(request: ClearDeadline, changes: _Changes, deps: WatcherDeps, now: da
     changes.store(result.deadline)
     if result.breach is not None:
         event = stage_event(result.deadline, result.breach, now)
-        entry = LedgerEntry(current.key, current.generation, result.breach, now, UUID(event.id))
+        entry = LedgerEntry(
+            current.key, current.generation, result.breach, now, UUID(event.id), deps.instance
+        )
         changes.ledger.append(entry)
         changes.stage_events[entry.identity] = event
         changes.events.append(event)

@@ -85,7 +85,8 @@ class Deployment:
         return topic_name(DEADLINES_EVENTS, self.settings.topic_prefix)
 
     async def start_watcher(self, **overrides: Any) -> Watcher:
-        settings = self.settings.model_copy(update=overrides)
+        # Validated (not model_copy), so overrides are parsed like environment values.
+        settings = DeadlineWatcherSettings(**(self.settings.model_dump() | overrides))
         built: list[WatcherDeps] = []
 
         def build(context: ServiceContext[DeadlineWatcherSettings]) -> None:
