@@ -16,6 +16,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from faststream.exceptions import AckMessage
 from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, RawCloudEvent
 from mynaflow.messaging.broker import (
     DeadLetterSink,
@@ -24,6 +25,7 @@ from mynaflow.messaging.broker import (
     RetryPolicy,
     classify_failure,
     make_broker,
+    record_of,
     reliable_subscriber,
 )
 from mynaflow.messaging.errors import PoisonMessage, TransientError
@@ -146,3 +148,21 @@ async def test_faststream_control_flow_exceptions_pass_through_untouched() -> No
 
     assert calls == [1]  # not retried
     assert sink.records == []  # not dead-lettered
+
+
+async def test_one_subscriber_can_read_several_topics_and_tell_them_apart() -> None:
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    broker = make_broker(settings, service="notifier")
+    seen: list[tuple[str, int]] = []
+
+    @reliable_subscriber(
+        broker, "intake.receipts", "registry.events", group_id="g", dead_letter=RecordingSink()
+    )
+    async def on_event(event: Numbered, message: KafkaMessage) -> None:
+        seen.append((record_of(message).topic, event.n))
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish({"n": 1}, "t.intake.receipts")
+        await test_broker.publish({"n": 2}, "t.registry.events")
+
+    assert seen == [("t.intake.receipts", 1), ("t.registry.events", 2)]

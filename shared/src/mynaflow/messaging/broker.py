@@ -586,7 +586,7 @@ def _physical(name: TopicSpec | str, prefix: str) -> str:
 def reliable_subscriber(
     router_or_broker: KafkaBroker | KafkaRouter,
     topic: TopicSpec | str,
-    *,
+    *more_topics: TopicSpec | str,
     group_id: str,
     dead_letter: DeadLetterSink,
     batch: bool = False,
@@ -596,12 +596,14 @@ def reliable_subscriber(
 ) -> DefaultSubscriber | BatchSubscriber:
     """A subscriber decorator with the safe defaults; use it like `broker.subscriber(...)`.
 
-    `topic` and `group_id` are logical names: `dead_letter.topic_prefix` is put in front of both,
+    Topics and `group_id` are logical names: `dead_letter.topic_prefix` is put in front of them,
     so deployments (and tests) sharing a cluster never meet. Offsets are committed only after
     the handler returns; `auto_offset_reset="earliest"`; one message (or one batch of at most
-    `max_records`) at a time per consumer. Extra keyword arguments go to `subscriber(...)`.
+    `max_records`) at a time per consumer. Several topics make one consumer (tell them apart
+    with `record_of(message).topic`); extra keyword arguments go to `subscriber(...)`.
     """
     prefix = dead_letter.topic_prefix
+    names = [_physical(name, prefix) for name in (topic, *more_topics)]
     router = KafkaRouter(middlewares=[ReliableConsumeMiddleware(dead_letter, retry)])
     subscriber_options: dict[str, Any] = {
         "group_id": f"{prefix}{group_id}",
@@ -611,9 +613,9 @@ def reliable_subscriber(
     subscriber: DefaultSubscriber | BatchSubscriber
     if batch:
         subscriber = router.subscriber(
-            _physical(topic, prefix), batch=True, max_records=max_records, **subscriber_options
+            *names, batch=True, max_records=max_records, **subscriber_options
         )
     else:
-        subscriber = router.subscriber(_physical(topic, prefix), **subscriber_options)
+        subscriber = router.subscriber(*names, **subscriber_options)
     router_or_broker.include_router(router)
     return subscriber

@@ -139,17 +139,23 @@ class ServiceContext(Generic[SettingsT]):
     def subscriber(
         self,
         topic: TopicSpec | str,
-        *,
+        *more_topics: TopicSpec | str,
         router: KafkaRouter | None = None,
         batch: bool = False,
         max_records: int | None = None,
         retry: RetryPolicy | None = None,
         **options: Any,
     ) -> DefaultSubscriber | BatchSubscriber:
-        """`reliable_subscriber` with this service's group and dead-letter sink."""
+        """`reliable_subscriber` with this service's group and dead-letter sink.
+
+        All of a service's subscribers share its consumer group (`mynaflow status` reads its
+        lag); each is one consumer, and Kafka rebalances them together when one joins or
+        leaves, so prefer one subscriber over several topics to many subscribers.
+        """
         return reliable_subscriber(
             router or self.broker,
             topic,
+            *more_topics,
             group_id=self.group_id,
             dead_letter=self.dead_letter,
             batch=batch,
