@@ -84,11 +84,10 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     TransientError,
     OSError,  # ConnectionError and TimeoutError are OSErrors
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
+    asyncpg.OperatorInterventionError,  # shutdown, restart, cannot connect now, query cancelled
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full, out of memory
+    asyncpg.TransactionRollbackError,  # serialization failure, deadlock
+    asyncpg.LockNotAvailableError,
     KafkaError,
 )
 # Failures that can never succeed: the bytes do not parse or do not fit the contract.
@@ -110,10 +109,18 @@ class FailureKind(StrEnum):
     UNHANDLED = "unhandled"
 
 
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, asyncpg.InterfaceError):
+        # Only the base class means a closed or busy connection; its subclasses are mistakes in
+        # the call (argument types, configuration) that no retry fixes.
+        return type(error) is asyncpg.InterfaceError
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
 def classify_failure(error: BaseException) -> FailureKind:
     if isinstance(error, POISON_ERRORS):
         return FailureKind.POISON
-    if isinstance(error, TRANSIENT_ERRORS):
+    if is_transient(error):
         return FailureKind.TRANSIENT
     return FailureKind.UNHANDLED
 
@@ -545,7 +552,9 @@ class _ReliableConsumeScope(BaseMiddleware):
             try:
                 await self.owner.dead_letter.record(record, reason=reason, error=text)
                 return
-            except TRANSIENT_ERRORS as store_error:
+            except Exception as store_error:
+                if not is_transient(store_error):
+                    raise
                 delay = self.owner.policy.backoff_s(attempt)
                 log.warning(
                     "cannot store dead letter yet; retrying",
