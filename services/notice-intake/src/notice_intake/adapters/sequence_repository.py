@@ -7,7 +7,7 @@ never waiting). That makes the two safe against each other and across replicas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,9 +20,18 @@ if TYPE_CHECKING:
 
 
 async def lock_sequences(
-    conn: DbConnection, first_numbers: Mapping[str, int]
+    conn: DbConnection, numbers: Sequence[tuple[str, int]]
 ) -> dict[str, MunicipalitySequence]:
-    """Lock and load the state of each municipality; a new one starts at its first number."""
+    """Lock the heads of the municipalities in `numbers` and load the gaps those numbers fall
+    in. A new municipality starts at its first number.
+
+    Only gaps whose range holds one of the numbers are loaded: a number between the lowest and
+    highest seen is missing exactly when some stored gap holds it, and a backlog can leave
+    thousands of gaps that a batch never touches.
+    """
+    first_numbers: dict[str, int] = {}
+    for code, number in numbers:
+        first_numbers.setdefault(code, number)
     codes = sorted(first_numbers)
     await conn.execute(
         """
@@ -49,21 +58,35 @@ async def lock_sequences(
         )
         for row in heads
     }
-    for gap_row in await _open_gap_rows(conn, codes):
+    for gap_row in await _gap_rows_holding(conn, codes, numbers):
         gap = _gap_from_row(gap_row)
         states[gap_row["municipality_code"]].gaps[gap.gap_id] = gap
     return states
 
 
-async def _open_gap_rows(conn: DbConnection, codes: list[str]) -> list[Any]:
+async def _gap_rows_holding(
+    conn: DbConnection, codes: list[str], numbers: Sequence[tuple[str, int]]
+) -> list[Any]:
+    # Open gap ranges never overlap, so the only candidate for a number is the open gap with
+    # the greatest start at or below it: one index probe per number.
     return await conn.fetch(
         """
-        SELECT gap_id, municipality_code, first_missing, last_missing, missing,
-               first_seen_missing_at, reported_at, closed_at
-        FROM sequence_gaps
-        WHERE municipality_code = ANY($1::text[]) AND closed_at IS NULL
+        SELECT DISTINCT ON (g.gap_id)
+               g.gap_id, g.municipality_code, g.first_missing, g.last_missing, g.missing,
+               g.first_seen_missing_at, g.reported_at, g.closed_at
+        FROM unnest($2::text[], $3::bigint[]) AS n(code, number)
+        CROSS JOIN LATERAL (
+            SELECT * FROM sequence_gaps
+            WHERE municipality_code = n.code AND closed_at IS NULL
+              AND first_missing <= n.number
+            ORDER BY first_missing DESC
+            LIMIT 1
+        ) AS g
+        WHERE n.number <= g.last_missing AND g.municipality_code = ANY($1::text[])
         """,
         codes,
+        [code for code, _ in numbers],
+        [number for _, number in numbers],
     )
 
 
@@ -81,19 +104,20 @@ def _gap_from_row(row: Any) -> Gap:
 
 async def save_sequences(
     conn: DbConnection,
-    before: Mapping[str, frozenset[UUID]],
+    before: Mapping[str, Mapping[UUID, Gap]],
     states: Mapping[str, MunicipalitySequence],
 ) -> None:
-    """Write back heads and the gaps that changed since `before` (gap ids open at load)."""
+    """Write back the heads and only the gaps that changed since `before` (as loaded)."""
     await conn.executemany(
         "UPDATE sequence_heads SET low = $2, high = $3 WHERE municipality_code = $1",
         [(code, s.low, s.high) for code, s in sorted(states.items())],
     )
-    removed = [gid for code, ids in before.items() for gid in ids if gid not in states[code].gaps]
-    await conn.execute(
-        "DELETE FROM sequence_gaps WHERE gap_id = ANY($1::uuid[]) AND reported_at IS NULL",
-        removed,
-    )
+    removed = [gid for code, gaps in before.items() for gid in gaps if gid not in states[code].gaps]
+    if removed:
+        await conn.execute(
+            "DELETE FROM sequence_gaps WHERE gap_id = ANY($1::uuid[]) AND reported_at IS NULL",
+            removed,
+        )
     await conn.executemany(
         """
         INSERT INTO sequence_gaps (gap_id, municipality_code, first_missing, last_missing, missing,
@@ -102,7 +126,12 @@ async def save_sequences(
         ON CONFLICT (gap_id) DO UPDATE
         SET missing = excluded.missing, closed_at = excluded.closed_at
         """,
-        [_gap_values(code, gap) for code, state in states.items() for gap in state.gaps.values()],
+        [
+            _gap_values(code, gap)
+            for code, state in states.items()
+            for gap in state.gaps.values()
+            if before[code].get(gap.gap_id) != gap
+        ],
     )
 
 

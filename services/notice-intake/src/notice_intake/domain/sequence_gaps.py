@@ -16,6 +16,7 @@ Numbers below the first one ever seen are not "missing": intake may start mid-st
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -45,6 +46,39 @@ class Gap:
         return self.reported_at is None and self.first_seen_missing_at + grace <= now
 
 
+class _MissingIndex:
+    """Every missing range of a municipality, sorted by start, for O(log n) lookups.
+
+    The missing ranges of different gaps never overlap, so a range start identifies a range.
+    A backlog arrives across partitions out of order and can leave thousands of small holes;
+    scanning them for each number made a batch quadratic.
+    """
+
+    def __init__(self, gaps: dict[UUID, Gap]) -> None:
+        self._starts: list[int] = []
+        self._ranges: dict[int, tuple[int, UUID]] = {}
+        for gap in gaps.values():
+            if gap.closed_at is None:
+                self.add(gap)
+
+    def add(self, gap: Gap) -> None:
+        for first, last in gap.missing:
+            insort(self._starts, first)
+            self._ranges[first] = (last, gap.gap_id)
+
+    def remove(self, gap: Gap) -> None:
+        for first, _ in gap.missing:
+            del self._starts[bisect_left(self._starts, first)]
+            del self._ranges[first]
+
+    def gap_containing(self, number: int) -> UUID | None:
+        position = bisect_right(self._starts, number) - 1
+        if position < 0:
+            return None
+        last, gap_id = self._ranges[self._starts[position]]
+        return gap_id if number <= last else None
+
+
 @dataclass
 class MunicipalitySequence:
     """Everything known about one municipality's numbering. Mutated by `record_number`."""
@@ -53,9 +87,31 @@ class MunicipalitySequence:
     low: int | None = None
     high: int | None = None
     gaps: dict[UUID, Gap] = field(default_factory=dict)
+    _index: _MissingIndex | None = field(default=None, repr=False, compare=False)
 
     def open_gaps(self) -> list[Gap]:
         return [gap for gap in self.gaps.values() if gap.closed_at is None]
+
+    @property
+    def index(self) -> _MissingIndex:
+        # Built on first use, after the caller has loaded the gaps.
+        if self._index is None:
+            self._index = _MissingIndex(self.gaps)
+        return self._index
+
+    def put(self, gap: Gap) -> None:
+        """Add or replace a gap, keeping the index in step."""
+        index = self.index  # built from the gaps as they were, before this change
+        previous = self.gaps.get(gap.gap_id)
+        if previous is not None and previous.closed_at is None:
+            index.remove(previous)
+        self.gaps[gap.gap_id] = gap
+        if gap.closed_at is None:
+            index.add(gap)
+
+    def drop(self, gap: Gap) -> None:
+        self.index.remove(gap)
+        del self.gaps[gap.gap_id]
 
 
 def new_gap(first: int, last: int, seen_at: datetime, new_id: Callable[[], UUID]) -> Gap:
@@ -91,26 +147,26 @@ def _open_gap(
     new_id: Callable[[], UUID],
 ) -> None:
     if first <= last:
-        gap = new_gap(first, last, now, new_id)
-        state.gaps[gap.gap_id] = gap
+        state.put(new_gap(first, last, now, new_id))
 
 
 def _fill(
     state: MunicipalitySequence, number: int, now: datetime, new_id: Callable[[], UUID]
 ) -> Gap | None:
-    gap = next((g for g in state.open_gaps() if g.contains(number)), None)
-    if gap is None:
+    gap_id = state.index.gap_containing(number)
+    if gap_id is None:
         return None  # seen before: a duplicate notice, or a redelivery
+    gap = state.gaps[gap_id]
     missing = _remove(gap.missing, number)
     if gap.reported_at is None:
-        del state.gaps[gap.gap_id]
+        state.drop(gap)
         for first, last in missing:
-            piece = Gap(new_id(), first, last, gap.first_seen_missing_at, ((first, last),))
-            state.gaps[piece.gap_id] = piece
+            state.put(Gap(new_id(), first, last, gap.first_seen_missing_at, ((first, last),)))
         return None
     closed_at = now if not missing else None
-    state.gaps[gap.gap_id] = replace(gap, missing=missing, closed_at=closed_at)
-    return state.gaps[gap.gap_id] if closed_at else None
+    updated = replace(gap, missing=missing, closed_at=closed_at)
+    state.put(updated)
+    return updated if closed_at else None
 
 
 def _remove(ranges: tuple[Range, ...], number: int) -> tuple[Range, ...]:

@@ -252,17 +252,16 @@ async def _record_sequences(
     numbered = _numbered(fresh)
     if not numbered:
         return []
-    first_numbers: dict[str, int] = {}
-    for code, number in numbered:
-        first_numbers.setdefault(code, number)
-    states = await sequences.lock_sequences(conn, first_numbers)
-    before = {code: frozenset(state.gaps) for code, state in states.items()}
+    states = await sequences.lock_sequences(conn, numbered)
+    before = {code: dict(state.gaps) for code, state in states.items()}
     closed: list[tuple[str, Gap]] = []
     for code, number in numbered:
         gap = record_number(states[code], number, received_at)
         if gap is not None:
             closed.append((code, gap))
-    outcome.gaps_opened = sum(len(set(state.gaps) - before[code]) for code, state in states.items())
+    outcome.gaps_opened = sum(
+        len(set(state.gaps) - set(before[code])) for code, state in states.items()
+    )
     outcome.gaps_closed = len(closed)
     await sequences.save_sequences(conn, before, states)
     return closed
