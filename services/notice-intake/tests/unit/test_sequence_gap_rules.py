@@ -73,6 +73,9 @@ def test_missing_is_exactly_the_holes_between_lowest_and_highest(numbers: list[i
         record_number(state, number, T0)
     expected = set(range(min(numbers), max(numbers) + 1)) - set(numbers)
     assert missing_numbers(state) == expected
+    # The lookup index agrees with the gaps themselves, number by number.
+    looked_up = {n for n in range(-1, 62) if state.index.gap_containing(n) is not None}
+    assert looked_up == expected
     ranges = sorted(r for gap in state.open_gaps() for r in gap.missing)
     assert all(a[1] + 1 < b[0] for a, b in itertools.pairwise(ranges))
 
