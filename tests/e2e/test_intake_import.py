@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.settings import MynaflowSettings
 from notice_intake.settings import NoticeIntakeSettings
 from notice_intake.testing import read_until, read_whole_topic, start_in_process
@@ -102,6 +103,8 @@ async def test_malformed_rows_are_reported_published_and_receipted(
     tmp_path: Path,
 ) -> None:
     run = uuid.uuid4().hex[:8]
+    first11 = f"{uuid.uuid4().int % 10**11:011d}"
+    number = first11 + str(personal_number_check_digit(first11))
     path = tmp_path / "mixed.csv"
     lines = [
         HEADER,
@@ -109,6 +112,7 @@ async def test_malformed_rows_are_reported_published_and_receipted(
         f"{run}-short,record_update_required",  # line 3: too few columns
         row(f"{run}-badjson", details='"{oops"'),  # line 4: details is not JSON
         row(f"{run}-baddate").replace(ISSUED, "2025-02-30T10:00:00+09:00"),  # parses; intake
+        row(f"{run}-number", details=f'"{{""memo"": ""{number}""}}"'),  # redacted on the way
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = await run_import(path, kafka_settings)
@@ -119,7 +123,11 @@ async def test_malformed_rows_are_reported_published_and_receipted(
         (3, True),
         (4, True),
     ]
-    assert (summary["rows_read"], summary["published"]) == (4, 4)
+    assert (summary["rows_read"], summary["published"]) == (5, 5)
+    assert summary["individual_numbers_redacted"] == 1
+    published = await read_whole_topic(kafka_settings, summary["topic"])
+    assert len(published) == 5
+    assert [value for _, value in published if number.encode() in value] == []
 
     settings = NoticeIntakeSettings(
         kafka_bootstrap_servers=kafka_settings.kafka_bootstrap_servers,
@@ -132,7 +140,7 @@ async def test_malformed_rows_are_reported_published_and_receipted(
         events = await read_until(
             kafka_settings,
             f"{kafka_settings.topic_prefix}intake.receipts",
-            lambda evs: len(evs) >= 4,
+            lambda evs: len(evs) >= 5,
         )
         statuses = sorted((e["data"]["notice_id"] or "", e["data"]["status"]) for e in events)
         assert statuses == sorted(
@@ -141,13 +149,16 @@ async def test_malformed_rows_are_reported_published_and_receipted(
                 ("", "quarantined"),  # the short row: its raw line is not JSON
                 ("", "quarantined"),  # the row whose details were not JSON
                 (f"{run}-baddate", "quarantined"),
+                (f"{run}-number", "quarantined"),
             ]
         )
         env = {"NOTICE_INTAKE_URL": intake.url}
         code, out, err = await mynaflow(env, "intake", "stats", "--json")
         assert code == 0, err
         stats = json.loads(out)
-        assert stats["by_status"] == {"accepted": 1, "duplicate": 0, "quarantined": 3}
+        reasons = {e["data"]["notice_id"]: e["data"]["reasons"] for e in events}
+        assert [r["code"] for r in reasons[f"{run}-number"]] == ["personal_number_present"]
+        assert stats["by_status"] == {"accepted": 1, "duplicate": 0, "quarantined": 4}
         assert stats["by_kind"]["(unreadable)"]["quarantined"] == 2
         assert stats["oldest_receipt"]["received_at"]
         code, table_output, _ = await mynaflow(env, "intake", "stats")

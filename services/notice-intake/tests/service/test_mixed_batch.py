@@ -59,7 +59,9 @@ def mixed_batch(run: str, number: str) -> list[Case]:
     def case(name: str, value: dict[str, Any], status: str, reasons: list[str]) -> Case:
         return Case(name, value["notice_id"].encode(), encoded(value), status, reasons)
 
-    a, b = notice(f"{run}-a"), notice(f"{run}-b", kind="card_delivered")
+    a = notice(f"{run}-a")  # issued 2025-05-01, 3 business days: across Golden Week
+    # issued 2025-12-26, 5 business days: across the year-end closure 12/29-1/3
+    b = notice(f"{run}-b", kind="card_delivered", issued_at="2025-12-26T16:00:00+09:00")
     spaced = f"{number[:4]} {number[4:8]} {number[8:]}"
     return [
         case("valid a", a, "accepted", []),
@@ -139,6 +141,8 @@ def _check_receipt_details(data_of: dict[str, dict[str, Any]], run: str) -> None
     assert dup["receipt_id"] == a["receipt_id"]  # the original's id, none minted
     assert (a["owner_queue"], a["sla_due_on"]) == ("card-records", "2025-05-08")
     assert a["details"] == {"reason": "住所不一致", "氏名": "髙橋 﨑子"}
+    b = data_of["valid b"]
+    assert (b["owner_queue"], b["sla_due_on"]) == ("card-issuance", "2026-01-09")
     conflict = data_of["conflicting b"]
     assert conflict["receipt_id"] == data_of["valid b"]["receipt_id"]
     assert conflict["owner_queue"] == "triage"
@@ -176,6 +180,8 @@ async def _check_deadline_requests(
         "2025-05-08",
         "card-records",
     )
+    year_end = keys[f"notice:{data_of['valid b']['notice_id']}"]
+    assert (year_end["due_on"], year_end["audience"]["queue"]) == ("2026-01-09", "card-issuance")
     unreadable = data_of["not json"]
     assert keys[f"receipt:{unreadable['receipt_id']}"]["audience"]["queue"] == "triage"
     assert f"conflict:{data_of['conflicting b']['work_item_id']}" in keys
