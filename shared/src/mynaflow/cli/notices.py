@@ -49,6 +49,7 @@ class ImportSummary:
     format: str
     encoding: str
     topic: str
+    # Rows in the file (blank lines are not rows) and rows Kafka acknowledged.
     rows_read: int = 0
     published: int = 0
     unparseable: list[UnparseableRow] = field(default_factory=list)
@@ -81,6 +82,7 @@ def import_notices(
         stderr_console().print(f"[red]cannot import {path}:[/red] {error}")
         raise typer.Exit(EXIT_BAD_FILE) from error
     summary = _new_summary(path, notice_file, settings)
+    summary.rows_read = len(rows)
     with progress(
         "Publishing notices", total=len(rows), enabled=None if not as_json else False
     ) as bar:
@@ -133,7 +135,6 @@ async def _publish_window(
 
 
 def _count(summary: ImportSummary, row: ImportRow) -> None:
-    summary.rows_read += 1
     summary.published += 1
     summary.individual_numbers_redacted += row.redactions
     if row.error is not None:
