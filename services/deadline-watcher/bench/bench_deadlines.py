@@ -6,10 +6,11 @@ What it measures, with one watcher running in this process (the real service: su
 request handler, firing loop, outbox relay), in a schema of its own that is dropped at the end:
 
 1. Ingest: `--count` schedule requests published to `deadlines.requests`, in phases (so the
-   tick can be measured at several table sizes); the time until every deadline is stored, and
-   until every `scheduled` event has been relayed to `deadlines.events`.
+   tick can be measured at several table sizes); the time until every deadline is stored (the
+   outbox relay publishes their `scheduled` events meanwhile, in the same process).
 2. Tick when nothing is due: the firing loop's own work per wake-up (claim query + next-due
-   query) timed at each size; flat means the index keeps it independent of the table size.
+   query) timed at each size, once the relay has published that phase (a quiet machine); flat
+   means the index keeps it independent of the table size.
    The claim query's EXPLAIN (ANALYZE) at the largest size is printed.
 3. Burst: `--burst` more deadlines all due at the same instant; stages fired per second (ledger
    rows committed with their outbox events), and until the events are on the topic.
@@ -60,6 +61,7 @@ BENCH_POLICIES = {
     "bench_burst": {"stages": [{"name": "breach", "role": "queue"}]},
 }
 SEND_CHUNK = 5_000
+PUBLISHED_SQL = "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
 
 
 def log(message: str) -> None:
@@ -250,6 +252,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             ingest_s += time.perf_counter() - started
             ingested = size
+            # Measure the tick on a quiet machine: after the relay has published this phase.
+            await wait_until(
+                lambda: count_rows(deployment, PUBLISHED_SQL), size, "relayed", args.timeout
+            )
             tick = await measure_tick(deployment, args.tick_repeats)
             results["ticks"].append({"deadlines": size, **tick})
             log(f"  tick at {size:,}: median {tick['median_ms']:.2f} ms, p95 {tick['p95_ms']:.2f}")
@@ -347,8 +353,8 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         f"machine: {results['machine']}",
         f"ingest {results['count']:,} schedule requests: stored in {ingest['stored_s']:.1f} s "
-        f"({ingest['stored_per_s']:,.0f}/s); scheduled events relayed after "
-        f"{ingest['relayed_s']:.1f} s; publishing the requests took {ingest['publish_s']:.1f} s",
+        f"({ingest['stored_per_s']:,.0f}/s, with the relay publishing their `scheduled` events "
+        f"alongside); publishing the requests took {ingest['publish_s']:.1f} s of it",
         f"  baseline COPY of the same rows: {base['copy_rows_per_s']:,.0f} rows/s "
         f"(ingest = {ingest['stored_per_s'] / base['copy_rows_per_s']:.3f} x COPY)",
         "tick with nothing due (claim + next-due):",

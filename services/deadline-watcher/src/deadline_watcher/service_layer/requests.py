@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -83,15 +83,17 @@ def _schedule(
     request: ScheduleDeadline, changes: _Changes, deps: WatcherDeps, now: datetime
 ) -> None:
     policy = deps.policies[request.policy]
-    due_at = request.due_instant()
-    ladder = deps.ladder(policy, due_at, request.starts_at)
+    # Instants travel as UTC on every event, whatever offset the producer wrote.
+    due_at = request.due_instant().astimezone(UTC)
+    starts_at = request.starts_at.astimezone(UTC) if request.starts_at else None
+    ladder = deps.ladder(policy, due_at, starts_at)
     wanted = ScheduleRequest(
         key=request.key,
         policy=request.policy,
         due_at=due_at,
         subject=request.subject.model_dump(mode="json"),
         audience=request.audience.model_dump(mode="json", exclude_none=True),
-        starts_at=request.starts_at,
+        starts_at=starts_at,
     )
     deadline = schedule(changes.deadlines.get(request.key), wanted, ladder, now, deps.settle)
     if deadline is None:
