@@ -43,7 +43,7 @@ from deadline_watcher.testing.harness import Deployment, deployment_settings, re
 from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
 from mynaflow.contracts.topics import CATALOGUE
-from mynaflow.messaging.topics_admin import ensure_topics
+from mynaflow.messaging.topics_admin import admin_client, ensure_topics
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.pool import create_pool, quote_identifier
 
@@ -280,6 +280,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         pool = await create_pool(base.database_url, schema="public")
         await pool.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(deployment.schema)} CASCADE")
         await pool.close()
+        async with admin_client(base) as admin:
+            names = [n for n in await admin.list_topics() if n.startswith(base.topic_prefix)]
+            await admin.delete_topics(names)
     return results
 
 

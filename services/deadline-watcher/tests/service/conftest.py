@@ -7,7 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-from deadline_watcher.testing.harness import Deployment, deployment_settings, new_schema
+from deadline_watcher.testing.harness import (
+    Deployment,
+    delete_topics,
+    deployment_settings,
+    new_schema,
+)
 from mynaflow.settings import MynaflowSettings
 
 # Policies on a scale of seconds, so real time can walk a whole ladder within a test.
@@ -51,3 +56,4 @@ async def deployment(
         yield deployment
     finally:
         await deployment.close()
+        await delete_topics(kafka_settings.kafka_bootstrap_servers, settings.topic_prefix)

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 from deadline_watcher.testing.harness import (
     Deployment,
+    delete_topics,
     deployment_settings,
     of_type,
     request,
@@ -110,6 +111,7 @@ async def watcher_process(
             process.kill()
             await process.wait()
         await deployment.close()
+        await delete_topics(kafka_settings.kafka_bootstrap_servers, kafka_settings.topic_prefix)
 
 
 async def test_a_due_on_date_ends_at_23_59_59_jst_in_any_server_time_zone(

@@ -27,6 +27,7 @@ from mynaflow.contracts.deadlines import (
 )
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
 from mynaflow.contracts.topics import DEADLINES_EVENTS, DEADLINES_REQUESTS, topic_name
+from mynaflow.messaging.topics_admin import admin_client
 from mynaflow.runtime.service import (
     ServiceContext,
     ServiceDefinition,
@@ -183,6 +184,15 @@ class Deployment:
             await self._producer.stop()
         if self._pool is not None:
             await self._pool.close()
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete the topics under `prefix`: every test makes a whole catalogue under its own prefix,
+    and a single-node broker runs out of file handles after a few hundred catalogues."""
+    async with admin_client(bootstrap) as admin:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
 
 
 def new_schema() -> str:
