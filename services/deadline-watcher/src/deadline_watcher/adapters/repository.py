@@ -284,22 +284,34 @@ async def report(
     include_cleared: bool,
     limit: int,
 ) -> list[Deadline]:
-    """Deadlines for `mynaflow deadlines`, soonest due first."""
+    """Deadlines for `mynaflow deadlines`, soonest due first.
+
+    Only the conditions asked for are in the query, so the planner can use
+    `deadlines_open_due_idx` for the usual "open, due before" report.
+    """
+    conditions: list[str] = []
+    args: list[object] = []
+    for wanted, condition, value in (
+        (due_before is not None, "due_at <= ${}", due_before),
+        (breached_only, "breached_at IS NOT NULL", None),
+        (policy is not None, "policy = ${}", policy),
+        (not include_cleared, "status = 'open'", None),
+    ):
+        if wanted:
+            if "{}" in condition:
+                args.append(value)
+                condition = condition.format(len(args))
+            conditions.append(condition)
+    args.append(limit)
+    where = " AND ".join(conditions) or "true"
     records = await conn.fetch(
         f"""
         SELECT {_DEADLINE_COLUMNS} FROM deadlines
-        WHERE ($1::timestamptz IS NULL OR due_at <= $1)
-          AND (NOT $2::bool OR breached_at IS NOT NULL)
-          AND ($3::text IS NULL OR policy = $3)
-          AND ($4::bool OR status = 'open')
+        WHERE {where}
         ORDER BY due_at, key
-        LIMIT $5
+        LIMIT ${len(args)}
         """,
-        due_before,
-        breached_only,
-        policy,
-        include_cleared,
-        limit,
+        *args,
     )
     return [deadline_from_record(record) for record in records]
 

@@ -15,11 +15,10 @@ from uuid import UUID
 
 from mynaflow.contracts.deadlines import DIGEST_MAX_ITEMS, DigestDue, Heartbeat
 from mynaflow.contracts.envelope import CloudEvent
-from mynaflow.messaging.outbox import add_to_outbox
+from mynaflow.messaging.outbox import add_many_to_outbox, add_to_outbox
 
 from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.metrics import DEADLINES_PENDING, STAGES_DECIDED
-from deadline_watcher.adapters.outbox_batch import add_events_to_outbox
 from deadline_watcher.adapters.repository import LedgerEntry
 from deadline_watcher.domain.catchup import is_late
 from deadline_watcher.domain.deadline import Deadline, advance
@@ -84,7 +83,7 @@ async def fire_due(deps: WatcherDeps) -> int:
             _decide(deadline, batch, deps)
         inserted = await repository.record_decisions(conn, batch.ledger)
         await repository.save_progress(conn, batch.progress)
-        await add_events_to_outbox(
+        await add_many_to_outbox(
             conn,
             topic=deps.events_topic,
             events=[(i[0], event) for i, event in batch.events.items() if i in inserted],

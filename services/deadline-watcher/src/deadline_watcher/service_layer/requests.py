@@ -24,9 +24,10 @@ from mynaflow.contracts.deadlines import (
 )
 from mynaflow.contracts.envelope import CloudEvent, RawCloudEvent
 from mynaflow.messaging.errors import PoisonMessage
+from mynaflow.messaging.inbox import claim_inbox_many
+from mynaflow.messaging.outbox import add_many_to_outbox
 
 from deadline_watcher.adapters import repository
-from deadline_watcher.adapters.outbox_batch import add_events_to_outbox, claim_inbox_many
 from deadline_watcher.adapters.repository import LedgerEntry
 from deadline_watcher.domain.deadline import Deadline, ScheduleRequest, clear, schedule
 from deadline_watcher.service_layer.deps import REQUESTS_CONSUMER, WatcherDeps
@@ -149,7 +150,7 @@ async def handle_requests(events: Sequence[RawCloudEvent], deps: WatcherDeps) ->
                 _clear(item.request, changes, deps, now)
         await repository.save_deadlines(conn, list(changes.changed.values()))
         inserted = await repository.record_decisions(conn, changes.ledger)
-        await add_events_to_outbox(
+        await add_many_to_outbox(
             conn,
             topic=deps.events_topic,
             events=[
