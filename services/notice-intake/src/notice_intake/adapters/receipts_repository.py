@@ -96,8 +96,14 @@ async def insert_receipts(conn: DbConnection, rows: Sequence[ReceiptRow]) -> Non
                 $17, $18, $19)
         ON CONFLICT DO NOTHING
         """,
-        [_receipt_values(row) for row in rows],
+        # In notice-id order: two replicas inserting overlapping ids lock them in one order.
+        [_receipt_values(row) for row in sorted(rows, key=_insert_order)],
     )
+
+
+def _insert_order(row: ReceiptRow) -> tuple[str, str, int, int]:
+    m = row.message
+    return (row.receipt.notice_id or "", m.topic, m.partition, m.offset)
 
 
 def _receipt_values(row: ReceiptRow) -> tuple[Any, ...]:
