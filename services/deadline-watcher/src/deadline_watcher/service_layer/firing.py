@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -99,12 +99,18 @@ def _count(batch: _Batch, inserted: set[tuple[str, int, str, int]]) -> None:
             STAGES_DECIDED.labels(outcome, "late" if entry.decision.late else "on_time").inc()
 
 
-async def emit_digest_if_due(deps: WatcherDeps) -> bool:
-    """Emit today's digest-due once (whatever the replicas); True when this call emitted it."""
+async def emit_digest_if_due(deps: WatcherDeps, already_sent: date | None = None) -> date | None:
+    """Emit today's digest-due once (whatever the replicas).
+
+    Returns the day whose digest is known to be out (by this call, an earlier one, or another
+    replica), so the caller can skip asking again today; None when no digest is due now.
+    """
     now = deps.clock.now()
     day = digest_due_today(now, deps.calendar, deps.digest_time)
-    if day is None or await repository.digest_recorded(deps.pool, day):
-        return False
+    if day is None or day == already_sent:
+        return day
+    if await repository.digest_recorded(deps.pool, day):
+        return day
     at = digest_instant(day, deps.digest_time)
     async with deps.pool.acquire() as conn, conn.transaction():
         count, overdue = await repository.overdue(conn, now, DIGEST_MAX_ITEMS)
@@ -119,10 +125,10 @@ async def emit_digest_if_due(deps: WatcherDeps) -> bool:
         )
         event = digest_event(digest)
         if not await repository.record_digest(conn, day, at, now, count, UUID(event.id)):
-            return False
+            return day
         await add_to_outbox(conn, topic=deps.events_topic, key=event.subject, event=event)
     log.info("digest due emitted", extra={"digest_on": day.isoformat(), "overdue": count})
-    return True
+    return day
 
 
 async def emit_heartbeat(deps: WatcherDeps) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.metrics import LOOP_CYCLES, NEXT_DUE_SECONDS
@@ -33,6 +33,7 @@ class WatcherLoop:
         self.deps = deps
         self.stopping = stopping
         self._next_heartbeat: datetime | None = None
+        self._digest_sent_for: date | None = None
 
     async def run(self) -> None:
         """Until `stopping` is set; every failure is logged and retried, never fatal."""
@@ -63,7 +64,7 @@ class WatcherLoop:
             self.deps.wake.clear()
             LOOP_CYCLES.inc()
             await self.fire_all_due()
-            await emit_digest_if_due(self.deps)
+            self._digest_sent_for = await emit_digest_if_due(self.deps, self._digest_sent_for)
             await self._heartbeat_if_due()
             await self._sleep(await self._seconds_to_next_work())
 
@@ -75,6 +76,8 @@ class WatcherLoop:
             total += claimed
             if claimed < self.deps.claim_batch:
                 break
+            # A long burst must not silence the heartbeat ("is the watcher alive?").
+            await self._heartbeat_if_due()
         return total
 
     async def _heartbeat_if_due(self) -> None:
