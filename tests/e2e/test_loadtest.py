@@ -1,0 +1,136 @@
+"""`mynaflow loadtest` against notice-intake running for real (a process on the real servers).
+
+The report is asserted, never the speed: every notice published is receipted, nothing is
+missing, and the ratios to the raw Kafka and PostgreSQL baselines are there and positive. A run
+whose receipts do not come back fails (exit 1), and one without the flow's topics cannot start
+(exit 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mynaflow.messaging.topics_admin import admin_client
+from mynaflow.testing.waiting import wait_for
+from notice_intake.testing import intake_process
+
+pytestmark = pytest.mark.e2e
+
+MYNAFLOW = str(Path(sys.executable).parent / "mynaflow")
+
+
+async def loadtest(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any], str]:
+    """The operator's command as a real process; its JSON report and its stderr."""
+    process = await asyncio.create_subprocess_exec(
+        MYNAFLOW,
+        "loadtest",
+        "--json",
+        *args,
+        env=os.environ | env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=240)
+    return process.returncode or 0, json.loads(out), err.decode()
+
+
+def client_env(kafka_bootstrap: str, topic_prefix: str, database_url: str) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "TOPIC_PREFIX": topic_prefix,
+        "DATABASE_URL": database_url,
+    }
+
+
+async def topics_under(kafka_bootstrap: str, prefix: str) -> list[str]:
+    async with admin_client(kafka_bootstrap) as admin:
+        return sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+
+
+@pytest.fixture(autouse=True)
+async def _delete_topics_afterwards(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[None]:
+    """Each test's topics go when it ends: a single-node broker's open files are finite."""
+    yield
+    names = await topics_under(kafka_bootstrap, topic_prefix)
+    if names:
+        async with admin_client(kafka_bootstrap) as admin:
+            await admin.delete_topics(names)
+
+
+async def test_every_notice_is_receipted_and_ratios_are_reported(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    intake = intake_process(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        log_path=tmp_path / "notice-intake.log",
+    )
+    intake.start()
+    try:
+        await intake.wait_ready()
+        env = client_env(kafka_bootstrap, topic_prefix, database_url)
+        code, report, err = await loadtest(env, "--notices", "300", "--timeout-s", "120")
+    finally:
+        assert intake.terminate() == 0, intake.log_tail()
+
+    assert code == 0, (err, report)
+    assert (report["published"], report["receipted"], report["missing"]) == (300, 300, 0)
+    assert report["statuses"] == {"accepted": 300}
+    assert report["mynaflow"]["topic_out"] == f"{topic_prefix}jlis.notices.raw"
+    assert report["mynaflow"]["topic_in"] == f"{topic_prefix}intake.receipts"
+    assert report["raw_kafka"]["received"] == 300
+    assert report["mynaflow"]["latency"]["count"] == 300
+    vs_raw = report["ratios"]["vs_raw_kafka"]
+    assert set(vs_raw) == {
+        "publish_throughput",
+        "end_to_end_throughput",
+        "latency_p50",
+        "latency_p95",
+        "latency_p99",
+        "latency_max",
+    }
+    assert all(value is not None and value > 0 for value in vs_raw.values()), vs_raw
+    assert report["ratios"]["vs_postgres_insert"]["end_to_end_throughput"] > 0
+    assert report["warnings"] == []
+    # The scratch topic of the raw baseline is gone (deletion completes asynchronously).
+    await wait_for(
+        lambda: topics_under(kafka_bootstrap, f"{topic_prefix}loadtest."),
+        until=lambda topics: topics == [],
+        timeout=30,
+        what="the scratch topic to be deleted",
+    )
+
+
+async def test_receipts_that_never_come_fail_the_run(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str]
+) -> None:
+    # The topics exist (as a deployment's would), but no notice-intake reads them.
+    env = client_env(kafka_bootstrap, topic_prefix, database_url)
+    code, report, _ = await loadtest(
+        env, "--notices", "20", "--timeout-s", "3", "--no-raw-baseline", "--no-pg-baseline"
+    )
+    assert code == 1
+    assert (report["published"], report["receipted"], report["missing"]) == (20, 0, 20)
+    assert report["mynaflow"]["timed_out"] is True
+    assert len(report["mynaflow"]["missing_sample"]) == 10
+    assert report["ratios"] == {"vs_raw_kafka": None, "vs_postgres_insert": None}
+
+
+async def test_without_the_flows_topics_it_cannot_start(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    env = client_env(kafka_bootstrap, topic_prefix, database_url)
+    code, report, err = await loadtest(env, "--notices", "5")
+    assert code == 2
+    assert report["mynaflow"] is None
+    assert "TOPIC_PREFIX" in report["error"]
+    assert "could not start" in err
+    assert await topics_under(kafka_bootstrap, topic_prefix) == []  # it created nothing
