@@ -7,7 +7,14 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mynaflow.loadtest.measure import LatencySummary, RoundTrip, per_second, percentile, ratio
+from mynaflow.loadtest.measure import (
+    LatencySummary,
+    Pacer,
+    RoundTrip,
+    per_second,
+    percentile,
+    ratio,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +128,45 @@ def test_an_empty_round_trip_has_no_spans() -> None:
         None,
         None,
     )
+
+
+class FakeClock:
+    """Time that moves only when the pacer sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+async def test_a_pacer_spaces_sends_to_the_rate() -> None:
+    clock = FakeClock()
+    pacer = Pacer(50.0, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        await pacer.wait_turn()
+    assert clock.sleeps == pytest.approx([0.02] * 4)
+    assert clock.now == pytest.approx(100.08)
+
+
+async def test_a_late_pacer_catches_up_without_sleeping() -> None:
+    clock = FakeClock()
+    pacer = Pacer(100.0, clock=clock, sleep=clock.sleep)
+    await pacer.wait_turn()
+    clock.now += 0.05  # the sender fell five turns behind (an ack wait, a busy loop)
+    for _ in range(5):
+        await pacer.wait_turn()
+    assert clock.sleeps == []
+
+
+async def test_without_a_rate_the_pacer_never_sleeps() -> None:
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        await pacer.wait_turn()
+    assert clock.sleeps == []

@@ -40,6 +40,7 @@ def report(flow: Any, raw: Any = None, postgres: Any = None, **kw: Any) -> Loadt
         notices=4,
         batch_size=2,
         timeout_s=30.0,
+        rate_per_s=None,
         topic_prefix="t.",
         environment={"cpus": 2},
         mynaflow=flow,

@@ -49,6 +49,14 @@ def loadtest(
         float,
         typer.Option(min=1.0, help="Limit per phase, from its first send to its last receipt."),
     ] = 300.0,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Notices per second to publish at (both Kafka phases). Default: as fast as "
+            "possible, a burst whose latency is the time the backlog takes to drain.",
+        ),
+    ] = None,
     raw_baseline: Annotated[
         bool, typer.Option(help="Also measure raw Kafka on a scratch topic (needs create/delete).")
     ] = True,
@@ -67,6 +75,7 @@ def loadtest(
         timeout_s=timeout_s,
         raw_baseline=raw_baseline,
         postgres_baseline=pg_baseline,
+        rate_per_s=rate,
     )
 
     def bar(description: str, total: int) -> Any:
@@ -109,11 +118,12 @@ def _render(data: dict[str, Any], console: Console) -> None:
         (label, flow["latency"][key], raw["latency"][key] if raw else None, vs_raw.get(ratio))
         for label, key, ratio in _LATENCY_ROWS
     ]
-    title = (
-        f"Load test {data['run_id']}: {data['notices']} notices, prefix {data['topic_prefix']!r}"
-    )
+    pace = f"at {data['rate_per_s']:g}/s" if data["rate_per_s"] else "as a burst"
+    title = f"Load test {data['run_id']}: {data['notices']} notices {pace}"
+    title += f" (topic prefix {data['topic_prefix']!r})"
     console.print(table(title, ["", "mynaflow", "raw Kafka", "mynaflow ÷ raw"], rows))
-    console.print(f"statuses: {data['statuses'] or '—'}")
+    statuses = ", ".join(f"{status} {count}" for status, count in data["statuses"].items())
+    console.print(f"receipt statuses: {statuses or '—'}")
     _render_postgres(data, console)
     _render_problems(data, console)
 

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
 from mynaflow.contracts.topics import INTAKE_RECEIPTS, JLIS_NOTICES_RAW, TopicSpec, topic_name
-from mynaflow.loadtest.measure import RoundTrip
+from mynaflow.loadtest.measure import Pacer, RoundTrip
 from mynaflow.loadtest.notices import SyntheticNotice, generate_notices, run_id_prefix
 from mynaflow.loadtest.report import LoadtestReport, PhaseFigures, PostgresFigures
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics, kafka_client_options
@@ -73,6 +73,8 @@ class LoadtestPlan:
     timeout_s: float
     raw_baseline: bool = True
     postgres_baseline: bool = True
+    # Notices per second to publish at; None = as fast as possible (a burst).
+    rate_per_s: float | None = None
 
 
 async def run_loadtest(
@@ -124,6 +126,7 @@ def _report_for(settings: MynaflowSettings, plan: LoadtestPlan) -> Callable[...,
             notices=plan.notices,
             batch_size=plan.batch_size,
             timeout_s=plan.timeout_s,
+            rate_per_s=plan.rate_per_s,
             topic_prefix=settings.topic_prefix,
             environment=environment(settings),
             mynaflow=flow,
@@ -268,7 +271,10 @@ async def measure_round_trip(
     consumer = await consumer_at_end(settings, topic_in)
     reader = asyncio.create_task(read_arrivals(consumer, trip, read, deadline, tracker))
     try:
-        error = await publish_all(settings, topic_out, notices, trip, plan.batch_size, deadline)
+        pacer = Pacer(plan.rate_per_s)
+        error = await publish_all(
+            settings, topic_out, notices, trip, plan.batch_size, deadline, pacer
+        )
         trip.publishing_done = True
         await reader
     finally:
@@ -326,6 +332,7 @@ async def publish_all(
     trip: RoundTrip,
     window: int,
     deadline: float,
+    pacer: Pacer,
 ) -> str | None:
     """Publish in windows of `window` sends in flight; the error that stopped it, if any."""
     producer = AIOKafkaProducer(
@@ -338,7 +345,8 @@ async def publish_all(
         async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
             await producer.start()
             for start in range(0, len(notices), window):
-                await _publish_window(producer, topic, notices[start : start + window], trip)
+                chunk = notices[start : start + window]
+                await _publish_window(producer, topic, chunk, trip, pacer)
     except TimeoutError:
         return "publishing did not finish before the timeout (--timeout-s)"
     except Exception as error:  # the report still says how far it got
@@ -349,10 +357,15 @@ async def publish_all(
 
 
 async def _publish_window(
-    producer: Any, topic: str, notices: Sequence[SyntheticNotice], trip: RoundTrip
+    producer: Any,
+    topic: str,
+    notices: Sequence[SyntheticNotice],
+    trip: RoundTrip,
+    pacer: Pacer,
 ) -> None:
     pending = []
     for notice in notices:
+        await pacer.wait_turn()
         # The latency clock starts when the client hands the notice over, queueing included.
         trip.record_send(notice.notice_id, time.monotonic())
         pending.append((notice.notice_id, await producer.send(topic, notice.payload, notice.key)))

@@ -7,9 +7,11 @@ when the wall clock is adjusted.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 PERCENTILES = (0.50, 0.95, 0.99)
@@ -137,3 +139,38 @@ def _span(start: float | None, end: float | None) -> float | None:
     if start is None or end is None:
         return None
     return end - start
+
+
+class Pacer:
+    """Spaces sends to `rate_per_s` (None: as fast as Kafka takes them).
+
+    Unpaced, a run is a burst: latency then measures how long the backlog takes to drain.
+    Paced below the flow's capacity, it measures what one notice waits in a steady stream.
+    """
+
+    # Sleeping for less than this costs more than it evens out; the schedule catches up.
+    _MIN_SLEEP_S = 0.002
+
+    def __init__(
+        self,
+        rate_per_s: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._interval_s = 1.0 / rate_per_s if rate_per_s else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._started: float | None = None
+        self._sent = 0
+
+    async def wait_turn(self) -> None:
+        if not self._interval_s:
+            return
+        now = self._clock()
+        if self._started is None:
+            self._started = now
+        due = self._started + self._sent * self._interval_s
+        self._sent += 1
+        if due - now >= self._MIN_SLEEP_S:
+            await self._sleep(due - now)

@@ -93,6 +93,7 @@ class LoadtestReport:
     notices: int
     batch_size: int
     timeout_s: float
+    rate_per_s: float | None
     topic_prefix: str
     environment: dict[str, Any]
     mynaflow: PhaseFigures | None
