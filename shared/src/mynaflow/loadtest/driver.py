@@ -35,7 +35,6 @@ from mynaflow.loadtest.notices import SyntheticNotice, generate_notices, run_id_
 from mynaflow.loadtest.report import LoadtestReport, PhaseFigures, PostgresFigures
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics, kafka_client_options
 from mynaflow.settings import MynaflowSettings
-from mynaflow.storage.pool import open_connection
 
 # A consumer's fetch waits at most this long for data: low enough that it does not dominate
 # the latencies measured, the same for both phases so their ratio stays fair.
@@ -399,6 +398,11 @@ async def postgres_insert_baseline(
 async def _time_inserts(
     database_url: str, notices: Sequence[SyntheticNotice], batch_size: int
 ) -> float:
+    # Imported here: the CLI reaches services through Kafka and HTTP only, and importing it
+    # must not load a database driver (a unit test guards that). Only this optional baseline,
+    # which touches no service's tables, connects to PostgreSQL.
+    from mynaflow.storage.pool import open_connection
+
     conn = await open_connection(database_url, connect_timeout_s=_PG_CONNECT_TIMEOUT_S)
     try:
         await conn.execute(_CREATE_TEMP_TABLE)
