@@ -34,6 +34,7 @@ from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
+from typer.models import CommandInfo
 
 Registrar = Callable[[typer.Typer], None]
 
@@ -75,24 +76,30 @@ def _record_error(source: str, error: BaseException) -> None:
     print(f"mynaflow: commands from {source} are unavailable ({message})", file=sys.stderr)
 
 
-def _command_names(app: typer.Typer) -> list[str]:
-    commands = [
-        info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
-        for info in app.registered_commands
-    ]
+def _command_name(info: CommandInfo) -> str:
+    if info.name:
+        return info.name
+    return info.callback.__name__.replace("_", "-") if info.callback else ""
+
+
+def _command_names(app: typer.Typer) -> tuple[list[str], list[str]]:
+    """Top-level command names and group names, each in registration order."""
+    commands = [_command_name(info) for info in app.registered_commands]
     groups = [info.name or "" for info in app.registered_groups]
-    return commands + groups
+    return commands, groups
 
 
 def _register(app: typer.Typer, source: str, register: Registrar) -> None:
-    before = _command_names(app)
+    commands_before, groups_before = _command_names(app)
     try:
         register(app)
     except Exception as error:
         _record_error(source, error)
         return
-    added = _command_names(app)[len(before) :]
-    clashes = sorted(set(added) & set(before))
+    commands_after, groups_after = _command_names(app)
+    # Commands and groups are kept in two lists, so what a module added is the tail of each.
+    added = commands_after[len(commands_before) :] + groups_after[len(groups_before) :]
+    clashes = sorted(set(added) & set(commands_before + groups_before))
     if clashes:
         _record_error(source, ValueError(f"command names already taken: {clashes}"))
 
