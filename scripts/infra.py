@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import pwd
+import resource
 import secrets
 import shutil
 import signal
@@ -406,9 +407,20 @@ def kafka_up(state: dict) -> None:
                 stderr=subprocess.STDOUT,
                 cwd=KAFKA_DIR,
                 start_new_session=True,  # survives `make` and Ctrl-C
+                preexec_fn=raise_open_file_limit,
             )
         KAFKA_PID.write_text(f"{proc.pid}\n")
         wait_for_kafka(k["port"], lambda: proc.poll() is not None)
+
+
+# Kafka keeps several open files per partition segment, and a test suite creates thousands of
+# partitions: give the broker the whole hard limit (many systems set a soft limit of 1,024).
+# Where the hard limit itself is low (20,000 here), tests must delete their topics, and do.
+def raise_open_file_limit() -> None:
+    """Runs in the broker's child process before exec: never in this script's own process."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def wait_for_kafka(port: int, died: Callable[[], bool]) -> None:
