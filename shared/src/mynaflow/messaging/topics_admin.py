@@ -211,3 +211,20 @@ async def committed_offsets(
         if meta.offset >= 0:
             result.setdefault(tp.topic, {})[tp.partition] = meta.offset
     return result
+
+
+async def delete_topics_with_prefix(
+    settings_or_bootstrap: MynaflowSettings | str, prefix: str
+) -> list[str]:
+    """Delete every topic whose name starts with `prefix`; returns the names deleted.
+
+    For test runs and retired deployments: a broker holding tens of thousands of partitions runs
+    out of file handles. An empty prefix would name the whole cluster, so it is refused.
+    """
+    if not prefix:
+        raise ValueError("refusing to delete topics with an empty prefix (that is every topic)")
+    async with admin_client(settings_or_bootstrap) as admin:
+        names = sorted(name for name in await admin.list_topics() if name.startswith(prefix))
+        if names:
+            await admin.delete_topics(names)
+    return names

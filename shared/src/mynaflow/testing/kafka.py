@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os as _os
 import uuid as _uuid
+from collections.abc import AsyncIterator as _AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -19,6 +20,9 @@ import pytest_asyncio
 from mynaflow.contracts.topics import CATALOGUE as _CATALOGUE
 from mynaflow.contracts.topics import topic_name as _topic_name
 from mynaflow.messaging.topics_admin import admin_client as _admin_client
+from mynaflow.messaging.topics_admin import (
+    delete_topics_with_prefix as _delete_topics_with_prefix,
+)
 from mynaflow.messaging.topics_admin import ensure_topics as _ensure_topics
 from mynaflow.settings import MynaflowSettings as _MynaflowSettings
 from mynaflow.settings import apply_local_env_defaults as _apply_local_env_defaults
@@ -54,10 +58,18 @@ async def kafka_bootstrap() -> str:
     return bootstrap
 
 
-@pytest.fixture
-def topic_prefix() -> str:
-    """A prefix no other test uses: `t<hex8>.`."""
-    return f"t{_uuid.uuid4().hex[:8]}."
+@pytest_asyncio.fixture
+async def topic_prefix() -> _AsyncIterator[str]:
+    """A prefix no other test uses: `t<hex8>.`. Its topics are deleted after the test.
+
+    Every test (and every service it starts) creates the whole catalogue under its prefix; a
+    broker holding tens of thousands of stale partitions runs out of file handles.
+    """
+    prefix = f"t{_uuid.uuid4().hex[:8]}."
+    yield prefix
+    bootstrap = _os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:  # unset only for tests that never reach Kafka, so nothing was created
+        await _delete_topics_with_prefix(bootstrap, prefix)
 
 
 @pytest_asyncio.fixture
