@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from deadline_watcher.testing.harness import (
     Deployment,
     delete_topics,
     deployment_settings,
+    free_port,
     of_type,
     request,
     stage_events,
@@ -33,13 +33,6 @@ from mynaflow.testing.waiting import wait_for
 pytestmark = pytest.mark.service
 
 ZONES = ["UTC", "America/New_York"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def utc_offset_in(zone: str) -> str:

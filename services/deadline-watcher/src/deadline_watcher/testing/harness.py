@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from mynaflow.contracts.deadlines import (
     ClearDeadline,
     DeadlineAudience,
@@ -169,6 +170,32 @@ class Deployment:
         )
         return decoded(records)
 
+    async def all_events(self) -> list[dict[str, Any]]:
+        """Every event `deadlines.events` holds now (read up to the end offsets)."""
+        consumer = AIOKafkaConsumer(
+            self.events_topic,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[ConsumerRecord[bytes, bytes]] = []
+
+        async def read_some() -> None:
+            for batch in (await consumer.getmany(timeout_ms=300)).values():
+                records.extend(batch)
+
+        try:
+            while not consumer.assignment():
+                await read_some()
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            while not await _reached(consumer, ends):
+                await read_some()
+            return [json.loads(record.value) for record in records]
+        finally:
+            await consumer.stop()
+
     async def report(self, watcher: Watcher, **params: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=watcher.url, timeout=10) as client:
             response = await client.get("/deadlines", params=params)
@@ -193,6 +220,20 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
         names = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if names:
             await admin.delete_topics(names)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for partition, end in ends.items():
+        if await consumer.position(partition) < end:
+            return False
+    return True
 
 
 def new_schema() -> str:
