@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from deadline_watcher.testing.harness import Deployment, of_type, request
+from mynaflow.contracts.deadlines import DeadlineAudience, DeadlineSubject, ScheduleDeadline
 from mynaflow.contracts.topics import dead_letter_topic_for, topic_name
+from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.testing.kafka_helpers import consume_until
 
 pytestmark = pytest.mark.service
@@ -36,3 +38,27 @@ async def test_an_unknown_policy_is_dead_lettered_with_a_reason_and_the_rest_app
     assert await pool.fetchval("SELECT count(*) FROM deadlines") == 2
     stored = await pool.fetchval("SELECT reason FROM dead_letters WHERE key = 'bad'")
     assert stored == "unknown_policy"
+
+
+async def test_an_individual_number_sent_by_mistake_never_reaches_a_topic_or_the_tables(
+    deployment: Deployment,
+) -> None:
+    first11 = "12345678901"
+    number = first11 + str(personal_number_check_digit(first11))  # computed, never committed
+    await deployment.start_watcher()
+    due = datetime.now(UTC) + timedelta(seconds=4)
+    careless = ScheduleDeadline(
+        key=f"resident:{number}",
+        policy="one_stage",
+        due_at=due,
+        subject=DeadlineSubject(type="resident_card", ids={"resident": number}),
+        audience=DeadlineAudience(queue="records", note=f"個人番号 {number}"),
+    )
+    await deployment.schedule(careless)
+    events = await deployment.events_until(lambda es: bool(of_type(es, "breached")))
+    assert len(of_type(events, "stage-reached")) == 1
+    assert number not in json.dumps(events, ensure_ascii=False)
+    pool = await deployment.pool()
+    stored = await pool.fetch("SELECT key, subject::text, audience::text FROM deadlines")
+    assert number not in repr([dict(row) for row in stored])
+    assert await pool.fetchval("SELECT count(*) FROM deadlines") == 1

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import pydantic
@@ -23,6 +23,7 @@ from mynaflow.contracts.deadlines import (
     ScheduleDeadline,
 )
 from mynaflow.contracts.envelope import CloudEvent, RawCloudEvent
+from mynaflow.domain.personal_number import redact_json_value
 from mynaflow.messaging.errors import PoisonMessage
 from mynaflow.messaging.inbox import claim_inbox_many
 from mynaflow.messaging.outbox import add_many_to_outbox
@@ -36,6 +37,8 @@ from deadline_watcher.service_layer.events import cleared_event, scheduled_event
 log = logging.getLogger(__name__)
 
 Request = ScheduleDeadline | ClearDeadline
+T = TypeVar("T")
+R = TypeVar("R", ScheduleDeadline, ClearDeadline)
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,29 @@ def parse_request(event: RawCloudEvent, deps: WatcherDeps) -> Incoming:
                     "unknown_policy",
                     f"policy {schedule_request.policy!r} is not configured (known: {known})",
                 )
-            return Incoming(event.id, schedule_request)
+            return Incoming(event.id, _with_safe_key(schedule_request))
         if event.type == CLEAR_DEADLINE_V1:
-            return Incoming(event.id, ClearDeadline.model_validate(event.data))
+            return Incoming(event.id, _with_safe_key(ClearDeadline.model_validate(event.data)))
     except pydantic.ValidationError as error:
         raise PoisonMessage("schema_invalid", f"{event.type}: {error}") from error
     raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")
+
+
+def _without_personal_numbers(value: T) -> T:
+    """The value with any individual number (個人番号) redacted.
+
+    Producers never send one, but subject and audience are passed through to every event: a
+    producer's mistake must not put one on a topic. Redaction is deterministic, so a clear of
+    the same key still finds its deadline.
+    """
+    redacted, count = redact_json_value(value)
+    if count:
+        log.warning("individual number redacted from a deadline request", extra={"count": count})
+    return cast(T, redacted)
+
+
+def _with_safe_key(request: R) -> R:
+    return request.model_copy(update={"key": _without_personal_numbers(request.key)})
 
 
 @dataclass
@@ -92,8 +112,10 @@ def _schedule(
         key=request.key,
         policy=request.policy,
         due_at=due_at,
-        subject=request.subject.model_dump(mode="json"),
-        audience=request.audience.model_dump(mode="json", exclude_none=True),
+        subject=_without_personal_numbers(request.subject.model_dump(mode="json")),
+        audience=_without_personal_numbers(
+            request.audience.model_dump(mode="json", exclude_none=True)
+        ),
         starts_at=starts_at,
     )
     deadline = schedule(changes.deadlines.get(request.key), wanted, ladder, now, deps.settle)
