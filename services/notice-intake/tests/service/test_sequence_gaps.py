@@ -33,6 +33,11 @@ def numbered(run: str, sequence: int) -> tuple[bytes, bytes]:
     return notice_id.encode(), json.dumps(value).encode()
 
 
+def topics_of(intake: InProcessIntake) -> tuple[str, str]:
+    prefix = intake.settings.topic_prefix
+    return f"{prefix}jlis.notices.raw", f"{prefix}intake.receipts"
+
+
 def of_type(events: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
     return [e["data"] for e in events if e["type"] == event_type]
 
@@ -41,9 +46,7 @@ async def test_a_gap_is_reported_once_and_closed_when_the_numbers_arrive(
     running_intake: InProcessIntake,
 ) -> None:
     settings = running_intake.settings
-    raw, receipts = (
-        f"{settings.topic_prefix}{name}" for name in ("jlis.notices.raw", "intake.receipts")
-    )
+    raw, receipts = topics_of(running_intake)
     run = uuid.uuid4().hex[:8]
     # Out of order across partitions (keys differ): 7 before 6 is a hole only for a moment.
     await produce_raw(settings, raw, [numbered(run, n) for n in (1, 2, 5, 7, 6)])
@@ -92,9 +95,7 @@ async def test_racing_reporters_report_each_gap_exactly_once(
     running_intake: InProcessIntake,
 ) -> None:
     settings = running_intake.settings
-    raw, receipts = (
-        f"{settings.topic_prefix}{name}" for name in ("jlis.notices.raw", "intake.receipts")
-    )
+    raw, receipts = topics_of(running_intake)
     run = uuid.uuid4().hex[:8]
     await produce_raw(settings, raw, [numbered(run, n) for n in (10, 12, 20)])
     # The service's own watcher plus four more reporters, racing round after round.

@@ -7,7 +7,12 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from mynaflow.contracts.intake import CONTENT_CONFLICT, MessageCoordinates, ReceiptStatus
+from mynaflow.contracts.intake import (
+    CONTENT_CONFLICT,
+    MessageCoordinates,
+    NoticeAcknowledged,
+    ReceiptStatus,
+)
 from mynaflow.contracts.jlis import parse_raw_notice
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.time import JST
@@ -109,16 +114,20 @@ def notice_bytes(**overrides: object) -> bytes:
     return json.dumps(value).encode()
 
 
-def test_an_accepted_receipt_and_its_deadline_request() -> None:
-    parsed = parse_raw_notice(notice_bytes())
+def receipt_for(payload: bytes) -> NoticeAcknowledged:
+    parsed = parse_raw_notice(payload)
     received = datetime(2025, 5, 2, tzinfo=UTC)
-    receipt = first_receipt(
+    return first_receipt(
         parsed,
         receipt_id=uuid.uuid4(),
         route=route_for(parsed, received, ROUTING, CALENDAR),
         received_at=received,
         source=SOURCE,
     )
+
+
+def test_an_accepted_receipt_and_its_deadline_request() -> None:
+    receipt = receipt_for(notice_bytes())
     assert receipt.status is ReceiptStatus.ACCEPTED
     assert receipt.kafka_key() == "N-1"
     request = deadline_request(receipt)
@@ -133,15 +142,7 @@ def test_an_accepted_receipt_and_its_deadline_request() -> None:
 
 
 def test_an_unreadable_message_is_keyed_by_its_receipt() -> None:
-    parsed = parse_raw_notice(b"\xff")
-    received = datetime(2025, 5, 2, tzinfo=UTC)
-    receipt = first_receipt(
-        parsed,
-        receipt_id=uuid.uuid4(),
-        route=route_for(parsed, received, ROUTING, CALENDAR),
-        received_at=received,
-        source=SOURCE,
-    )
+    receipt = receipt_for(b"\xff")
     assert receipt.status is ReceiptStatus.QUARANTINED
     assert receipt.kafka_key() == str(receipt.receipt_id)
     request = deadline_request(receipt)
