@@ -181,3 +181,19 @@ async def test_malformed_rows_are_reported_published_and_receipted(
         assert "Receipts by status" in table_output
     finally:
         assert await intake.stop() == 0
+
+
+async def test_a_bad_file_and_an_unreachable_kafka_fail_loudly(tmp_path: Path) -> None:
+    bad_header = tmp_path / "bad.csv"
+    bad_header.write_text("id,kind\n1,x\n", encoding="utf-8")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "TOPIC_PREFIX": "unused."}
+    code, _, err = await mynaflow(env, "notices", "import", str(bad_header), "--json")
+    assert code == 2
+    assert "notice_id" in err
+    good = tmp_path / "good.csv"
+    good.write_text(f"{HEADER}\n{row('N-1')}\n", encoding="utf-8")
+    code, out, _ = await mynaflow(env, "notices", "import", str(good), "--json")
+    summary = json.loads(out)
+    assert code == 1
+    assert (summary["rows_read"], summary["published"]) == (1, 0)
+    assert summary["error"]
