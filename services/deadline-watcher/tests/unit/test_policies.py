@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import time
+from pathlib import Path
 
 import pytest
 from deadline_watcher.domain.policies import (
@@ -14,6 +15,7 @@ from deadline_watcher.domain.policies import (
     load_policies,
     policy_from_config,
 )
+from deadline_watcher.settings import DeadlineWatcherSettings
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +114,32 @@ def test_default_configuration_is_valid_json_for_the_docs() -> None:
 def test_policies_that_are_not_json_are_refused() -> None:
     with pytest.raises(PolicyConfigError, match="not valid JSON"):
         load_policies("{notice_sla:")
+
+
+def test_settings_read_policies_from_the_variable_then_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy_file = tmp_path / "policies.json"
+    policy_file.write_text(
+        json.dumps({"from_file": {"stages": [{"name": "breach", "role": "queue"}]}}),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(
+        "DEADLINE_POLICIES",
+        json.dumps({"from_env": {"stages": [{"name": "breach", "role": "resident"}]}}),
+    )
+    monkeypatch.setenv("DEADLINE_POLICIES_FILE", str(policy_file))
+    policies = DeadlineWatcherSettings().policies()
+    assert {"from_env", "from_file", "notice_sla"} <= policies.keys()
+
+
+def test_a_bad_configured_policy_stops_the_service_with_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEADLINE_POLICIES", json.dumps({"oops": {"stages": []}}))
+    with pytest.raises(PolicyConfigError, match="oops"):
+        DeadlineWatcherSettings().policies()
+    monkeypatch.setenv("DEADLINE_POLICIES", "")
+    monkeypatch.setenv("DEADLINE_POLICIES_FILE", "/nonexistent/policies.json")
+    with pytest.raises(PolicyConfigError, match="DEADLINE_POLICIES_FILE"):
+        DeadlineWatcherSettings().policies()
