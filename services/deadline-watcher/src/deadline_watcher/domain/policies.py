@@ -114,6 +114,11 @@ class Policy:
         return next(stage for stage in self.stages if stage.name == name)
 
 
+def breach_only(name: str) -> Policy:
+    """A stand-in for a policy no longer configured: just the breach (role queue)."""
+    return Policy(name, (StageRule(BREACH_STAGE, "queue"),), "no longer configured")
+
+
 # --- configuration --------------------------------------------------------------------------
 class _RepeatConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

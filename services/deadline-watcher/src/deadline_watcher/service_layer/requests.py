@@ -31,6 +31,7 @@ from mynaflow.messaging.outbox import add_many_to_outbox
 from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.repository import LedgerEntry
 from deadline_watcher.domain.deadline import Deadline, ScheduleRequest, clear, schedule
+from deadline_watcher.domain.policies import breach_only
 from deadline_watcher.service_layer.deps import REQUESTS_CONSUMER, WatcherDeps
 from deadline_watcher.service_layer.events import cleared_event, scheduled_event, stage_event
 
@@ -91,8 +92,8 @@ class _Changes:
     changed: dict[str, Deadline] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
     events: list[CloudEvent[Any]] = field(default_factory=list)
-    # Ledger identity -> its event; emitted only if the ledger row was inserted.
-    stage_events: dict[tuple[str, int, str, int], CloudEvent[Any]] = field(default_factory=dict)
+    # Event id of a stage event -> its ledger identity: emitted only if that row was inserted.
+    stage_events: dict[str, tuple[str, int, str, int]] = field(default_factory=dict)
     woke: bool = False
 
     def store(self, deadline: Deadline) -> None:
@@ -133,9 +134,8 @@ def _clear(request: ClearDeadline, changes: _Changes, deps: WatcherDeps, now: da
         # Nothing to stop. Not poison: producers may clear what they never managed to schedule.
         log.info("clear request for a key with no deadline; nothing to do")
         return
-    policy = deps.policies.get(current.policy)
-    if policy is None:
-        raise PoisonMessage("unknown_policy", f"deadline policy {current.policy!r} is gone")
+    # A policy removed from the configuration since: the clear still applies (breach only).
+    policy = deps.policies.get(current.policy) or breach_only(current.policy)
     ladder = deps.ladder(policy, current.due_at, current.starts_at)
     result = clear(current, ladder, now, request.reason, request.resolved_at, deps.late_after)
     if result is None:
@@ -147,7 +147,7 @@ def _clear(request: ClearDeadline, changes: _Changes, deps: WatcherDeps, now: da
             current.key, current.generation, result.breach, now, UUID(event.id), deps.instance
         )
         changes.ledger.append(entry)
-        changes.stage_events[entry.identity] = event
+        changes.stage_events[event.id] = entry.identity
         changes.events.append(event)
     changes.events.append(cleared_event(result.deadline, now))
 
@@ -191,7 +191,5 @@ def _stage_event_refused(
     event: CloudEvent[Any], changes: _Changes, inserted: set[tuple[str, int, str, int]]
 ) -> bool:
     """A stage event whose ledger row already existed was emitted before: never again."""
-    for identity, stage_event_ in changes.stage_events.items():
-        if stage_event_ is event:
-            return identity not in inserted
-    return False
+    identity = changes.stage_events.get(event.id)
+    return identity is not None and identity not in inserted
