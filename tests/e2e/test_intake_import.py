@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -197,3 +198,39 @@ async def test_a_bad_file_and_an_unreachable_kafka_fail_loudly(tmp_path: Path) -
     assert code == 1
     assert (summary["rows_read"], summary["published"]) == (1, 0)
     assert summary["error"]
+
+
+def run_in_terminal(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run the command on a pseudo-terminal, as an operator would, and read all it draws."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the terminal is its stdin, stdout and stderr
+        os.execve(MYNAFLOW, [MYNAFLOW, *args], os.environ | env)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), drawn.decode("utf-8", "replace")
+
+
+async def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(
+    kafka_settings: MynaflowSettings, tmp_path: Path
+) -> None:
+    path = tmp_path / "notices.csv"
+    lines = [HEADER, *(row(f"T-{n:05d}", sequence=n) for n in range(3000))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = kafka_env(kafka_settings)
+    code, drawn = await asyncio.to_thread(run_in_terminal, env, "notices", "import", str(path))
+    assert code == 0, drawn
+    assert "Publishing notices" in drawn  # the bar
+    assert "rows read" in drawn  # then the summary table
+    code, out, err = await mynaflow(env, "notices", "import", str(path))
+    assert code == 0
+    assert "Publishing notices" not in out + err
+    assert "rows read" in out
