@@ -1,3 +1,7 @@
-"""Root pytest configuration: the project's fixtures live in `mynaflow.testing`."""
+"""Root pytest configuration: the project's fixtures for the real servers.
 
-pytest_plugins = ["mynaflow.testing.plugin"]
+Each module's public names are fixtures; they fail loudly (never skip) when a server cannot be
+reached.
+"""
+
+pytest_plugins = ["mynaflow.testing.postgres", "mynaflow.testing.kafka"]

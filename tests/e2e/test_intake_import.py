@@ -14,30 +14,20 @@ import os
 import pty
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.settings import MynaflowSettings
 from notice_intake.settings import NoticeIntakeSettings
 from notice_intake.testing import (
-    delete_topics_with_prefix,
     read_until,
     read_whole_topic,
     start_in_process,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def own_topics(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[None]:
-    """This test's topics are deleted afterwards (the broker's file handles are finite)."""
-    yield
-    await delete_topics_with_prefix(kafka_bootstrap, topic_prefix)
 
 
 HEADER = "notice_id,kind,municipality_code,issued_at,application_id,resident_ref,sequence,details"

@@ -12,32 +12,22 @@ import json
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import open_connection
 from mynaflow.testing.waiting import wait_for
 from notice_intake.testing import (
     IntakeProcess,
-    delete_topics_with_prefix,
     intake_process,
     produce_raw,
     read_until,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest_asyncio.fixture(autouse=True)
-async def own_topics(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[None]:
-    """This test's topics are deleted afterwards (the broker's file handles are finite)."""
-    yield
-    await delete_topics_with_prefix(kafka_bootstrap, topic_prefix)
 
 
 NOTICES = 4000

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +51,6 @@ def client_env(kafka_bootstrap: str, topic_prefix: str, database_url: str) -> di
 async def topics_under(kafka_bootstrap: str, prefix: str) -> list[str]:
     async with admin_client(kafka_bootstrap) as admin:
         return sorted(t for t in await admin.list_topics() if t.startswith(prefix))
-
-
-@pytest.fixture(autouse=True)
-async def _delete_topics_afterwards(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[None]:
-    """Each test's topics go when it ends: a single-node broker's open files are finite."""
-    yield
-    names = await topics_under(kafka_bootstrap, topic_prefix)
-    if names:
-        async with admin_client(kafka_bootstrap) as admin:
-            await admin.delete_topics(names)
 
 
 async def test_every_notice_is_receipted_and_ratios_are_reported(

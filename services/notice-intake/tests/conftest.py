@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from mynaflow.domain.personal_number import personal_number_check_digit
 from notice_intake.settings import NoticeIntakeSettings
-from notice_intake.testing import InProcessIntake, delete_topics_with_prefix, start_in_process
+from notice_intake.testing import InProcessIntake, start_in_process
 
 
 def make_individual_number(first11: str) -> str:
@@ -28,18 +28,9 @@ def individual_number() -> Callable[[], str]:
     return make
 
 
-@pytest_asyncio.fixture
-async def own_topics(
-    kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str]
-) -> AsyncIterator[dict[str, str]]:
-    """The catalogue under this test's prefix, deleted after the test."""
-    yield kafka_topics
-    await delete_topics_with_prefix(kafka_bootstrap, topic_prefix)
-
-
 @pytest.fixture
 def intake_settings(
-    kafka_bootstrap: str, topic_prefix: str, own_topics: dict[str, str], database_url: str
+    kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str], database_url: str
 ) -> NoticeIntakeSettings:
     return NoticeIntakeSettings(
         kafka_bootstrap_servers=kafka_bootstrap,

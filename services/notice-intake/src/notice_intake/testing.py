@@ -242,14 +242,3 @@ async def dump_schema(conn: Any, schema: str) -> str:
             values = await conn.fetch(f'SELECT "{column["column_name"]}" FROM {name}')
             parts.extend(bytes(v[0]).decode("utf-8", "replace") for v in values if v[0] is not None)
     return "\n".join(parts)
-
-
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
-    """Remove a test's topics: every test creates the whole catalogue under its own prefix,
-    and a broker holding tens of thousands of partitions runs out of file handles."""
-    from mynaflow.messaging.topics_admin import admin_client
-
-    async with admin_client(bootstrap) as admin:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.service
 async def test_a_known_kind_without_a_queue_refuses_to_start(
     database_url: str,
     kafka_bootstrap: str,
-    own_topics: dict[str, str],
+    kafka_topics: dict[str, str],
     topic_prefix: str,
     tmp_path: Path,
 ) -> None:
@@ -39,7 +39,7 @@ async def test_a_known_kind_without_a_queue_refuses_to_start(
 async def test_with_the_defaults_it_starts_and_reports(
     database_url: str,
     kafka_bootstrap: str,
-    own_topics: dict[str, str],
+    kafka_topics: dict[str, str],
     topic_prefix: str,
     tmp_path: Path,
 ) -> None:

@@ -4,8 +4,8 @@
 that cannot be reached FAILS the tests with a message saying what to do; it never skips them.
 Each test gets its own topic prefix (`t<hex8>.`), so tests sharing the cluster never meet.
 
-Every public name here becomes a fixture through `mynaflow.testing.plugin`; helpers (`produce`,
-`consume_until`, ...) live in `mynaflow.testing.kafka_helpers`.
+Every public name here is a fixture (the root conftest loads this module as a plugin);
+helpers (`produce`, `consume_until`, ...) live in `mynaflow.testing.kafka_helpers`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 named by `DATABASE_URL` or `.mynaflow/env`. A server that cannot be reached FAILS the tests with
 a message saying what to do; it never skips them, because a skipped storage test proves nothing.
 
-Every public name here becomes a fixture through `mynaflow.testing.plugin`; helpers are private.
+Every public name here is a fixture (the root conftest loads this module as a plugin);
+helpers are private.
 """
 
 from __future__ import annotations
