@@ -40,6 +40,7 @@ from mynaflow.messaging.outbox import (
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.testing.waiting import wait_for
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.service
 
@@ -158,6 +159,17 @@ async def test_an_event_is_published_exactly_once(
     assert dict(record.headers)["content-type"] == CLOUDEVENTS_CONTENT_TYPE.encode()
     assert decode_event(record.value).data == {"key": "notice-1", "seq": 1}
     assert await unpublished_count(platform_pool) == 0
+
+
+async def test_published_events_are_counted_per_topic(platform_pool, fresh_schema, producer, topic):
+    labels = {"service": fresh_schema, "topic": topic}
+    before = REGISTRY.get_sample_value("mynaflow_messages_out_total", labels) or 0.0
+    await add_events(platform_pool, topic, [counted_event("k", n) for n in range(3)])
+
+    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+        await relay.flush()
+
+    assert REGISTRY.get_sample_value("mynaflow_messages_out_total", labels) == before + 3
 
 
 async def relay_publishes_on_notify(pool, producer, schema: str, topic: str) -> None:

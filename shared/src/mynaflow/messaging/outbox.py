@@ -15,6 +15,7 @@ aggregate's row before adding its event (the usual case for a state change).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The service's "messages out": every event a service emits leaves through its outbox.
 OUTBOX_PUBLISHED = Counter(
-    "mynaflow_outbox_published_total", "Outbox rows published to Kafka", ["service"]
+    "mynaflow_messages_out", "Events published to Kafka by the outbox relay", ["service", "topic"]
 )
 OUTBOX_PENDING = Gauge("mynaflow_outbox_pending", "Outbox rows not yet published", ["service"])
 
@@ -318,10 +320,15 @@ class OutboxRelay:
         rows = await self._fetch_unpublished(conn)
         delivered, error = await self._send(rows)
         await self._mark_published(conn, delivered)
-        OUTBOX_PUBLISHED.labels(self._service).inc(len(delivered))
+        self._count_published(rows, set(delivered))
         if error is not None:
             raise error
         return len(rows)
+
+    def _count_published(self, rows: list[_Row], delivered: set[int]) -> None:
+        per_topic = collections.Counter(row.topic for row in rows if row.id in delivered)
+        for topic, count in per_topic.items():
+            OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
 
     async def _fetch_unpublished(self, conn: DbConnection) -> list[_Row]:
         records = await conn.fetch(

@@ -23,11 +23,6 @@ MESSAGES_DEAD_LETTERED = Counter(
     "Records recorded as dead letters (then skipped)",
     ["service", "topic"],
 )
-MESSAGES_OUT = Counter(
-    "mynaflow_messages_out",
-    "Records published by the outbox relay",
-    ["service", "topic"],
-)
 CONSUMER_LAG = Gauge(
     "mynaflow_consumer_lag",
     "Records not yet committed by the service's consumer group, summed over partitions",
@@ -49,9 +44,6 @@ class ServiceMetrics:
 
     def message_dead_lettered(self, topic: str) -> None:
         MESSAGES_DEAD_LETTERED.labels(self.service, topic).inc()
-
-    def messages_out(self, topic: str, count: int = 1) -> None:
-        MESSAGES_OUT.labels(self.service, topic).inc(count)
 
     def set_consumer_lag(self, lag: dict[str, dict[int, int]]) -> None:
         """Set the lag gauge from `consumer_group_lag`'s answer (per topic, per partition)."""
