@@ -32,6 +32,20 @@ TEST_POLICIES: dict[str, Any] = {
             {"name": "escalate", "offset": "+30s", "role": "section_chief"},
         ]
     },
+    # Day offsets that keep the due time's time of day: a due time one (business) day and a few
+    # seconds ahead puts the stage a few seconds ahead.
+    "calendar_day": {
+        "stages": [
+            {"name": "day_before", "offset": "-1d", "role": "resident"},
+            {"name": "breach", "role": "desk_manager"},
+        ]
+    },
+    "business_day": {
+        "stages": [
+            {"name": "business_day_before", "offset": "-1bd", "role": "desk_manager"},
+            {"name": "breach", "role": "section_chief"},
+        ]
+    },
     "one_stage": {
         "stages": [
             {"name": "reminder", "offset": "-2s", "role": "resident"},

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from deadline_watcher.testing.harness import Deployment, of_type, request, stage_events
+from mynaflow.domain.calendar import BusinessCalendar
+from mynaflow.domain.time import JST
 
 pytestmark = pytest.mark.service
 
@@ -63,3 +65,34 @@ async def test_a_ladder_fires_every_stage_once_in_order_at_its_time(deployment: 
         ("breach", "fired"),
         ("escalate", "fired"),
     ]
+
+
+async def test_calendar_day_and_business_day_stages_fire_at_their_computed_instants(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+    today = stage_at.astimezone(JST).date()
+    # Today is a business day for this ward whatever the weekday (an extra open day), so "one
+    # business day before" the next business day is today.
+    monkeypatch.setenv("WARD_OPEN_DAYS", today.isoformat())
+    calendar = BusinessCalendar.from_env()
+    clock = stage_at.astimezone(JST).timetz()
+    calendar_due = stage_at + timedelta(days=1)
+    business_due = datetime.combine(calendar.add_business_days(today, 1), clock)
+    await deployment.start_watcher()
+    await deployment.schedule(
+        request("cal", "calendar_day", due_at=calendar_due),
+        request("biz", "business_day", due_at=business_due),
+    )
+    events = await deployment.events_until(
+        lambda es: bool(stage_events(es, "cal")) and bool(stage_events(es, "biz"))
+    )
+    for key, stage in (("cal", "day_before"), ("biz", "business_day_before")):
+        (fired,) = stage_events(events, key)
+        data = fired["data"]
+        assert data["stage"] == stage
+        assert parse(data["at"]) == stage_at
+        assert timedelta(0) <= parse(data["fired_at"]) - stage_at < timedelta(seconds=2)
+        (scheduled,) = of_type(events, "scheduled", key)
+        assert [s["stage"] for s in scheduled["data"]["stages"]] == [stage, "breach"]
+    assert parse(of_type(events, "scheduled", "biz")[0]["data"]["due_at"]) == business_due
