@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from deadline_watcher.domain.ladder import Ladder
-from deadline_watcher.domain.policies import load_policies, policy_from_config
+from deadline_watcher.domain.ladder import Ladder, shift
+from deadline_watcher.domain.policies import Offset, load_policies, policy_from_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.time import JST, end_of_jst_day
 
@@ -123,3 +125,42 @@ def test_fixed_length_repetitions_long_overdue_are_found_without_walking_from_th
     window = ladder.between(after, after + timedelta(seconds=3))
     assert [o.repetition for o in window] == [365 * 86400 + 1, 365 * 86400 + 2, 365 * 86400 + 3]
     assert ladder.next_after(after) == after + timedelta(seconds=1)
+
+
+def walked_repetitions(
+    ladder: Ladder, policy_every: str, at: str | None, until: datetime
+) -> list[datetime]:
+    """Repetitions of the breach by walking one step at a time (the definition)."""
+    every = Offset.parse(policy_every)
+    times, current = [ladder.due_at], ladder.due_at
+    while True:
+        current = shift(current, every, CALENDAR, time.fromisoformat(at) if at else None)
+        if current > until:
+            return times
+        times.append(current)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    due_day=st.dates(min_value=date(2021, 1, 1), max_value=date(2027, 12, 31)),
+    every=st.sampled_from(["1d", "2d", "1bd", "3bd", "7d"]),
+    at=st.sampled_from([None, "09:00", "17:30"]),
+    after_days=st.integers(0, 900),
+    window_days=st.integers(0, 40),
+)
+def test_repetitions_found_by_jumping_equal_those_found_by_walking(
+    due_day: date, every: str, at: str | None, after_days: int, window_days: int
+) -> None:
+    repeat: dict[str, object] = {"every": every}
+    if at:
+        repeat["at"] = at
+    policy = policy_from_config(
+        "walk", {"stages": [{"name": "breach", "role": "queue", "repeat": repeat}]}
+    )
+    ladder = Ladder(policy, end_of_jst_day(due_day), CALENDAR)
+    after = ladder.due_at + timedelta(days=after_days, hours=5)
+    until = after + timedelta(days=window_days)
+    expected = [t for t in walked_repetitions(ladder, every, at, until) if t > after]
+    assert [o.at for o in ladder.between(after, until)] == expected[-100:]
+    following = walked_repetitions(ladder, every, at, until + timedelta(days=30))
+    assert ladder.next_after(until) == min((t for t in following if t > until), default=None)

@@ -98,41 +98,56 @@ class Ladder:
         """Stages that would fall before the obligation began are not part of it."""
         return stage.is_breach or self.starts_at is None or at >= self.starts_at
 
-    def _repetitions(self, stage: StageRule, first: datetime) -> Iterator[tuple[int, datetime]]:
-        """(repetition, time) for ever, or up to the stage's maximum."""
-        yield 0, first
+    def _repetition_at(self, stage: StageRule, first: datetime, repetition: int) -> datetime:
+        """When repetition `repetition` of `stage` falls (0: the stage itself).
+
+        Computed directly, not by walking the repeats: n steps of `every` are one step of n ×
+        `every` (business days compose too: the a-th business day after the b-th one after d
+        is the (a+b)-th after d), and a repeat keeps its JST time of day, or takes `at`.
+        """
+        repeat = stage.repeat
+        if repetition == 0 or repeat is None:
+            return first
+        total = Offset(repeat.every.amount * repetition, repeat.every.unit)
+        return shift(first, total, self._calendar, repeat.at_time)
+
+    def _repetitions(
+        self, stage: StageRule, first: datetime, start: int = 0
+    ) -> Iterator[tuple[int, datetime]]:
+        """(repetition, time) from `start` on, for ever or up to the stage's maximum."""
         if stage.repeat is None:
+            if start == 0:
+                yield 0, first
             return
-        at, repetition = first, 0
-        while stage.repeat.max_repetitions is None or repetition < stage.repeat.max_repetitions:
-            at = shift(at, stage.repeat.every, self._calendar, stage.repeat.at_time)
+        limit = stage.repeat.max_repetitions
+        repetition = start
+        while limit is None or repetition <= limit:
+            yield repetition, self._repetition_at(stage, first, repetition)
             repetition += 1
-            yield repetition, at
 
     def _start_near(
         self, stage: StageRule, first: datetime, after: datetime | None
     ) -> Iterator[tuple[int, datetime]]:
-        """Repetitions from close below `after`: fixed-length steps jump there directly."""
+        """Repetitions from just below `after`: a deadline breached for years does not walk
+        through its thousand repeats on every look."""
         repeat = stage.repeat
-        if after is None or repeat is None or repeat.every.unit.counts_days or after <= first:
+        if after is None or repeat is None or after <= first:
             return self._repetitions(stage, first)
-        step = timedelta(seconds=repeat.every.amount * repeat.every.unit.seconds)
-        skip = max(0, int((after - first) / step) - 1)
+        estimate = self._repetitions_before(first, after, repeat.every) - 1
         if repeat.max_repetitions is not None:
-            skip = min(skip, repeat.max_repetitions)
-        return self._repetitions_from(stage, skip, first + skip * step)
+            estimate = min(estimate, repeat.max_repetitions)
+        return self._repetitions(stage, first, max(0, estimate))
 
-    def _repetitions_from(
-        self, stage: StageRule, start: int, at: datetime
-    ) -> Iterator[tuple[int, datetime]]:
-        assert stage.repeat is not None
-        step = timedelta(seconds=stage.repeat.every.amount * stage.repeat.every.unit.seconds)
-        repetition = start
-        limit = stage.repeat.max_repetitions
-        while limit is None or repetition <= limit:
-            yield repetition, at
-            repetition += 1
-            at += step
+    def _repetitions_before(self, first: datetime, after: datetime, every: Offset) -> int:
+        """About how many steps of `every` fit between `first` and `after` (never more)."""
+        if every.unit is OffsetUnit.BUSINESS_DAYS:
+            days = self._calendar.business_days_between(to_jst_date(first), to_jst_date(after))
+            return max(0, days - 1) // every.amount
+        if every.unit is OffsetUnit.CALENDAR_DAYS:
+            days = (to_jst_date(after) - to_jst_date(first)).days
+            return max(0, days - 1) // every.amount
+        step = timedelta(seconds=every.amount * every.unit.seconds)
+        return int((after - first) / step)
 
     def _occurrence(self, rank: int, stage: StageRule, repetition: int, at: datetime) -> Occurrence:
         return Occurrence(stage.name, repetition, at, stage.role, rank, stage.is_breach)
@@ -153,13 +168,32 @@ class Ladder:
         """
         found: list[Occurrence] = []
         for rank, stage, first in self._stages:
+            start = self._first_repetition_to_look_at(stage, first, after, until)
             window = [
                 self._occurrence(rank, stage, repetition, at)
-                for repetition, at in self._until(self._start_near(stage, first, after), until)
+                for repetition, at in self._until(self._repetitions(stage, first, start), until)
                 if (after is None or at > after) and self._applies(stage, at)
             ]
+            if start > 0 and stage.is_breach and (after is None or first > after):
+                window.insert(0, self._occurrence(rank, stage, 0, first))  # the fact
             found.extend(_latest_repetitions(window))
         return sorted(found, key=lambda o: (o.at, o.severity, o.repetition))
+
+    def _first_repetition_to_look_at(
+        self, stage: StageRule, first: datetime, after: datetime | None, until: datetime
+    ) -> int:
+        """Skip what cannot be in the window's latest `MAX_REPETITIONS_PER_WINDOW`, or is not
+        after `after` (both estimates err low: a repetition looked at needlessly is filtered)."""
+        repeat = stage.repeat
+        if repeat is None or until <= first:
+            return 0
+        limit = repeat.max_repetitions
+        last = self._repetitions_before(first, until, repeat.every)
+        lower = (last if limit is None else min(last, limit)) - MAX_REPETITIONS_PER_WINDOW
+        if after is not None and after > first:
+            past = self._repetitions_before(first, after, repeat.every) - 1
+            lower = max(lower, past if limit is None else min(past, limit))
+        return max(0, lower)
 
     def next_after(self, after: datetime) -> datetime | None:
         """The time of the first firing strictly after `after`, or None when none is left."""
