@@ -12,6 +12,10 @@ from mynaflow.domain.time import JST
 
 pytestmark = pytest.mark.service
 
+# The loop wakes at a stage's own time; this much slack covers a loaded 2-core CI machine and is
+# still far below the 60 s after which a stage counts as late.
+ON_TIME = timedelta(seconds=3)
+
 
 def parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
@@ -50,8 +54,8 @@ async def test_a_ladder_fires_every_stage_once_in_order_at_its_time(deployment: 
                 "escalate": timedelta(seconds=1),
             }[data["stage"]]
         )
-        # Fired at its time (not before, and well within a second or two after).
-        assert timedelta(0) <= fired_at - at < timedelta(seconds=2), data
+        # Fired at its time: never before, and within a few seconds after (a busy CI machine).
+        assert timedelta(0) <= fired_at - at < ON_TIME, data
         assert data["late"] is False
         assert (data["repetition"], data["generation"]) == (0, 1)
         assert data["subject"] == {"type": "test", "ids": {"key": "q1"}}
@@ -92,7 +96,7 @@ async def test_calendar_day_and_business_day_stages_fire_at_their_computed_insta
         data = fired["data"]
         assert data["stage"] == stage
         assert parse(data["at"]) == stage_at
-        assert timedelta(0) <= parse(data["fired_at"]) - stage_at < timedelta(seconds=2)
+        assert timedelta(0) <= parse(data["fired_at"]) - stage_at < ON_TIME
         (scheduled,) = of_type(events, "scheduled", key)
         assert [s["stage"] for s in scheduled["data"]["stages"]] == [stage, "breach"]
     assert parse(of_type(events, "scheduled", "biz")[0]["data"]["due_at"]) == business_due

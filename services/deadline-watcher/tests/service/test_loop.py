@@ -41,7 +41,8 @@ async def test_an_idle_watcher_sleeps_and_a_new_request_wakes_it_at_once(
     events = await deployment.events_until(lambda es: bool(of_type(es, "breached", "wake")))
     reminder = of_type(events, "stage-reached", "wake")[0]["data"]
     lag = datetime.fromisoformat(reminder["fired_at"]) - datetime.fromisoformat(reminder["at"])
-    assert timedelta(0) <= lag < timedelta(seconds=1)
+    # Woken by the request, not by the next heartbeat a minute away.
+    assert timedelta(0) <= lag < timedelta(seconds=3)
     assert await pool.fetchval("SELECT count(*) FROM stage_firings") == 2
     assert watcher.deps.wake_channel.endswith("_deadline_wake")
 
@@ -61,7 +62,7 @@ async def test_heartbeats_come_every_interval_from_each_replica(deployment: Depl
         if e["data"]["instance"] == first.deps.instance
     ]
     gaps = [b - a for a, b in itertools.pairwise(beats)]
-    assert all(timedelta(seconds=0.9) <= gap < timedelta(seconds=3) for gap in gaps), gaps
+    assert all(timedelta(seconds=0.9) <= gap < timedelta(seconds=5) for gap in gaps), gaps
 
 
 async def test_the_digest_is_due_once_a_day_even_with_two_replicas(
