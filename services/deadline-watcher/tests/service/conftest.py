@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest_asyncio
 from deadline_watcher.testing.harness import (
     Deployment,
@@ -71,3 +74,18 @@ async def deployment(
     finally:
         await deployment.close()
         await delete_topics(kafka_settings.kafka_bootstrap_servers, settings.topic_prefix)
+
+
+@pytest_asyncio.fixture
+async def own_database_url(database_url: str) -> AsyncIterator[str]:
+    """A database of this test's own, for a watcher run as a process: the console script always
+    uses the schema `deadline_watcher`, and tests must not share one (a killed process can leave
+    outbox rows for topics a later test no longer has)."""
+    name = f"dw_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

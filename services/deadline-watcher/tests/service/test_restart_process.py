@@ -57,19 +57,21 @@ async def start_process(env: dict[str, str], port: int) -> asyncio.subprocess.Pr
 
 
 async def test_a_stage_due_while_the_process_is_killed_fires_once_late_after_restart(
-    kafka_settings: MynaflowSettings, database_url: str
+    kafka_settings: MynaflowSettings, own_database_url: str
 ) -> None:
     port = free_port()
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": own_database_url,
         "TOPIC_PREFIX": kafka_settings.topic_prefix,
         "HTTP_PORT": str(port),
         "DEADLINE_POLICIES": json.dumps(POLICIES),
         "LOG_LEVEL": "WARNING",
     }
-    deployment = Deployment(deployment_settings(kafka_settings, database_url), "deadline_watcher")
+    deployment = Deployment(
+        deployment_settings(kafka_settings, own_database_url), "deadline_watcher"
+    )
     key = f"killed-{uuid.uuid4().hex[:6]}"
     process = await start_process(env, port)
     try:

@@ -49,7 +49,7 @@ def utc_offset_in(zone: str) -> str:
 
 @pytest_asyncio.fixture(params=ZONES)
 async def watcher_process(
-    request: pytest.FixtureRequest, kafka_settings: MynaflowSettings, database_url: str
+    request: pytest.FixtureRequest, kafka_settings: MynaflowSettings, own_database_url: str
 ) -> AsyncIterator[tuple[str, Deployment, str]]:
     zone: str = request.param
     port = free_port()
@@ -72,7 +72,7 @@ async def watcher_process(
         **os.environ,
         "TZ": zone,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": own_database_url,
         "TOPIC_PREFIX": kafka_settings.topic_prefix,
         "HTTP_PORT": str(port),
         "DEADLINE_POLICIES": json.dumps(policies),
@@ -81,7 +81,7 @@ async def watcher_process(
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "deadline_watcher.main", env=env
     )
-    settings = deployment_settings(kafka_settings, database_url)
+    settings = deployment_settings(kafka_settings, own_database_url)
     deployment = Deployment(settings, "deadline_watcher")
     try:
 
