@@ -87,6 +87,13 @@ class MynaflowSettings(KafkaSecuritySettings):
     log_level: str = "INFO"
     # Seconds a graceful shutdown may take before in-flight work is abandoned (uncommitted).
     shutdown_grace_s: float = Field(default=8.0, gt=0)
+    # Published outbox rows are kept this long (for inspection after an incident), then pruned.
+    outbox_retention_hours: int = Field(default=168, gt=0)
+    # Longer than the longest topic retention (365 days), so an event that can still be
+    # redelivered from the log always finds its inbox id (see `mynaflow.messaging.retention`).
+    inbox_retention_days: int = Field(default=400, gt=0)
+    # Seconds between retention passes over the outbox and inbox.
+    retention_interval_s: float = Field(default=3600.0, gt=0)
 
 
 SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)
