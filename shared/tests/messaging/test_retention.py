@@ -9,6 +9,8 @@ import asyncio
 import logging
 import uuid
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from mynaflow.messaging.retention import (
@@ -17,6 +19,7 @@ from mynaflow.messaging.retention import (
     prune_periodically,
     prune_published_outbox,
 )
+from mynaflow.runtime.service import ServiceDefinition, ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.testing.waiting import wait_for
 from pydantic import ValidationError
@@ -201,6 +204,46 @@ async def test_a_failed_pass_is_logged_and_retried_at_the_next_interval(
     assert not task.done()
     stopping.set()
     await asyncio.wait_for(task, timeout=5)
+
+
+async def test_a_running_service_prunes_its_own_schema(
+    kafka_settings: MynaflowSettings, database_url: str, pg_pool_factory, tmp_path: Path
+) -> None:
+    schema = f"svc_{uuid.uuid4().hex[:8]}"
+    settings = kafka_settings.model_copy(
+        update={"database_url": database_url, "http_port": 0, "retention_interval_s": 0.1}
+    )
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "V1__nothing.sql").write_text("SELECT 1;\n")
+    definition = ServiceDefinition(
+        name="notifier",
+        schema=schema,
+        migrations_dir=migrations,
+        settings_class=MynaflowSettings,
+        build=lambda context: None,
+    )
+    runners: list[ServiceRunner[Any]] = []
+    stop = asyncio.Event()
+    service = asyncio.create_task(
+        serve(definition, settings, stop_event=stop, started=runners.append)
+    )
+    try:
+        await wait_for(lambda: _started(runners), timeout=60, what="service started")
+        pool = await pg_pool_factory(schema)
+        kept = await add_outbox_rows(pool, 1, published_ago=timedelta(hours=167))
+        await add_outbox_rows(pool, 2, published_ago=timedelta(hours=169))
+        await add_inbox_ids(pool, 2, processed_ago=timedelta(days=401))
+
+        await wait_for(lambda: inbox_ids(pool), until=lambda ids: not ids, what="inbox pruned")
+        await wait_for(lambda: outbox_ids(pool), until=lambda ids: ids == kept, what="outbox")
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(service, 15) == 0
+
+
+async def _started(runners: list[Any]) -> bool:
+    return bool(runners)
 
 
 # --- settings -------------------------------------------------------------------------------

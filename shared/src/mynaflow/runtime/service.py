@@ -2,7 +2,8 @@
 
 Start-up: JSON logging → PostgreSQL pool on the service's schema → migrations (platform track,
 then the service's) → the topic catalogue → Kafka producer → broker with the subscribers the
-service's `build(context)` registers → outbox relay → background tasks → HTTP server.
+service's `build(context)` registers → outbox relay → background tasks (the service's, the
+consumer-lag refresh, hourly outbox/inbox retention) → HTTP server.
 
 SIGTERM/SIGINT: `/readyz` turns 503; consumers stop fetching and the handlers in flight finish
 and commit (a message still being retried is given back uncommitted); the outbox is flushed;
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -37,6 +39,7 @@ from mynaflow.messaging.broker import (
     reliable_subscriber,
 )
 from mynaflow.messaging.outbox import OutboxRelay
+from mynaflow.messaging.retention import prune_periodically
 from mynaflow.messaging.topics_admin import (
     consumer_group_lag,
     ensure_topics,
@@ -62,6 +65,8 @@ CONTAINER_GRACE_S = 10.0
 STARTUP_RETRY_S = 30.0
 # Background tasks get this long to return on their own after `context.stopping` is set.
 _TASK_STOP_S = 1.0
+# The first retention pass waits this long (or one interval, if shorter): start-up traffic first.
+RETENTION_FIRST_DELAY_S = 30.0
 
 
 def migrations_dir_for(package_file: str) -> Path:
@@ -222,6 +227,7 @@ class ServiceRunner(Generic[SettingsT]):
         self.context = context = self._make_context(pool, producer, broker, http_app)
         self.definition.build(context)
         context.add_task(self._refresh_lag_forever)
+        context.add_task(self._prune_forever)
         await broker.start()
         self._relay = OutboxRelay(
             pool, producer, schema=self.definition.schema, service=self.definition.name
@@ -323,6 +329,18 @@ class ServiceRunner(Generic[SettingsT]):
                 await asyncio.wait_for(self.context.stopping.wait(), LAG_REFRESH_S)
             except TimeoutError:
                 continue
+
+    async def _prune_forever(self) -> None:
+        assert self.context is not None
+        settings = self.settings
+        await prune_periodically(
+            self.context.pool,
+            outbox_older_than=timedelta(hours=settings.outbox_retention_hours),
+            inbox_older_than=timedelta(days=settings.inbox_retention_days),
+            interval_s=settings.retention_interval_s,
+            first_delay_s=min(RETENTION_FIRST_DELAY_S, settings.retention_interval_s),
+            stopping=self.context.stopping,
+        )
 
     async def stop(self) -> None:
         """Drain and close everything, within the shutdown grace period."""
