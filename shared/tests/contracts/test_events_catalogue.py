@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
 from pathlib import Path
 from typing import Any
 
+import mynaflow.contracts
 import pytest
 from mynaflow.contracts import deadlines, intake
 from mynaflow.contracts.dead_letter import DeadLetteredMessage, message_dead_lettered_type
-from mynaflow.contracts.envelope import RawCloudEvent
+from mynaflow.contracts.envelope import (
+    EVENT_TYPE_PREFIX,
+    AnyCloudEvent,
+    RawCloudEvent,
+    encode_event,
+)
 from mynaflow.contracts.jlis import RawNotice, parse_raw_notice
+from mynaflow.contracts.topics import SERVICE_TOPIC_PREFIX, SERVICES
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.unit
@@ -19,6 +28,8 @@ pytestmark = pytest.mark.unit
 CATALOGUE = Path(__file__).resolve().parents[3] / "docs" / "events.md"
 JSON_BLOCK = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
 DEAD_LETTERED = re.compile(r"^jp\.mynaflow\.[a-z-]+\.message-dead-lettered\.v1$")
+# A whole event type (not the bare prefix, which the modules import too).
+EVENT_TYPE = re.compile(rf"^{re.escape(EVENT_TYPE_PREFIX)}[a-z-]+(\.[a-z-]+)+\.v[0-9]+$")
 
 MODELS: dict[str, type[BaseModel]] = {
     intake.NOTICE_ACKNOWLEDGED_V1: intake.NoticeAcknowledged,
@@ -33,12 +44,25 @@ MODELS: dict[str, type[BaseModel]] = {
     deadlines.DEADLINE_DIGEST_DUE_V1: deadlines.DigestDue,
     deadlines.DEADLINE_HEARTBEAT_V1: deadlines.Heartbeat,
 }
-# Types whose example must be on the page (other services add theirs with their sections).
-REQUIRED = {
-    *intake.EVENT_TYPES,
-    *deadlines.REQUEST_TYPES,
-    message_dead_lettered_type("notice-intake"),
-}
+
+
+def emittable_types() -> set[str]:
+    """Every event type the code can emit, collected from the contracts, not listed by hand.
+
+    That is every module-level `jp.mynaflow.…` string constant of every module of
+    `mynaflow.contracts` (a new module or constant is picked up on its own), and the dead-letter
+    type of every service.
+    """
+    found: set[str] = set()
+    for info in pkgutil.iter_modules(mynaflow.contracts.__path__):
+        module = importlib.import_module(f"{mynaflow.contracts.__name__}.{info.name}")
+        found |= {
+            value
+            for name, value in vars(module).items()
+            if name.isupper() and isinstance(value, str) and EVENT_TYPE.match(value)
+        }
+    found |= {message_dead_lettered_type(service) for service in SERVICES}
+    return found
 
 
 def examples() -> list[dict[str, Any]]:
@@ -51,9 +75,29 @@ def model_for(event_type: str) -> type[BaseModel] | None:
     return MODELS.get(event_type)
 
 
-def test_every_required_type_has_an_example() -> None:
+def test_the_collection_of_types_finds_every_kind() -> None:
+    """Guards the collector itself: if it silently found nothing, completeness would pass."""
+    types = emittable_types()
+    assert {*intake.EVENT_TYPES, *deadlines.REQUEST_TYPES, *deadlines.EVENT_TYPES} <= types
+    assert message_dead_lettered_type("deadline-watcher") in types
+    assert set(MODELS) <= types, "a type in MODELS that the contracts no longer define"
+
+
+def test_every_type_the_code_can_emit_has_an_example() -> None:
     documented = {example.get("type") for example in examples()}
-    assert REQUIRED - documented == set()
+    assert emittable_types() - documented == set()
+
+
+def test_every_type_the_code_can_emit_has_a_model_here() -> None:
+    assert {t for t in emittable_types() if model_for(t) is None} == set()
+
+
+def test_dead_letter_examples_come_from_the_service_of_their_prefix() -> None:
+    service_of_prefix = {prefix: service for service, prefix in SERVICE_TOPIC_PREFIX.items()}
+    for example in examples():
+        if DEAD_LETTERED.match(str(example.get("type"))):
+            prefix = example["type"].removeprefix(EVENT_TYPE_PREFIX).split(".")[0]
+            assert example["source"] == service_of_prefix[prefix], example["id"]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +111,10 @@ def test_each_event_example_parses_with_its_model(example: dict[str, Any]) -> No
     model = model_for(envelope.type)
     if model is None:
         pytest.fail(f"no model known for {envelope.type}: add it to MODELS in this test")
-    model.model_validate(envelope.data)
+    data = model.model_validate(envelope.data)
+    # Exactly what a producer writes for it: no field missing, none unknown, canonical formats.
+    event = AnyCloudEvent.model_validate({**example, "data": data})
+    assert json.loads(encode_event(event)) == example
 
 
 def test_the_raw_notice_example_is_accepted_by_the_parser() -> None:
