@@ -20,9 +20,15 @@ from mynaflow.contracts.jlis import (
     RawNotice,
     parse_raw_notice,
 )
-from mynaflow.domain.personal_number import personal_number_check_digit
+from mynaflow.domain.personal_number import (
+    BYTES_REDACTION_MARKER,
+    REDACTION_MARKER,
+    personal_number_check_digit,
+)
 
 pytestmark = pytest.mark.unit
+
+REDACTION_MARKERS = (REDACTION_MARKER, BYTES_REDACTION_MARKER.decode("ascii"))
 
 
 def individual_number(first11: str) -> str:
@@ -223,7 +229,11 @@ def test_an_embedded_number_never_survives(noise: Any, seed: int, separator: str
         alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Nd")),
         min_size=1,
         max_size=40,
-    ),
+    )
+    # A redaction marker is what an upstream redaction left where a 個人番号 stood, so intake
+    # quarantines it on purpose: such text is not "well formed". (Hypothesis harvests string
+    # constants from the code under test, so it does generate the markers.)
+    .filter(lambda text: not any(marker in text for marker in REDACTION_MARKERS)),
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)),
     st.integers(min_value=-12, max_value=14),
     # An 11- or 12-digit integer may be a 個人番号 that lost its leading zero: not "well formed".
