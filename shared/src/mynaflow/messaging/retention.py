@@ -44,6 +44,18 @@ def _deleted(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def _delete_in_batches(
+    conn: DbConnection, sql: str, older_than: timedelta, batch_size: int
+) -> int:
+    """Run a `DELETE ... LIMIT $2` until a batch comes back short: short statements, short locks."""
+    total = 0
+    while True:
+        deleted = _deleted(await conn.execute(sql, older_than, batch_size))
+        total += deleted
+        if deleted < batch_size:
+            return total
+
+
 async def prune_published_outbox(
     conn: DbConnection, older_than: timedelta, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> int:
@@ -51,52 +63,34 @@ async def prune_published_outbox(
 
     Rows still unpublished (`published_at IS NULL`) never match, whatever their age.
     """
-    total = 0
-    while True:
-        # Published rows leave in id order, so the oldest are found first in the primary key.
-        status = await conn.execute(
-            """
-            DELETE FROM outbox
-            WHERE id IN (
-                SELECT id FROM outbox
-                WHERE published_at IS NOT NULL AND published_at < now() - $1::interval
-                ORDER BY id
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-            )
-            """,
-            older_than,
-            batch_size,
+    # Published rows leave in id order, so the oldest are found first in the primary key.
+    sql = """
+        DELETE FROM outbox
+        WHERE id IN (
+            SELECT id FROM outbox
+            WHERE published_at IS NOT NULL AND published_at < now() - $1::interval
+            ORDER BY id
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
         )
-        deleted = _deleted(status)
-        total += deleted
-        if deleted < batch_size:
-            return total
+        """
+    return await _delete_in_batches(conn, sql, older_than, batch_size)
 
 
 async def prune_inbox(
     conn: DbConnection, older_than: timedelta, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> int:
     """Delete inbox ids processed more than `older_than` ago; returns how many."""
-    total = 0
-    while True:
-        status = await conn.execute(
-            """
-            DELETE FROM inbox
-            WHERE (consumer, event_id) IN (
-                SELECT consumer, event_id FROM inbox
-                WHERE processed_at < now() - $1::interval
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-            )
-            """,
-            older_than,
-            batch_size,
+    sql = """
+        DELETE FROM inbox
+        WHERE (consumer, event_id) IN (
+            SELECT consumer, event_id FROM inbox
+            WHERE processed_at < now() - $1::interval
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
         )
-        deleted = _deleted(status)
-        total += deleted
-        if deleted < batch_size:
-            return total
+        """
+    return await _delete_in_batches(conn, sql, older_than, batch_size)
 
 
 async def prune_once(
