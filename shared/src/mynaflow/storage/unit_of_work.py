@@ -1,0 +1,170 @@
+"""The unit of work: one transaction, the service's repositories, and the events it emits.
+
+Handlers are written against `UnitOfWork` only, so the same handler runs on PostgreSQL in the
+service and on in-memory fakes in unit tests (`mynaflow_testing.uow.FakeUnitOfWork`):
+
+    async with uow_factory() as uow:
+        if not await uow.claim(event_id):
+            return                      # applied before: change nothing
+        card = await uow.repos.cards.get(card_id)
+        ...
+        uow.emit(topic, key, event)
+        await uow.commit()
+
+Invariants:
+- Nothing is kept unless `commit()` is called inside the block; leaving the block any other way
+  (an exception, a plain return) rolls everything back, repositories and emitted events alike.
+- Events passed to `emit()` are written to the outbox *in the same transaction*, just before it
+  commits, in the order they were emitted. A crash after the commit loses nothing; a rollback
+  publishes nothing.
+- `claim(event_id)` records the inbox id in that same transaction: a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from uuid import UUID
+
+from mynaflow.contracts.envelope import CloudEvent
+from mynaflow.messaging.inbox import claim_inbox
+from mynaflow.messaging.outbox import add_many_to_outbox
+
+if TYPE_CHECKING:
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
+    from asyncpg.transaction import Transaction
+
+    from mynaflow.storage.pool import DbConnection
+
+ReposT = TypeVar("ReposT")
+ReposT_co = TypeVar("ReposT_co", covariant=True)
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """One event queued by a handler: where it goes and under which Kafka key."""
+
+    topic: str
+    key: str | None
+    event: CloudEvent[Any]
+
+
+class UnitOfWork(Protocol[ReposT_co]):
+    """What a handler sees. Implementations: `PostgresUnitOfWork`, and the testing fake."""
+
+    @property
+    def repos(self) -> ReposT_co: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def claim(self, event_id: str | UUID, *, consumer: str = "default") -> bool:
+        """Record `event_id` in the inbox; False means it was applied before."""
+        ...
+
+    def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
+        """Queue `event` for `topic`; written to the outbox only if this unit commits."""
+        ...
+
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork[ReposT]]
+
+
+class UnitOfWorkError(RuntimeError):
+    """A unit of work used out of order (commit outside the block, or twice)."""
+
+
+class PostgresUnitOfWork(Generic[ReposT]):
+    """A unit of work on one pooled connection and one transaction.
+
+    `make_repos(conn)` builds the service's repositories on the unit's connection, so every
+    repository call joins the transaction without being handed it.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool[Any], make_repos: Callable[[DbConnection], ReposT]
+    ) -> None:
+        self._pool = pool
+        self._make_repos = make_repos
+        self._conn: PoolConnectionProxy[Any] | None = None
+        self._transaction: Transaction | None = None
+        self._repos: ReposT | None = None
+        self._emitted: list[Emitted] = []
+        self._committed = False
+
+    @property
+    def repos(self) -> ReposT:
+        if self._repos is None:
+            raise UnitOfWorkError("repositories are only available inside `async with`")
+        return self._repos
+
+    @property
+    def connection(self) -> DbConnection:
+        """The unit's connection, for adapters that need it directly (reports, dead letters)."""
+        if self._conn is None:
+            raise UnitOfWorkError("the connection is only available inside `async with`")
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._pool.acquire()
+        self._transaction = self._conn.transaction()
+        await self._transaction.start()
+        self._repos = self._make_repos(self._conn)
+        self._emitted = []
+        self._committed = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed and self._transaction is not None:
+                await self._transaction.rollback()
+        finally:
+            conn, self._conn, self._transaction, self._repos = self._conn, None, None, None
+            if conn is not None:
+                await self._pool.release(conn)
+
+    async def claim(self, event_id: str | UUID, *, consumer: str = "default") -> bool:
+        return await claim_inbox(self.connection, event_id, consumer=consumer)
+
+    def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
+        self._emitted.append(Emitted(topic, key, event))
+
+    @property
+    def emitted(self) -> tuple[Emitted, ...]:
+        return tuple(self._emitted)
+
+    async def commit(self) -> None:
+        if self._transaction is None or self._committed:
+            raise UnitOfWorkError("commit() outside `async with`, or twice")
+        await self._flush_outbox()
+        await self._transaction.commit()
+        self._committed = True
+
+    async def _flush_outbox(self) -> None:
+        """One multi-row insert per run of same-topic events, keeping the emitted order."""
+        run: list[tuple[str | None, CloudEvent[Any]]] = []
+        topic: str | None = None
+        for item in self._emitted:
+            if run and item.topic != topic:
+                await add_many_to_outbox(self.connection, topic=topic or "", events=run)
+                run = []
+            topic = item.topic
+            run.append((item.key, item.event))
+        if run:
+            await add_many_to_outbox(self.connection, topic=topic or "", events=run)
