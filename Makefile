@@ -53,7 +53,7 @@ sync: uv
 lint: sync
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy shared/src services/*/src
+	$(UV) run mypy shared/src tools/src testing/src services/*/src
 
 format: sync
 	$(UV) run ruff check --fix .

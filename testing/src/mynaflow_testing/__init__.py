@@ -1,0 +1,1 @@
+"""Dev-only testing package: fixtures for the real servers, service harnesses, fakes."""

@@ -1,0 +1,85 @@
+"""A unit of work on in-memory repositories, for handler unit tests with no server.
+
+It keeps the real unit's invariants, so a handler that passes here behaves the same on
+PostgreSQL: nothing is kept without `commit()`, an inbox id is claimed once, and emitted events
+are published (to `self.published`) only on commit, in emission order.
+
+Repositories are plain objects the test builds. A rollback cannot undo what a fake repository
+already changed, so tests of rollback assert on `published` and `committed`, and on the
+repository only where the handler writes after its last check.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+from uuid import UUID
+
+from mynaflow.contracts.envelope import CloudEvent
+from mynaflow.storage.unit_of_work import Emitted, UnitOfWorkError
+
+ReposT = TypeVar("ReposT")
+
+
+class FakeUnitOfWork(Generic[ReposT]):
+    """`UnitOfWork[ReposT]` over `repos`; reuse one instance for a whole test (like a factory)."""
+
+    def __init__(self, repos: ReposT) -> None:
+        self._repos = repos
+        self.inbox: set[tuple[str, str]] = set()
+        self.published: list[Emitted] = []
+        self.commits = 0
+        self.rollbacks = 0
+        self._pending: list[Emitted] = []
+        self._claimed: set[tuple[str, str]] = set()
+        self._open = False
+        self._committed = False
+
+    def __call__(self) -> FakeUnitOfWork[ReposT]:
+        """So the fake itself serves as the handler's unit-of-work factory."""
+        return self
+
+    @property
+    def repos(self) -> ReposT:
+        return self._repos
+
+    @property
+    def committed(self) -> bool:
+        return self.commits > 0
+
+    async def __aenter__(self) -> Self:
+        self._open, self._committed = True, False
+        self._pending, self._claimed = [], set()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._committed:
+            self.rollbacks += 1
+        self._open = False
+
+    async def claim(self, event_id: str | UUID, *, consumer: str = "default") -> bool:
+        key = (consumer, str(event_id))
+        if key in self.inbox or key in self._claimed:
+            return False
+        self._claimed.add(key)
+        return True
+
+    def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
+        self._pending.append(Emitted(topic, key, event))
+
+    async def commit(self) -> None:
+        if not self._open or self._committed:
+            raise UnitOfWorkError("commit() outside `async with`, or twice")
+        self.inbox |= self._claimed
+        self.published.extend(self._pending)
+        self._committed = True
+        self.commits += 1
+
+    def events_of_type(self, event_type: str) -> list[CloudEvent[Any]]:
+        """The published events of one CloudEvents type, in publish order."""
+        return [e.event for e in self.published if e.event.type == event_type]

@@ -1,0 +1,1 @@
+"""mynaflow operator tools: the CLI, the importer and the load test (an application)."""
