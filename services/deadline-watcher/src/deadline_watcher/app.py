@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from mynaflow.contracts.topics import DEADLINES_EVENTS
 from mynaflow.domain.calendar import BusinessCalendar
+from mynaflow.domain.clock import Clock, SystemClock
 from mynaflow.runtime.service import (
     ServiceContext,
     ServiceDefinition,
@@ -23,7 +24,6 @@ from mynaflow.runtime.service import (
     schema_for,
 )
 
-from deadline_watcher.domain.clock import Clock, SystemClock
 from deadline_watcher.entrypoints.http import DEADLINES_PATH, deadlines_route
 from deadline_watcher.entrypoints.subscribers import register_request_subscriber
 from deadline_watcher.service_layer.deps import WatcherDeps, wake_channel_for

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from deadline_watcher.domain.clock import FakeClock
 from deadline_watcher.domain.deadline import ScheduleRequest, advance, clear, schedule
 from deadline_watcher.domain.ladder import Ladder
 from deadline_watcher.domain.policies import load_policies
 from mynaflow.domain.calendar import BusinessCalendar
+from mynaflow.domain.clock import FakeClock
 from mynaflow.domain.time import end_of_jst_day
 
 pytestmark = pytest.mark.unit

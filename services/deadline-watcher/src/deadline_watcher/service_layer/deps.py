@@ -9,9 +9,9 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from mynaflow.domain.calendar import BusinessCalendar
+from mynaflow.domain.clock import Clock, SystemClock
 
 from deadline_watcher.domain.catchup import LATE_AFTER
-from deadline_watcher.domain.clock import Clock, SystemClock
 from deadline_watcher.domain.deadline import CATCHUP_SETTLE
 from deadline_watcher.domain.digest import DEFAULT_DIGEST_TIME
 from deadline_watcher.domain.ladder import Ladder

@@ -28,6 +28,7 @@ from mynaflow.contracts.deadlines import (
 )
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
 from mynaflow.contracts.topics import DEADLINES_EVENTS, DEADLINES_REQUESTS, topic_name
+from mynaflow.domain.clock import SystemClock
 from mynaflow.messaging.topics_admin import admin_client
 from mynaflow.runtime.service import (
     ServiceContext,
@@ -43,7 +44,6 @@ from mynaflow.testing.waiting import wait_for
 
 import deadline_watcher.app as _app_module
 from deadline_watcher.app import SERVICE_NAME, build_with
-from deadline_watcher.domain.clock import SystemClock
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.settings import DeadlineWatcherSettings
 

@@ -1,4 +1,4 @@
-"""The watcher's clock, injected so that pure tests can move time by hand."""
+"""The one clock of every service, injected so that pure tests can move time by hand."""
 
 from __future__ import annotations
 
