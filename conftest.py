@@ -4,4 +4,4 @@ Each module's public names are fixtures; they fail loudly (never skip) when a se
 reached.
 """
 
-pytest_plugins = ["mynaflow.testing.postgres", "mynaflow.testing.kafka"]
+pytest_plugins = ["mynaflow_testing.postgres", "mynaflow_testing.kafka"]

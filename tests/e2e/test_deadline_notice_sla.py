@@ -22,10 +22,10 @@ from deadline_watcher.testing.harness import (
     of_type,
     stage_events,
 )
-from mynaflow.cli.main import build_app
 from mynaflow.contracts.topics import JLIS_NOTICES_RAW, topic_name
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
+from mynaflow_tools.cli.main import build_app
 from notice_intake.settings import NoticeIntakeSettings
 from notice_intake.testing import produce_raw, start_in_process
 from typer.testing import CliRunner

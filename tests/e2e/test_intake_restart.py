@@ -19,7 +19,7 @@ import pytest
 from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import open_connection
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from notice_intake.testing import (
     IntakeProcess,
     intake_process,

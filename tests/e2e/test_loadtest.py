@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from mynaflow.messaging.topics_admin import admin_client
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from notice_intake.testing import intake_process
 
 pytestmark = pytest.mark.e2e

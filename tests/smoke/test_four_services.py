@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

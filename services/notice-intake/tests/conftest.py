@@ -1,4 +1,4 @@
-"""Fixtures for notice-intake's tests; real Kafka and PostgreSQL come from `mynaflow.testing`."""
+"""Fixtures for notice-intake's tests; real Kafka and PostgreSQL come from `mynaflow_testing`."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ import pytest
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
 from mynaflow.messaging.topics_admin import committed_offsets
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.kafka_helpers import produce
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.kafka_helpers import produce
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

@@ -35,8 +35,8 @@ from mynaflow.messaging.errors import PoisonMessage, TransientError
 from mynaflow.messaging.outbox import OutboxRelay
 from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.kafka_helpers import consume_until, produce, wait_for_committed
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.kafka_helpers import consume_until, produce, wait_for_committed
+from mynaflow_testing.waiting import wait_for
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.service

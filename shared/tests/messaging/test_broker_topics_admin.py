@@ -14,8 +14,8 @@ from mynaflow.contracts.topics import CATALOGUE, DAY_MS, REGISTRY_COMMANDS, topi
 from mynaflow.messaging.broker import DeadLetterSink, make_broker, reliable_subscriber
 from mynaflow.messaging.topics_admin import admin_client, consumer_group_lag, ensure_topics
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.kafka_helpers import produce, wait_for_committed
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.kafka_helpers import produce, wait_for_committed
+from mynaflow_testing.waiting import wait_for
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.service

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from mynaflow.messaging.inbox import NotInTransactionError, claim_inbox, claim_inbox_many
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

@@ -39,7 +39,7 @@ from mynaflow.messaging.outbox import (
 )
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.service

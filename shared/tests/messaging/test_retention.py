@@ -21,7 +21,7 @@ from mynaflow.messaging.retention import (
 )
 from mynaflow.runtime.service import ServiceDefinition, ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from pydantic import ValidationError
 
 pytestmark = pytest.mark.service

@@ -23,8 +23,8 @@ from mynaflow.messaging.broker import record_of
 from mynaflow.runtime.service import ServiceContext, ServiceDefinition, ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
-from mynaflow.testing.kafka_helpers import produce, wait_for_committed
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.kafka_helpers import produce, wait_for_committed
+from mynaflow_testing.waiting import wait_for
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.service

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from deadline_watcher.testing.harness import Deployment, of_type, request, stage_events
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

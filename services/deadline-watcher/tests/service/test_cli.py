@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from deadline_watcher.testing.harness import Deployment, of_type, request
-from mynaflow.cli.main import build_app
+from mynaflow_tools.cli.main import build_app
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.service

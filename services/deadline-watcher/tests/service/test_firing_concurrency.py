@@ -22,7 +22,7 @@ from mynaflow.contracts.deadlines import ClearDeadline, clear_request_event, sch
 from mynaflow.contracts.envelope import decode_event, encode_event
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.storage.pool import create_pool
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from deadline_watcher.testing.harness import Deployment, request
 from mynaflow.contracts.deadlines import ScheduleDeadline, schedule_request_event
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 

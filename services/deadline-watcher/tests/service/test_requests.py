@@ -10,7 +10,7 @@ from deadline_watcher.testing.harness import Deployment, of_type, request
 from mynaflow.contracts.deadlines import DeadlineAudience, DeadlineSubject, ScheduleDeadline
 from mynaflow.contracts.topics import dead_letter_topic_for, topic_name
 from mynaflow.domain.personal_number import personal_number_check_digit
-from mynaflow.testing.kafka_helpers import consume_until
+from mynaflow_testing.kafka_helpers import consume_until
 
 pytestmark = pytest.mark.service
 

@@ -23,7 +23,7 @@ from deadline_watcher.testing.harness import (
     stage_events,
 )
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 

@@ -28,7 +28,7 @@ from deadline_watcher.testing.harness import (
 )
 from mynaflow.domain.time import JST, to_jst_date
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

@@ -24,8 +24,8 @@ from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
 from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.runtime.service import ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
-from mynaflow.testing.kafka_helpers import Records, consume_until
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.kafka_helpers import Records, consume_until
+from mynaflow_testing.waiting import wait_for
 
 from notice_intake.app import definition
 from notice_intake.settings import NoticeIntakeSettings

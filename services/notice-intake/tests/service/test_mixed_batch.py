@@ -16,7 +16,7 @@ import pytest
 from mynaflow.contracts.topics import CATALOGUE, JLIS_NOTICES_RAW, topic_name
 from mynaflow.runtime.logging import JsonFormatter
 from mynaflow.storage.pool import open_connection
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from notice_intake.testing import (
     InProcessIntake,
     dump_schema,

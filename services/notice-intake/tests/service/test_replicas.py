@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from notice_intake.entrypoints import subscriber
 from notice_intake.service_layer.intake import acknowledge_batch
 from notice_intake.settings import NoticeIntakeSettings

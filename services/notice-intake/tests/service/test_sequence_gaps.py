@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from mynaflow.contracts.intake import SEQUENCE_GAP_CLOSED_V1, SEQUENCE_GAP_DETECTED_V1
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.waiting import wait_for
 from notice_intake.app import bootstrap
 from notice_intake.service_layer.gap_watch import report_due_gaps
 from notice_intake.testing import InProcessIntake, produce_raw, read_until, read_whole_topic

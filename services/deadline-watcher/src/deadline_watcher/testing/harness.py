@@ -39,8 +39,8 @@ from mynaflow.runtime.service import (
 )
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
-from mynaflow.testing.kafka_helpers import consume_until
-from mynaflow.testing.waiting import wait_for
+from mynaflow_testing.kafka_helpers import consume_until
+from mynaflow_testing.waiting import wait_for
 
 import deadline_watcher.app as _app_module
 from deadline_watcher.app import SERVICE_NAME, build_with

@@ -1,0 +1,1 @@
+"""The `mynaflow` operator CLI. See `mynaflow_tools.cli.main` for how to add a command group."""
