@@ -1,1 +1,0 @@
-"""Test support for deadline-watcher: real replicas in-process, request and event helpers."""
