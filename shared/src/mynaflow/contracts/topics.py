@@ -53,6 +53,9 @@ DEADLINES_REQUESTS = TopicSpec(
 DEADLINES_EVENTS = TopicSpec(
     "deadlines.events", 6, LONG_RETENTION_MS, "Deadline stages, breaches, digests, heartbeats"
 )
+NOTIFIER_COMMANDS = TopicSpec(
+    "notifier.commands", 3, LONG_RETENTION_MS, "Staff commands to the notifier (apology letters)"
+)
 NOTIFIER_DELIVERIES = TopicSpec(
     "notifier.deliveries", 3, LONG_RETENTION_MS, "Delivery log of the notifier"
 )
@@ -82,6 +85,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     REGISTRY_EVENTS,
     DEADLINES_REQUESTS,
     DEADLINES_EVENTS,
+    NOTIFIER_COMMANDS,
     NOTIFIER_DELIVERIES,
     *DEAD_LETTER_TOPICS,
 )
