@@ -11,6 +11,7 @@ repository only where the handler writes after its last check.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
@@ -68,6 +69,11 @@ class FakeUnitOfWork(Generic[ReposT]):
             return False
         self._claimed.add(key)
         return True
+
+    async def claim_many(
+        self, event_ids: Sequence[str | UUID], *, consumer: str = "default"
+    ) -> set[str]:
+        return {str(e) for e in event_ids if await self.claim(e, consumer=consumer)}
 
     def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
         self._pending.append(Emitted(topic, key, event))

@@ -18,18 +18,19 @@ Invariants:
   commits, in the order they were emitted. A crash after the commit loses nothing; a rollback
   publishes nothing.
 - `claim(event_id)` records the inbox id in that same transaction: a redelivery changes nothing.
+  `claim_many(event_ids)` does the same for a batch in one statement and returns the new ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from mynaflow.contracts.envelope import CloudEvent
-from mynaflow.messaging.inbox import claim_inbox
+from mynaflow.messaging.inbox import claim_inbox, claim_inbox_many
 from mynaflow.messaging.outbox import add_many_to_outbox
 
 if TYPE_CHECKING:
@@ -69,6 +70,12 @@ class UnitOfWork(Protocol[ReposT_co]):
 
     async def claim(self, event_id: str | UUID, *, consumer: str = "default") -> bool:
         """Record `event_id` in the inbox; False means it was applied before."""
+        ...
+
+    async def claim_many(
+        self, event_ids: Sequence[str | UUID], *, consumer: str = "default"
+    ) -> set[str]:
+        """Record many inbox ids at once; returns those new (the others were applied before)."""
         ...
 
     def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
@@ -141,6 +148,11 @@ class PostgresUnitOfWork(Generic[ReposT]):
 
     async def claim(self, event_id: str | UUID, *, consumer: str = "default") -> bool:
         return await claim_inbox(self.connection, event_id, consumer=consumer)
+
+    async def claim_many(
+        self, event_ids: Sequence[str | UUID], *, consumer: str = "default"
+    ) -> set[str]:
+        return await claim_inbox_many(self.connection, event_ids, consumer=consumer)
 
     def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
         self._emitted.append(Emitted(topic, key, event))
