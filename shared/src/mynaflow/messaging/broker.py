@@ -34,13 +34,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import fast_depends
 import pydantic
-from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from faststream import BaseMiddleware
 from faststream.exceptions import IgnoredException
@@ -50,9 +48,15 @@ from faststream.middlewares import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from mynaflow.contracts.topics import TopicSpec
-from mynaflow.domain.personal_number import redact_text
 from mynaflow.messaging.dead_letter import record_dead_letter
 from mynaflow.messaging.errors import PoisonMessage, TransientError
+from mynaflow.messaging.failures import (
+    POISON_ERRORS,
+    FailureKind,
+    classify_failure,
+    describe_error,
+    is_transient,
+)
 from mynaflow.runtime.metrics import ServiceMetrics
 from mynaflow.settings import MynaflowSettings
 
@@ -79,50 +83,8 @@ __all__ = [
     "reliable_subscriber",
 ]
 
-# Failures that may pass on their own: retried in place, never skipped, never dead-lettered.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    TransientError,
-    OSError,  # ConnectionError and TimeoutError are OSErrors
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,  # shutdown, restart, cannot connect now, query cancelled
-    asyncpg.InsufficientResourcesError,  # too many connections, disk full, out of memory
-    asyncpg.TransactionRollbackError,  # serialization failure, deadlock
-    asyncpg.LockNotAvailableError,
-    KafkaError,
-)
-# Failures that can never succeed: the bytes do not parse or do not fit the contract.
-POISON_ERRORS: tuple[type[Exception], ...] = (
-    PoisonMessage,
-    fast_depends.ValidationError,
-    pydantic.ValidationError,
-    json.JSONDecodeError,
-    UnicodeDecodeError,
-)
 UNHANDLED_REASON = "unhandled_error"
 UNREADABLE_REASON = "unreadable_record"
-_MAX_ERROR_TEXT = 4000
-
-
-class FailureKind(StrEnum):
-    POISON = "poison"
-    TRANSIENT = "transient"
-    UNHANDLED = "unhandled"
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, asyncpg.InterfaceError):
-        # Only the base class means a closed or busy connection; its subclasses are mistakes in
-        # the call (argument types, configuration) that no retry fixes.
-        return type(error) is asyncpg.InterfaceError
-    return isinstance(error, TRANSIENT_ERRORS)
-
-
-def classify_failure(error: BaseException) -> FailureKind:
-    if isinstance(error, POISON_ERRORS):
-        return FailureKind.POISON
-    if is_transient(error):
-        return FailureKind.TRANSIENT
-    return FailureKind.UNHANDLED
 
 
 @dataclass(frozen=True)
@@ -322,11 +284,6 @@ def make_broker(settings: MynaflowSettings, *, service: str, **options: Any) -> 
 
 
 # --- dead letters ---------------------------------------------------------------------------
-
-
-def describe_error(error: BaseException) -> str:
-    """The error as text for a dead letter or a log: individual numbers redacted, capped."""
-    return redact_text(f"{type(error).__name__}: {error}")[0][:_MAX_ERROR_TEXT]
 
 
 class DeadLetterSink:
