@@ -28,6 +28,7 @@ from prometheus_client import Counter, Gauge
 
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
 from mynaflow.messaging.inbox import require_transaction
+from mynaflow.runtime.loops import Backoff, resilient_loop, sleep_until_woken_or_stopping
 
 if TYPE_CHECKING:
     import asyncpg
@@ -168,6 +169,7 @@ class OutboxRelay:
         self._progress = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._backoff = Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -217,24 +219,24 @@ class OutboxRelay:
             ) from error
 
     async def _lead_until_stopped(self) -> None:
-        backoff = _FIRST_BACKOFF_S
-        while not self._stopping.is_set():
-            try:
-                async with self._leadership() as conn:
-                    backoff = _FIRST_BACKOFF_S
-                    await self._publish_until_stopped(conn)
-            except _Stopped:
-                return
-            except Exception as error:  # the relay must outlive any outage: log, back off, retry
-                log.warning(
-                    "outbox relay for %s failed (%s: %s); retrying in %.1fs",
-                    self._schema,
-                    type(error).__name__,
-                    error,
-                    backoff,
-                )
-                await self._sleep_unless_stopping(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        # The relay must outlive any outage: every failure is logged and retried.
+        await resilient_loop(
+            self._lead_once,
+            name=f"outbox relay for {self._schema}",
+            stopping=self._stopping,
+            interval_s=_MAX_BACKOFF_S,
+            backoff=self._backoff,
+            logger=log,
+        )
+
+    async def _lead_once(self) -> None:
+        """Become the schema's publisher and publish until stopped (or a failure)."""
+        try:
+            async with self._leadership() as conn:
+                self._backoff.reset()  # publishing again: the next failure starts afresh
+                await self._publish_until_stopped(conn)
+        except _Stopped:
+            return
 
     # --- leadership: one publishing relay per schema ----------------------------------------
 
@@ -248,7 +250,7 @@ class OutboxRelay:
             while not await self._try_lock(conn):
                 if self._stopping.is_set():
                     raise _Stopped
-                await self._sleep_unless_stopping(self._poll_interval_s)
+                await sleep_until_woken_or_stopping(None, self._stopping, self._poll_interval_s)
             log.info("outbox relay for %s is publishing", self._schema)
             try:
                 async with self._listening(conn):
@@ -306,7 +308,8 @@ class OutboxRelay:
         while not self._stopping.is_set():
             self._wake.clear()
             await self._publish_pending(conn)
-            await self._sleep_unless_woken(self._poll_interval_s)
+            # `stop()` sets the wake-up too, so this returns at once when stopping.
+            await sleep_until_woken_or_stopping(self._wake, self._stopping, self._poll_interval_s)
 
     async def _publish_pending(self, conn: DbConnection) -> None:
         """Publish batches until none is left, then record the pending count."""
@@ -419,11 +422,3 @@ class OutboxRelay:
             max_id,
         )
         return done
-
-    async def _sleep_unless_woken(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-
-    async def _sleep_unless_stopping(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

@@ -14,14 +14,16 @@ therefore longer, so an id is forgotten only after its event can no longer be de
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from mynaflow.runtime.loops import Backoff, resilient_loop
+
 if TYPE_CHECKING:
+    import asyncio
+
     import asyncpg
 
     from mynaflow.storage.pool import DbConnection
@@ -120,34 +122,29 @@ async def prune_periodically(
     """Prune every `interval_s` (the first time after `first_delay_s`) until `stopping` is set.
 
     A failed pass (database away, connection killed) is logged and tried again at the next
-    interval: retention can always wait, and must never stop the service.
+    interval, transient or not: retention can always wait, and must never stop the service.
     """
-    delay = first_delay_s
-    while not await _stopped_within(stopping, delay):
-        try:
-            counts = await prune_once(
-                pool,
-                outbox_older_than=outbox_older_than,
-                inbox_older_than=inbox_older_than,
-                batch_size=batch_size,
-            )
-        except Exception as error:
-            log.warning(
-                "retention pass failed (%s: %s); retrying in %.0fs",
-                type(error).__name__,
-                error,
-                interval_s,
-            )
-        else:
-            if counts.outbox or counts.inbox:
-                log.info(
-                    "retention pass pruned rows",
-                    extra={"outbox_deleted": counts.outbox, "inbox_deleted": counts.inbox},
-                )
-        delay = interval_s
 
+    async def prune_and_report() -> None:
+        counts = await prune_once(
+            pool,
+            outbox_older_than=outbox_older_than,
+            inbox_older_than=inbox_older_than,
+            batch_size=batch_size,
+        )
+        if counts.outbox or counts.inbox:
+            log.info(
+                "retention pass pruned rows",
+                extra={"outbox_deleted": counts.outbox, "inbox_deleted": counts.inbox},
+            )
 
-async def _stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), timeout=seconds)
-    return stopping.is_set()
+    await resilient_loop(
+        prune_and_report,
+        name="retention pass",
+        stopping=stopping,
+        interval_s=interval_s,
+        # No quicker retries after a transient failure either: the next interval is soon enough.
+        backoff=Backoff(interval_s, interval_s),
+        first_delay_s=first_delay_s,
+        logger=log,
+    )
