@@ -1,16 +1,22 @@
-"""Service tests of the pool factory against the real PostgreSQL."""
+"""Tests of the pool factory: service tests against the real PostgreSQL, and its defaults."""
 
 from __future__ import annotations
 
 import socket
 import time
 
+import asyncpg
 import pytest
-from mynaflow.storage.pool import DatabaseUnavailableError, create_pool
+from mynaflow.messaging.failures import FailureKind, classify_failure
+from mynaflow.storage.pool import (
+    DatabaseTimeouts,
+    DatabaseUnavailableError,
+    create_pool,
+    open_connection,
+)
 
-pytestmark = pytest.mark.service
 
-
+@pytest.mark.service
 async def test_connections_use_the_schema_and_json_codecs(fresh_schema, pg_pool_factory):
     pool = await pg_pool_factory(fresh_schema)
     await pool.execute("CREATE TABLE docs (body jsonb)")
@@ -26,6 +32,7 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.service
 async def test_unreachable_server_fails_clearly_after_the_timeout():
     url = f"postgresql://someone:secret-pw@127.0.0.1:{_closed_port()}/nothing"
     started = time.monotonic()
@@ -35,3 +42,86 @@ async def test_unreachable_server_fails_clearly_after_the_timeout():
 
     assert 1.0 <= time.monotonic() - started < 5.0
     assert "secret-pw" not in str(caught.value)
+
+
+# --- timeouts --------------------------------------------------------------------------------
+
+# Kafka's `max.poll.interval.ms` as the consumers use it: a query must never outlast it.
+MAX_POLL_INTERVAL_S = 300.0
+
+
+@pytest.mark.service
+async def test_every_connection_gets_a_statement_timeout_and_tcp_keepalives(
+    fresh_schema, pg_pool_factory
+):
+    pool = await pg_pool_factory(fresh_schema)
+
+    async with pool.acquire() as conn:
+        settings = {
+            name: await conn.fetchval(f"SELECT current_setting('{name}')")
+            for name in (
+                "statement_timeout",
+                "idle_in_transaction_session_timeout",
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+            )
+        }
+    assert settings == {
+        "statement_timeout": "1min",
+        "idle_in_transaction_session_timeout": "2min",
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
+
+
+@pytest.mark.service
+async def test_a_hung_query_is_cut_by_the_server_and_classified_as_transient(
+    fresh_schema, pg_pool_factory
+):
+    timeouts = DatabaseTimeouts(statement_timeout_s=0.3, command_timeout_s=10)
+    pool = await pg_pool_factory(fresh_schema, timeouts=timeouts)
+    started = time.monotonic()
+
+    with pytest.raises(asyncpg.QueryCanceledError) as caught:
+        await pool.execute("SELECT pg_sleep(30)")
+
+    assert time.monotonic() - started < 5
+    assert classify_failure(caught.value) is FailureKind.TRANSIENT
+    assert await pool.fetchval("SELECT 1") == 1  # the connection is still usable
+
+
+@pytest.mark.service
+async def test_a_query_the_server_never_answers_is_cut_by_the_client_and_is_transient(
+    fresh_schema, pg_pool_factory
+):
+    # The server's own limit is far away: only asyncpg's command_timeout can end this wait.
+    timeouts = DatabaseTimeouts(statement_timeout_s=60, command_timeout_s=0.3)
+    pool = await pg_pool_factory(fresh_schema, timeouts=timeouts)
+    started = time.monotonic()
+
+    with pytest.raises(TimeoutError) as caught:
+        await pool.execute("SELECT pg_sleep(30)")
+
+    assert time.monotonic() - started < 5
+    assert classify_failure(caught.value) is FailureKind.TRANSIENT
+
+
+@pytest.mark.service
+async def test_timeouts_come_from_the_environment(monkeypatch, fresh_schema, database_url):
+    monkeypatch.setenv("DB_STATEMENT_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("DB_TCP_KEEPALIVES_IDLE_S", "15")
+    conn = await open_connection(database_url, schema=fresh_schema)
+    try:
+        assert await conn.fetchval("SELECT current_setting('statement_timeout')") == "2500ms"
+        assert await conn.fetchval("SELECT current_setting('tcp_keepalives_idle')") == "15"
+    finally:
+        await conn.close()
+
+
+@pytest.mark.unit
+def test_default_timeouts_stay_below_the_kafka_poll_interval():
+    defaults = DatabaseTimeouts()
+
+    assert defaults.statement_timeout_s < defaults.command_timeout_s < MAX_POLL_INTERVAL_S / 2

@@ -4,6 +4,15 @@ Every connection has `search_path` set to the service's schema, so SQL names its
 unqualified, and JSON/JSONB values travel as Python objects. Connecting is retried with backoff
 for a while, because at start-up PostgreSQL may still be coming up (a transient failure); after
 that the caller gets one clear `DatabaseUnavailableError`.
+
+Every connection also has timeouts (`DatabaseTimeouts`, from `DB_*` environment variables), so
+nothing waits on PostgreSQL for ever: a hung query is cut by the server (`statement_timeout`)
+and, failing that, by the client (`command_timeout`), both well below Kafka's
+`max.poll.interval.ms` (300 s), so a consumer is never evicted from its group while it waits. A
+query cut this way fails with `QueryCanceledError` or `TimeoutError`, which the platform treats
+as transient (retried, never dead-lettered). TCP keepalives let the server notice a client that
+vanished (a half-open connection) and end its session, which releases its advisory locks (the
+outbox relay's among them).
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -46,6 +57,45 @@ TRANSIENT_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class DatabaseTimeouts(BaseSettings):
+    """Timeouts of every connection, from the environment (`DB_STATEMENT_TIMEOUT_S`, ...).
+
+    The defaults keep the longest possible wait on one query (`command_timeout_s`) far below
+    Kafka's `max.poll.interval.ms` of 300 s, with room for a retry within the same poll.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DB_", extra="ignore")
+
+    # Server side: PostgreSQL cancels a statement running longer (SQLSTATE 57014).
+    statement_timeout_s: float = Field(default=60.0, gt=0)
+    # Client side, for a server that does not answer at all: a little above the server's own
+    # limit, so normally the server cancels first and the connection stays usable.
+    command_timeout_s: float = Field(default=75.0, gt=0)
+    # A transaction left idle this long (a stuck client) is ended by the server, with its locks.
+    idle_in_transaction_timeout_s: float = Field(default=120.0, gt=0)
+    # The server probes an idle client after this many seconds, then every interval, and drops
+    # the session after `count` unanswered probes: 30 + 3 x 10 = 60 s for a vanished client.
+    tcp_keepalives_idle_s: int = Field(default=30, gt=0)
+    tcp_keepalives_interval_s: int = Field(default=10, gt=0)
+    tcp_keepalives_count: int = Field(default=3, gt=0)
+
+    def server_settings(self) -> dict[str, str]:
+        """The libpq-style session settings the server applies to each connection."""
+        return {
+            "statement_timeout": _milliseconds(self.statement_timeout_s),
+            "idle_in_transaction_session_timeout": _milliseconds(
+                self.idle_in_transaction_timeout_s
+            ),
+            "tcp_keepalives_idle": str(self.tcp_keepalives_idle_s),
+            "tcp_keepalives_interval": str(self.tcp_keepalives_interval_s),
+            "tcp_keepalives_count": str(self.tcp_keepalives_count),
+        }
+
+
+def _milliseconds(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))
+
+
 class DatabaseUnavailableError(ConnectionError):
     """PostgreSQL could not be reached within the connect timeout."""
 
@@ -71,8 +121,9 @@ async def _set_json_codecs(conn: asyncpg.Connection[Any]) -> None:
         )
 
 
-def _server_settings(schema: str | None) -> dict[str, str]:
-    return {"search_path": quote_identifier(schema)} if schema else {}
+def _server_settings(schema: str | None, timeouts: DatabaseTimeouts) -> dict[str, str]:
+    search_path = {"search_path": quote_identifier(schema)} if schema else {}
+    return timeouts.server_settings() | search_path
 
 
 async def _retry_connect(
@@ -102,15 +153,21 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    timeouts: DatabaseTimeouts | None = None,
 ) -> asyncpg.Pool[asyncpg.Record]:
-    """A pool whose connections use `schema` as their search path, with JSON codecs set up."""
+    """A pool whose connections use `schema` as their search path, with JSON codecs set up.
+
+    `timeouts` defaults to `DatabaseTimeouts()` read from the environment at this call.
+    """
+    timeouts = timeouts or DatabaseTimeouts()
 
     async def connect() -> asyncpg.Pool[asyncpg.Record]:
         return await asyncpg.create_pool(
             database_url,
             min_size=min_size,
             max_size=max_size,
-            server_settings=_server_settings(schema),
+            command_timeout=timeouts.command_timeout_s,
+            server_settings=_server_settings(schema, timeouts),
             init=_set_json_codecs,
         )
 
@@ -122,11 +179,18 @@ async def open_connection(
     *,
     schema: str | None = None,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    timeouts: DatabaseTimeouts | None = None,
 ) -> asyncpg.Connection[asyncpg.Record]:
-    """One connection outside any pool (admin work, tools), with the same retry and codecs."""
+    """One connection outside any pool (admin work, tools), with the same retry, codecs and
+    timeouts."""
+    timeouts = timeouts or DatabaseTimeouts()
 
     async def connect() -> asyncpg.Connection[asyncpg.Record]:
-        conn = await asyncpg.connect(database_url, server_settings=_server_settings(schema))
+        conn = await asyncpg.connect(
+            database_url,
+            command_timeout=timeouts.command_timeout_s,
+            server_settings=_server_settings(schema, timeouts),
+        )
         await _set_json_codecs(conn)
         return conn
 
