@@ -15,17 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from mynaflow.messaging.failures import FailureKind, classify_failure, describe_error
 
-__all__ = ["Backoff", "resilient_loop", "sleep_until_woken_or_stopping"]
+__all__ = ["Backoff", "resilient_loop", "retry_for", "sleep_until_woken_or_stopping"]
 
 log = logging.getLogger(__name__)
 
 # Doubling stops long before a float overflows: 2**64 times any first delay exceeds every cap.
 _MAX_DOUBLINGS = 64
 
+T = TypeVar("T")
 Step = Callable[[], Awaitable[float | None]]
 
 
@@ -152,3 +155,29 @@ def _delay_after_failure(
         extra={"kind": kind.value, "error": type(error).__name__, "delay_s": delay},
     )
     return delay
+
+
+async def retry_for(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    seconds: float,
+    retry_on: tuple[type[BaseException], ...],
+    backoff: Backoff,
+    what: str,
+    logger: logging.Logger = log,
+) -> T:
+    """`await attempt()`, retrying the `retry_on` failures with `backoff` for up to `seconds`.
+
+    For start-up, when a server may still be coming up. The last failure is raised as it is
+    once the next retry would end after `seconds`; any other failure at once.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await attempt()
+        except retry_on as error:
+            delay = backoff.next_delay()
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s not reachable yet (%s); retrying", what, type(error).__name__)
+            await asyncio.sleep(delay)

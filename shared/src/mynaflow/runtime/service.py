@@ -48,6 +48,7 @@ from mynaflow.messaging.topics_admin import (
 )
 from mynaflow.runtime.http import HttpServer, RouteHandler, ServiceHttpApp
 from mynaflow.runtime.logging import configure_logging
+from mynaflow.runtime.loops import Backoff, retry_for, sleep_until_woken_or_stopping
 from mynaflow.runtime.metrics import ServiceMetrics
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
@@ -248,7 +249,14 @@ class ServiceRunner(Generic[SettingsT]):
 
     async def _open_kafka(self) -> AIOKafkaProducer:
         settings = self.settings
-        await _retry_while_unreachable("Kafka", lambda: ensure_topics(settings, CATALOGUE))
+        await retry_for(
+            lambda: ensure_topics(settings, CATALOGUE),
+            seconds=STARTUP_RETRY_S,
+            retry_on=(KafkaError, OSError),
+            backoff=Backoff(0.2, 3.0),
+            what="Kafka",
+            logger=log,
+        )
         self._producer = producer = AIOKafkaProducer(
             client_id=f"{settings.topic_prefix}{self.definition.name}-outbox",
             acks="all",
@@ -325,10 +333,7 @@ class ServiceRunner(Generic[SettingsT]):
                 )
             except Exception as error:  # metrics are best effort; the next round may work
                 log.debug("consumer lag not available: %s", error)
-            try:
-                await asyncio.wait_for(self.context.stopping.wait(), LAG_REFRESH_S)
-            except TimeoutError:
-                continue
+            await sleep_until_woken_or_stopping(None, self.context.stopping, LAG_REFRESH_S)
 
     async def _prune_forever(self) -> None:
         assert self.context is not None
@@ -402,24 +407,6 @@ class ServiceRunner(Generic[SettingsT]):
                 await asyncio.wait_for(self._pool.close(), 1.0)
             except TimeoutError:
                 self._pool.terminate()
-
-
-async def _retry_while_unreachable(
-    what: str, attempt: Callable[[], Awaitable[Any]], timeout_s: float = STARTUP_RETRY_S
-) -> None:
-    """At start-up a server may still be coming up: retry connection failures for a while."""
-    deadline = time.monotonic() + timeout_s
-    backoff = 0.2
-    while True:
-        try:
-            await attempt()
-            return
-        except (KafkaError, OSError) as error:
-            if time.monotonic() + backoff > deadline:
-                raise
-            log.warning("%s not reachable yet (%s); retrying", what, type(error).__name__)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 3.0)
 
 
 def _name_of(factory: TaskFactory) -> str:
