@@ -8,7 +8,12 @@ import time
 
 import pytest
 from mynaflow.messaging.errors import TransientError
-from mynaflow.runtime.loops import Backoff, resilient_loop, sleep_until_woken_or_stopping
+from mynaflow.runtime.loops import (
+    Backoff,
+    resilient_loop,
+    retry_for,
+    sleep_until_woken_or_stopping,
+)
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.unit
@@ -238,4 +243,26 @@ async def test_stopping_ends_the_loop_while_it_backs_off() -> None:
     )
     await wait_for(step.count, until=lambda calls: calls == 1, what="the failed step")
     await stop_and_join(stopping, loop)
+    assert step.calls == 1
+
+
+async def test_retry_for_retries_the_listed_failures_until_the_attempt_succeeds() -> None:
+    step = ScriptedStep(ConnectionRefusedError("starting"), OSError("starting"), next_s=1.5)
+    result = await retry_for(
+        step, seconds=5, retry_on=(OSError,), backoff=fast_backoff(), what="server"
+    )
+    assert (result, step.calls) == (1.5, 3)
+
+
+async def test_retry_for_gives_up_with_the_last_failure_when_time_is_up() -> None:
+    step = ScriptedStep(*[OSError(f"away {n}") for n in range(1000)])
+    with pytest.raises(OSError, match="away"):
+        await retry_for(step, seconds=0.05, retry_on=(OSError,), backoff=fast_backoff(), what="x")
+    assert 1 < step.calls < 1000
+
+
+async def test_retry_for_raises_any_other_failure_at_once() -> None:
+    step = ScriptedStep(KeyError("bug"))
+    with pytest.raises(KeyError):
+        await retry_for(step, seconds=5, retry_on=(OSError,), backoff=fast_backoff(), what="x")
     assert step.calls == 1
