@@ -1,68 +1,64 @@
 """Composition root of notice-intake: the one place that wires the service together.
 
-`build(context)` is called by `run_service` with the pool, producer, broker and settings ready.
-It checks the routing configuration (a known kind with no owner queue stops the start-up),
-registers the batch subscriber on `jlis.notices.raw`, the gap watcher, and `GET /stats`.
-Tests call `definition()` and `build` with other parts, or `bootstrap(...)` for the handlers.
+`bootstrap(context, **overrides)` builds the handlers' dependencies (tests pass e.g.
+`clock=FakeClock(...)` or `uow=FakeUnitOfWork(...)`); it checks the routing configuration, so a
+known kind with no owner queue stops the start-up. `build(context)`, called by `run_service`
+with the pool, producer, broker and settings ready, registers the batch subscriber on
+`jlis.notices.raw`, the gap watcher and `GET /stats`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 from mynaflow.domain.calendar import BusinessCalendar
-from mynaflow.runtime.service import (
-    ServiceContext,
-    ServiceDefinition,
-    migrations_dir_for,
-    schema_for,
-)
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
-from notice_intake.adapters.events import SERVICE_NAME, IntakeTopics
-from notice_intake.entrypoints.subscriber import register_intake_subscriber
-from notice_intake.service_layer.deps import IntakeDeps
+from notice_intake.adapters.repository import make_repos
+from notice_intake.adapters.repository.reports import SqlIntakeReads
+from notice_intake.entrypoints.http import STATS_PATH, stats_route
+from notice_intake.entrypoints.subscribers import register_intake_subscriber
+from notice_intake.service_layer.deps import IntakeDeps, IntakeTopics
 from notice_intake.service_layer.gap_watch import watch_sequence_gaps
-from notice_intake.service_layer.stats import intake_stats
 from notice_intake.settings import NoticeIntakeSettings
 
+SERVICE_NAME = "notice-intake"
 
-def bootstrap(pool: asyncpg.Pool[Any], settings: NoticeIntakeSettings) -> IntakeDeps:
-    """The handlers' dependencies from settings; raises on an unusable routing configuration."""
-    return IntakeDeps(
-        pool=pool,
+
+def bootstrap(context: ServiceContext[NoticeIntakeSettings], **overrides: Any) -> IntakeDeps:
+    """The handlers' dependencies from the context; raises on an unusable routing table."""
+    settings = context.settings
+    deps = IntakeDeps(
+        uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
+        reads=SqlIntakeReads(context.pool),
         routing=settings.routing_table(),
         calendar=BusinessCalendar.from_settings_string(
             settings.ward_closures, settings.ward_open_days
         ),
         topics=IntakeTopics(settings.topic_prefix),
+        service=context.name,
         gap_grace=timedelta(seconds=settings.sequence_gap_grace_s),
     )
+    return replace(deps, **overrides)
 
 
 def build(context: ServiceContext[NoticeIntakeSettings]) -> None:
     """Wire notice-intake: subscriber, gap watcher, read endpoints."""
-    settings = context.settings
-    deps = bootstrap(context.pool, settings)
-    register_intake_subscriber(context, deps, max_records=settings.intake_batch_max_records)
+    deps = bootstrap(context)
+    max_records = context.settings.intake_batch_max_records
+    register_intake_subscriber(context, deps, max_records=max_records)
 
     async def gap_watcher() -> None:
         await watch_sequence_gaps(deps, context.stopping)
 
-    async def stats(query: Mapping[str, str]) -> dict[str, Any]:
-        return await intake_stats(deps, query)
-
     context.add_task(gap_watcher)
-    context.add_route("/stats", stats)
+    context.add_route(STATS_PATH, stats_route(deps))
 
 
 def definition() -> ServiceDefinition[NoticeIntakeSettings]:
-    return ServiceDefinition(
-        name=SERVICE_NAME,
-        schema=schema_for(SERVICE_NAME),
-        migrations_dir=migrations_dir_for(__file__),
-        settings_class=NoticeIntakeSettings,
-        build=build,
+    return define_service(
+        SERVICE_NAME, settings_class=NoticeIntakeSettings, build=build, package_file=__file__
     )

@@ -1,1 +1,1 @@
-"""notice-intake adapters: repositories (asyncpg SQL) and publishers (the outbox)."""
+"""notice-intake adapters: SQL repositories on the unit of work's connection, and metrics."""

@@ -13,9 +13,8 @@ import logging
 
 import asyncpg
 
-from notice_intake.adapters import events as outbox_events
 from notice_intake.adapters import metrics
-from notice_intake.adapters import sequence_repository as sequences
+from notice_intake.domain.events import gap_detected_event
 from notice_intake.service_layer.deps import IntakeDeps
 
 log = logging.getLogger(__name__)
@@ -28,13 +27,14 @@ _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 async def report_due_gaps(deps: IntakeDeps) -> int:
     """Report every gap due now, in one transaction; return how many were reported."""
-    now = deps.clock()
-    async with deps.pool.acquire() as conn, conn.transaction():
-        due = await sequences.claim_due_gaps(conn, now - deps.gap_grace, now)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        due = await uow.repos.sequences.claim_due_gaps(now - deps.gap_grace, now)
         for item in due:
-            await outbox_events.emit_gap_detected(
-                conn, deps.topics, item.municipality_code, item.gap, now
+            uow.emit(
+                deps.topics.receipts, *gap_detected_event(item.municipality_code, item.gap, now)
             )
+        await uow.commit()
     if due:
         metrics.GAPS_REPORTED.inc(len(due))
         log.warning("sequence gaps reported", extra={"gaps": len(due)})
@@ -43,12 +43,11 @@ async def report_due_gaps(deps: IntakeDeps) -> int:
 
 async def seconds_until_next_due(deps: IntakeDeps) -> float:
     """How long the watcher may sleep: until the oldest unreported gap is due, at most grace."""
-    async with deps.pool.acquire() as conn:
-        seen_at = await sequences.next_unreported_gap_seen_at(conn)
+    seen_at = await deps.reads.next_unreported_gap_seen_at()
     grace = deps.gap_grace.total_seconds()
     if seen_at is None:
         return grace
-    due_in = (seen_at + deps.gap_grace - deps.clock()).total_seconds()
+    due_in = (seen_at + deps.gap_grace - deps.clock.now()).total_seconds()
     return min(max(due_in, _MIN_SLEEP_S), grace)
 
 

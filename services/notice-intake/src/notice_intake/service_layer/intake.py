@@ -6,8 +6,8 @@ applied before (same topic/partition/offset) it:
 2. stores a first receipt (accepted, or quarantined), or, for a notice id already stored,
    counts a duplicate on the original and, when the content differs, opens a triage item;
 3. records its sequence number (gaps are reported later by the gap watcher, after grace);
-4. queues the receipt event, the `notice_sla` deadline request and, for bytes that are not
-   JSON at all, the dead letter, in the same transaction (outbox).
+4. emits the receipt event and the `notice_sla` deadline request and, for bytes that are not
+   JSON at all, records the dead letter, all in the unit of work's one transaction (outbox).
 Offsets are committed by the subscriber only after this returns.
 """
 
@@ -17,10 +17,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
-import asyncpg
 from mynaflow.contracts.intake import NoticeAcknowledged
 from mynaflow.contracts.jlis import (
     INVALID_JSON,
@@ -31,12 +29,12 @@ from mynaflow.contracts.jlis import (
     parse_raw_notice,
 )
 from mynaflow.messaging.errors import PoisonMessage
+from mynaflow.storage.unit_of_work import UnitOfWork
 
-from notice_intake.adapters import events as outbox_events
 from notice_intake.adapters import metrics
-from notice_intake.adapters import receipts_repository as receipts
-from notice_intake.adapters import sequence_repository as sequences
-from notice_intake.adapters.events import IntakeTopics
+from notice_intake.adapters.repository import UNSTORABLE, IntakeRepos
+from notice_intake.adapters.repository.receipts import DuplicateCount, ReceiptRow, TriageItemRow
+from notice_intake.domain.events import deadline_request_event, gap_closed_event, receipt_event
 from notice_intake.domain.messages import RawNoticeMessage
 from notice_intake.domain.receipts import (
     OriginalReceipt,
@@ -48,9 +46,6 @@ from notice_intake.domain.receipts import (
 )
 from notice_intake.domain.sequence_gaps import Gap, record_number
 from notice_intake.service_layer.deps import IntakeDeps
-
-if TYPE_CHECKING:
-    from mynaflow.storage.pool import DbConnection
 
 log = logging.getLogger(__name__)
 
@@ -96,30 +91,24 @@ async def _acknowledge(
     deps: IntakeDeps,
     parse: Callable[[bytes], ParsedNotice] | None = None,
 ) -> BatchOutcome:
-    received_at = deps.clock()
+    received_at = deps.clock.now()
     parse = parse or parse_raw_notice
     parsed = [_Parsed(m, parse(m.value)) for m in messages]
-    async with deps.pool.acquire() as conn, conn.transaction():
-        fresh_messages = await receipts.claim_new_messages(conn, messages)
+    async with deps.uow() as uow:
+        fresh_messages = await uow.repos.partitions.claim_new(messages)
         fresh_ids = {id(m) for m in fresh_messages}
         fresh = [p for p in parsed if id(p.message) in fresh_ids]
         outcome = BatchOutcome(redeliveries=len(messages) - len(fresh))
-        outcome.receipts = await _store_receipts(conn, fresh, received_at, deps)
-        closed = await _record_sequences(conn, fresh, received_at, outcome)
-        await _queue_events(conn, fresh, outcome.receipts, closed, deps.topics)
+        outcome.receipts = await _store_receipts(uow, fresh, received_at, deps)
+        closed = await _record_sequences(uow, fresh, received_at, outcome)
+        await _queue_events(uow, fresh, outcome.receipts, closed, deps)
+        await uow.commit()
     if outcome.gaps_opened:
         deps.gaps_changed.set()
     _log_outcome(outcome)
     return outcome
 
 
-# Errors meaning "this data cannot be stored" (SQLSTATE classes 22, 23, 54, and asyncpg's own
-# argument encoding), as opposed to "the database is away" (retried by the middleware).
-UNSTORABLE: tuple[type[BaseException], ...] = (
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-    asyncpg.ProgramLimitExceededError,
-)
 STORAGE_REJECTED = "storage_rejected"
 
 
@@ -134,11 +123,11 @@ def _unstorable_parse(payload: bytes) -> ParsedNotice:
 
 # --- receipts --------------------------------------------------------------------------------
 async def _store_receipts(
-    conn: DbConnection, fresh: list[_Parsed], received_at: datetime, deps: IntakeDeps
+    uow: UnitOfWork[IntakeRepos], fresh: list[_Parsed], received_at: datetime, deps: IntakeDeps
 ) -> list[NoticeAcknowledged]:
     """One receipt per fresh message, in message order."""
     first_by_notice: dict[str, int] = {}
-    candidates: list[receipts.ReceiptRow] = []
+    candidates: list[ReceiptRow] = []
     drafts: list[NoticeAcknowledged] = []
     for index, item in enumerate(fresh):
         draft = _first_receipt(item, received_at, deps)
@@ -148,10 +137,10 @@ async def _store_receipts(
             if notice_id is not None:
                 first_by_notice[notice_id] = index
             candidates.append(_receipt_row(item, draft))
-    await receipts.insert_receipts(conn, candidates)
-    originals = await receipts.originals_for(conn, first_by_notice)
+    await uow.repos.receipts.insert(candidates)
+    originals = await uow.repos.receipts.originals_for(first_by_notice)
     result = _resolve_duplicates(fresh, drafts, originals, received_at, deps)
-    await _store_duplicates(conn, fresh, result, drafts, received_at)
+    await _store_duplicates(uow, fresh, result, drafts, received_at)
     return result
 
 
@@ -165,10 +154,10 @@ def _first_receipt(item: _Parsed, received_at: datetime, deps: IntakeDeps) -> No
     )
 
 
-def _receipt_row(item: _Parsed, receipt: NoticeAcknowledged) -> receipts.ReceiptRow:
+def _receipt_row(item: _Parsed, receipt: NoticeAcknowledged) -> ReceiptRow:
     # Accepted notices are fully described by their fields; quarantined ones keep their bytes.
     raw = None if item.parsed.accepted else item.parsed.redacted_payload
-    return receipts.ReceiptRow(receipt, item.parsed.content_hash, raw, item.message)
+    return ReceiptRow(receipt, item.parsed.content_hash, raw, item.message)
 
 
 def _resolve_duplicates(
@@ -202,20 +191,20 @@ def _duplicate(
 
 
 async def _store_duplicates(
-    conn: DbConnection,
+    uow: UnitOfWork[IntakeRepos],
     fresh: list[_Parsed],
     result: list[NoticeAcknowledged],
     drafts: list[NoticeAcknowledged],
     received_at: datetime,
 ) -> None:
-    counts: dict[UUID, receipts.DuplicateCount] = {}
-    triage: list[receipts.TriageItemRow] = []
+    counts: dict[UUID, DuplicateCount] = {}
+    triage: list[TriageItemRow] = []
     for item, receipt, draft in zip(fresh, result, drafts, strict=True):
         if receipt is draft:
             continue
         conflict = receipt.work_item_id is not None
         previous = counts.get(receipt.receipt_id)
-        counts[receipt.receipt_id] = receipts.DuplicateCount(
+        counts[receipt.receipt_id] = DuplicateCount(
             receipt.receipt_id,
             (previous.duplicates if previous else 0) + 1,
             (previous.conflicts if previous else 0) + int(conflict),
@@ -223,7 +212,7 @@ async def _store_duplicates(
         )
         if conflict:
             triage.append(
-                receipts.TriageItemRow(
+                TriageItemRow(
                     receipt,
                     item.parsed.content_hash,
                     item.parsed.redacted_payload,
@@ -231,8 +220,8 @@ async def _store_duplicates(
                     received_at,
                 )
             )
-    await receipts.count_duplicates(conn, list(counts.values()))
-    await receipts.insert_triage_items(conn, triage)
+    await uow.repos.receipts.count_duplicates(list(counts.values()))
+    await uow.repos.receipts.insert_triage_items(triage)
 
 
 # --- sequences ---------------------------------------------------------------------------------
@@ -247,12 +236,12 @@ def _numbered(fresh: list[_Parsed]) -> list[tuple[str, int]]:
 
 
 async def _record_sequences(
-    conn: DbConnection, fresh: list[_Parsed], received_at: datetime, outcome: BatchOutcome
+    uow: UnitOfWork[IntakeRepos], fresh: list[_Parsed], received_at: datetime, outcome: BatchOutcome
 ) -> list[tuple[str, Gap]]:
     numbered = _numbered(fresh)
     if not numbered:
         return []
-    states = await sequences.lock_sequences(conn, numbered)
+    states = await uow.repos.sequences.lock(numbered)
     before = {code: dict(state.gaps) for code, state in states.items()}
     closed: list[tuple[str, Gap]] = []
     for code, number in numbered:
@@ -263,27 +252,32 @@ async def _record_sequences(
         len(set(state.gaps) - set(before[code])) for code, state in states.items()
     )
     outcome.gaps_closed = len(closed)
-    await sequences.save_sequences(conn, before, states)
+    await uow.repos.sequences.save(before, states)
     return closed
 
 
 # --- events ------------------------------------------------------------------------------------
 async def _queue_events(
-    conn: DbConnection,
+    uow: UnitOfWork[IntakeRepos],
     fresh: list[_Parsed],
     result: list[NoticeAcknowledged],
     closed: list[tuple[str, Gap]],
-    topics: IntakeTopics,
+    deps: IntakeDeps,
 ) -> None:
-    await outbox_events.emit_receipts(conn, topics, result)
-    requests = [r for r in map(deadline_request, result) if r is not None]
-    await outbox_events.request_deadlines(conn, topics, requests)
+    """Receipts in message order, then their deadline requests, then closed gaps."""
+    topics = deps.topics
+    for receipt in result:
+        uow.emit(topics.receipts, *receipt_event(receipt))
+    for request in filter(None, map(deadline_request, result)):
+        uow.emit(topics.deadline_requests, *deadline_request_event(request))
     for item in fresh:
         if item.parsed.unreadable_json:
             reason = next(r for r in item.parsed.reasons if r.code in (INVALID_JSON, INVALID_UTF8))
-            await outbox_events.dead_letter_unreadable(conn, topics, item.message, reason)
+            await uow.repos.dead_letters.record_unreadable(
+                item.message, reason, service=deps.service, prefix=topics.prefix
+            )
     for code, gap in closed:
-        await outbox_events.emit_gap_closed(conn, topics, code, gap)
+        uow.emit(topics.receipts, *gap_closed_event(code, gap))
 
 
 def _log_outcome(outcome: BatchOutcome) -> None:

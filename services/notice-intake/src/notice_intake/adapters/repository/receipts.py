@@ -1,11 +1,15 @@
-"""SQL for receipts, triage items and per-partition progress (asyncpg, caller's transaction)."""
+"""Receipts, triage items and per-partition progress: SQL on the unit of work's connection.
+
+The protocols are what the service layer sees; the classes are their PostgreSQL versions (unit
+tests use in-memory ones).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from mynaflow.contracts.intake import NoticeAcknowledged, ReceiptStatus
@@ -17,57 +21,6 @@ if TYPE_CHECKING:
     from mynaflow.storage.pool import DbConnection
 
 
-async def claim_new_messages(
-    conn: DbConnection, messages: Sequence[RawNoticeMessage]
-) -> list[RawNoticeMessage]:
-    """Lock each partition's progress row and return only messages not applied before.
-
-    A message at or below the stored offset was applied by a transaction that committed before
-    Kafka's offset commit was lost: it must change nothing and emit nothing.
-    """
-    partitions = sorted({(m.topic, m.partition) for m in messages})
-    topics = [topic for topic, _ in partitions]
-    numbers = [partition for _, partition in partitions]
-    await conn.execute(
-        """
-        INSERT INTO consumed_partitions (topic, partition, last_offset)
-        SELECT topic, partition, -1 FROM unnest($1::text[], $2::int[]) AS p(topic, partition)
-        ORDER BY topic, partition
-        ON CONFLICT DO NOTHING
-        """,
-        topics,
-        numbers,
-    )
-    rows = await conn.fetch(
-        """
-        SELECT topic, partition, last_offset FROM consumed_partitions
-        WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
-        ORDER BY topic, partition
-        FOR UPDATE
-        """,
-        topics,
-        numbers,
-    )
-    applied = {(row["topic"], row["partition"]): row["last_offset"] for row in rows}
-    fresh = [m for m in messages if m.offset > applied[(m.topic, m.partition)]]
-    await _advance_partitions(conn, fresh)
-    return fresh
-
-
-async def _advance_partitions(conn: DbConnection, fresh: Iterable[RawNoticeMessage]) -> None:
-    highest: dict[tuple[str, int], int] = {}
-    for m in fresh:
-        key = (m.topic, m.partition)
-        highest[key] = max(highest.get(key, -1), m.offset)
-    await conn.executemany(
-        """
-        UPDATE consumed_partitions SET last_offset = $3, updated_at = now()
-        WHERE topic = $1 AND partition = $2 AND last_offset < $3
-        """,
-        [(topic, partition, offset) for (topic, partition), offset in sorted(highest.items())],
-    )
-
-
 @dataclass(frozen=True)
 class ReceiptRow:
     """A receipt to store, with what the event does not carry (hash, redacted raw bytes)."""
@@ -76,29 +29,6 @@ class ReceiptRow:
     content_hash: str | None
     raw_payload: bytes | None
     message: RawNoticeMessage
-
-
-async def insert_receipts(conn: DbConnection, rows: Sequence[ReceiptRow]) -> None:
-    """Store first receipts; a notice id or coordinates already stored are left alone.
-
-    Whoever calls this reads back which receipt id each notice id ended up with
-    (`originals_for`): that is how a notice id raced by another replica becomes a duplicate.
-    """
-    await conn.executemany(
-        """
-        INSERT INTO receipts (
-            receipt_id, notice_id, status, kind, municipality_code, issued_at,
-            application_id, resident_ref, sequence, details, owner_queue, received_at,
-            sla_due_on, reasons, content_hash, raw_payload,
-            source_topic, source_partition, source_offset
-        )
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18, $19)
-        ON CONFLICT DO NOTHING
-        """,
-        # In notice-id order: two replicas inserting overlapping ids lock them in one order.
-        [_receipt_values(row) for row in sorted(rows, key=_insert_order)],
-    )
 
 
 def _insert_order(row: ReceiptRow) -> tuple[str, str, int, int]:
@@ -131,51 +61,12 @@ def _receipt_values(row: ReceiptRow) -> tuple[Any, ...]:
     )
 
 
-async def originals_for(
-    conn: DbConnection, notice_ids: Iterable[str]
-) -> dict[str, OriginalReceipt]:
-    """The stored receipt of each notice id (including ones inserted in this transaction)."""
-    rows = await conn.fetch(
-        """
-        SELECT receipt_id, notice_id, status, owner_queue, sla_due_on, received_at, content_hash
-        FROM receipts WHERE notice_id = ANY($1::text[])
-        """,
-        sorted(set(notice_ids)),
-    )
-    return {
-        row["notice_id"]: OriginalReceipt(
-            receipt_id=row["receipt_id"],
-            notice_id=row["notice_id"],
-            status=ReceiptStatus(row["status"]),
-            owner_queue=row["owner_queue"],
-            sla_due_on=row["sla_due_on"],
-            received_at=row["received_at"],
-            content_hash=row["content_hash"],
-        )
-        for row in rows
-    }
-
-
 @dataclass(frozen=True)
 class DuplicateCount:
     receipt_id: UUID
     duplicates: int
     conflicts: int
     last_at: datetime
-
-
-async def count_duplicates(conn: DbConnection, counts: Sequence[DuplicateCount]) -> None:
-    """A duplicate stores nothing new beyond these counters on the original receipt."""
-    await conn.executemany(
-        """
-        UPDATE receipts
-        SET duplicate_count = duplicate_count + $2,
-            conflict_count = conflict_count + $3,
-            last_duplicate_at = greatest(last_duplicate_at, $4)
-        WHERE receipt_id = $1
-        """,
-        [(c.receipt_id, c.duplicates, c.conflicts, c.last_at) for c in sorted_by_id(counts)],
-    )
 
 
 def sorted_by_id(counts: Sequence[DuplicateCount]) -> list[DuplicateCount]:
@@ -190,20 +81,6 @@ class TriageItemRow:
     raw_payload: bytes
     message: RawNoticeMessage
     created_at: datetime
-
-
-async def insert_triage_items(conn: DbConnection, items: Sequence[TriageItemRow]) -> None:
-    await conn.executemany(
-        """
-        INSERT INTO triage_items (
-            work_item_id, receipt_id, notice_id, reason, owner_queue, sla_due_on, content_hash,
-            raw_payload, reasons, source_topic, source_partition, source_offset, created_at
-        )
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT DO NOTHING
-        """,
-        [_triage_values(item) for item in items],
-    )
 
 
 def _triage_values(item: TriageItemRow) -> tuple[Any, ...]:
@@ -223,3 +100,150 @@ def _triage_values(item: TriageItemRow) -> tuple[Any, ...]:
         item.message.offset,
         item.created_at,
     )
+
+
+class ConsumedPartitions(Protocol):
+    async def claim_new(self, messages: Sequence[RawNoticeMessage]) -> list[RawNoticeMessage]:
+        """The messages not applied before (locking their partitions' progress)."""
+        ...
+
+
+class Receipts(Protocol):
+    async def insert(self, rows: Sequence[ReceiptRow]) -> None: ...
+
+    async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]: ...
+
+    async def count_duplicates(self, counts: Sequence[DuplicateCount]) -> None: ...
+
+    async def insert_triage_items(self, items: Sequence[TriageItemRow]) -> None: ...
+
+
+class SqlConsumedPartitions:
+    """`consumed_partitions`: the highest applied offset of each partition."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def claim_new(self, messages: Sequence[RawNoticeMessage]) -> list[RawNoticeMessage]:
+        """Lock each partition's progress row and return only messages not applied before.
+
+        A message at or below the stored offset was applied by a transaction that committed before
+        Kafka's offset commit was lost: it must change nothing and emit nothing.
+        """
+        partitions = sorted({(m.topic, m.partition) for m in messages})
+        topics = [topic for topic, _ in partitions]
+        numbers = [partition for _, partition in partitions]
+        await self._conn.execute(
+            """
+            INSERT INTO consumed_partitions (topic, partition, last_offset)
+            SELECT topic, partition, -1 FROM unnest($1::text[], $2::int[]) AS p(topic, partition)
+            ORDER BY topic, partition
+            ON CONFLICT DO NOTHING
+            """,
+            topics,
+            numbers,
+        )
+        rows = await self._conn.fetch(
+            """
+            SELECT topic, partition, last_offset FROM consumed_partitions
+            WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+            ORDER BY topic, partition
+            FOR UPDATE
+            """,
+            topics,
+            numbers,
+        )
+        applied = {(row["topic"], row["partition"]): row["last_offset"] for row in rows}
+        fresh = [m for m in messages if m.offset > applied[(m.topic, m.partition)]]
+        await self._advance(fresh)
+        return fresh
+
+    async def _advance(self, fresh: Iterable[RawNoticeMessage]) -> None:
+        highest: dict[tuple[str, int], int] = {}
+        for m in fresh:
+            key = (m.topic, m.partition)
+            highest[key] = max(highest.get(key, -1), m.offset)
+        await self._conn.executemany(
+            """
+            UPDATE consumed_partitions SET last_offset = $3, updated_at = now()
+            WHERE topic = $1 AND partition = $2 AND last_offset < $3
+            """,
+            [(topic, partition, offset) for (topic, partition), offset in sorted(highest.items())],
+        )
+
+
+class SqlReceipts:
+    """`receipts` and `triage_items`."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def insert(self, rows: Sequence[ReceiptRow]) -> None:
+        """Store first receipts; a notice id or coordinates already stored are left alone.
+
+        Whoever calls this reads back which receipt id each notice id ended up with
+        (`originals_for`): that is how a notice id raced by another replica becomes a duplicate.
+        """
+        await self._conn.executemany(
+            """
+            INSERT INTO receipts (
+                receipt_id, notice_id, status, kind, municipality_code, issued_at,
+                application_id, resident_ref, sequence, details, owner_queue, received_at,
+                sla_due_on, reasons, content_hash, raw_payload,
+                source_topic, source_partition, source_offset
+            )
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $17, $18, $19)
+            ON CONFLICT DO NOTHING
+            """,
+            # In notice-id order: two replicas inserting overlapping ids lock them in one order.
+            [_receipt_values(row) for row in sorted(rows, key=_insert_order)],
+        )
+
+    async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]:
+        """The stored receipt of each notice id (including ones inserted in this transaction)."""
+        rows = await self._conn.fetch(
+            """
+            SELECT receipt_id, notice_id, status, owner_queue, sla_due_on, received_at, content_hash
+            FROM receipts WHERE notice_id = ANY($1::text[])
+            """,
+            sorted(set(notice_ids)),
+        )
+        return {
+            row["notice_id"]: OriginalReceipt(
+                receipt_id=row["receipt_id"],
+                notice_id=row["notice_id"],
+                status=ReceiptStatus(row["status"]),
+                owner_queue=row["owner_queue"],
+                sla_due_on=row["sla_due_on"],
+                received_at=row["received_at"],
+                content_hash=row["content_hash"],
+            )
+            for row in rows
+        }
+
+    async def count_duplicates(self, counts: Sequence[DuplicateCount]) -> None:
+        """A duplicate stores nothing new beyond these counters on the original receipt."""
+        await self._conn.executemany(
+            """
+            UPDATE receipts
+            SET duplicate_count = duplicate_count + $2,
+                conflict_count = conflict_count + $3,
+                last_duplicate_at = greatest(last_duplicate_at, $4)
+            WHERE receipt_id = $1
+            """,
+            [(c.receipt_id, c.duplicates, c.conflicts, c.last_at) for c in sorted_by_id(counts)],
+        )
+
+    async def insert_triage_items(self, items: Sequence[TriageItemRow]) -> None:
+        await self._conn.executemany(
+            """
+            INSERT INTO triage_items (
+                work_item_id, receipt_id, notice_id, reason, owner_queue, sla_due_on, content_hash,
+                raw_payload, reasons, source_topic, source_partition, source_offset, created_at
+            )
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT DO NOTHING
+            """,
+            [_triage_values(item) for item in items],
+        )

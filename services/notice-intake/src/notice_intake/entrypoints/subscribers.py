@@ -25,6 +25,7 @@ def to_raw_notice_message(record: RawRecord) -> RawNoticeMessage:
 def register_intake_subscriber(
     context: ServiceContext[Any], deps: IntakeDeps, *, max_records: int
 ) -> None:
+    """One batch subscriber: each batch is acknowledged in one transaction, then committed."""
     subscriber = context.subscriber(JLIS_NOTICES_RAW, batch=True, max_records=max_records)
 
     async def on_raw_notices(body: Any, message: KafkaMessage) -> None:

@@ -1,8 +1,9 @@
-"""`GET /stats`: what `mynaflow intake stats` shows (counts, open gaps, the oldest receipt)."""
+"""The read model behind `GET /stats` (`mynaflow intake stats`): counts, open gaps, the oldest
+receipt, as plain JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from notice_intake.service_layer.deps import IntakeDeps
@@ -11,47 +12,23 @@ UNREADABLE_KIND = "(unreadable)"
 OPEN_GAPS_LISTED = 100
 
 
-async def intake_stats(deps: IntakeDeps, _query: Mapping[str, str] | None = None) -> dict[str, Any]:
+async def intake_stats(deps: IntakeDeps) -> dict[str, Any]:
     """Counts by status and kind (duplicates counted once per duplicate message), open gaps
     (reported or still within grace), and the oldest stored receipt."""
-    async with deps.pool.acquire() as conn:
-        counts = await conn.fetch(
-            """
-            SELECT status, coalesce(kind, $1) AS kind, count(*) AS stored,
-                   sum(duplicate_count) AS duplicates, sum(conflict_count) AS conflicts
-            FROM receipts GROUP BY status, coalesce(kind, $1)
-            """,
-            UNREADABLE_KIND,
-        )
-        gaps = await conn.fetch(
-            """
-            SELECT gap_id, municipality_code, first_missing, last_missing, missing,
-                   first_seen_missing_at, reported_at
-            FROM sequence_gaps WHERE closed_at IS NULL
-            ORDER BY first_seen_missing_at LIMIT $1
-            """,
-            OPEN_GAPS_LISTED,
-        )
-        open_gap_count = await conn.fetchval(
-            "SELECT count(*) FROM sequence_gaps WHERE closed_at IS NULL"
-        )
-        oldest = await conn.fetchrow(
-            """
-            SELECT receipt_id, notice_id, status, kind, owner_queue, received_at, issued_at,
-                   sla_due_on
-            FROM receipts ORDER BY received_at, receipt_id LIMIT 1
-            """
-        )
+    counts = await deps.reads.receipt_counts(UNREADABLE_KIND)
+    gaps = await deps.reads.open_gaps(OPEN_GAPS_LISTED)
+    open_gap_count = await deps.reads.open_gap_count()
+    oldest = await deps.reads.oldest_receipt()
     return {
         **_count_summary(counts),
         "open_gap_count": open_gap_count,
         "open_gaps": [_gap_summary(row) for row in gaps],
         "oldest_receipt": _jsonable(dict(oldest)) if oldest else None,
-        "generated_at": deps.clock().isoformat(),
+        "generated_at": deps.clock.now().isoformat(),
     }
 
 
-def _count_summary(rows: list[Any]) -> dict[str, Any]:
+def _count_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     by_status = {"accepted": 0, "duplicate": 0, "quarantined": 0}
     by_kind: dict[str, dict[str, int]] = {}
     conflicts = 0
@@ -70,7 +47,7 @@ def _count_summary(rows: list[Any]) -> dict[str, Any]:
     }
 
 
-def _gap_summary(row: Any) -> dict[str, Any]:
+def _gap_summary(row: Mapping[str, Any]) -> dict[str, Any]:
     missing = sum(int(last) - int(first) + 1 for first, last in row["missing"])
     return _jsonable(
         {
