@@ -1,0 +1,82 @@
+"""The routing table: shipped defaults cover every stage of every default policy; overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from deadline_watcher.domain.policies import DEFAULT_POLICY_CONFIG
+from mynaflow.contracts.deadlines import DEADLINE_BREACHED_V1, DEADLINE_STAGE_REACHED_V1
+from notifier.domain.defaults import default_routing
+from notifier.domain.routing import RoutingConfigError, load_routing
+from notifier.domain.templates_catalogue import TEMPLATES
+
+pytestmark = pytest.mark.unit
+
+
+def every_default_stage() -> list[tuple[str, str, str]]:
+    return [
+        (policy, stage["name"], stage["role"])
+        for policy, config in DEFAULT_POLICY_CONFIG.items()
+        for stage in config["stages"]
+    ]
+
+
+@pytest.mark.parametrize(("policy", "stage", "role"), every_default_stage())
+def test_every_stage_of_every_default_policy_has_a_route(
+    policy: str, stage: str, role: str
+) -> None:
+    table = load_routing(default_routing())
+    route = table.route(DEADLINE_STAGE_REACHED_V1, {"policy": policy, "stage": stage, "role": role})
+    assert route is not None
+    assert route.audiences == (role,)
+    reader = TEMPLATES[route.template].reader
+    assert reader == ("resident" if role == "resident" else "staff")
+
+
+@pytest.mark.parametrize("policy", sorted(DEFAULT_POLICY_CONFIG))
+def test_every_breach_fact_has_a_route(policy: str) -> None:
+    table = load_routing(default_routing())
+    data = {"policy": policy, "stage": "breach", "role": "desk_manager"}
+    assert table.route(DEADLINE_BREACHED_V1, data) is not None
+
+
+def test_an_unknown_policy_is_unrouted_not_ignored() -> None:
+    table = load_routing(default_routing())
+    data = {"policy": "made_up", "stage": "x", "role": "queue"}
+    assert table.route(DEADLINE_STAGE_REACHED_V1, data) is None
+    assert not table.ignores(DEADLINE_STAGE_REACHED_V1)
+
+
+def test_a_receipt_routes_by_its_kind() -> None:
+    table = load_routing(default_routing())
+    receipt = "jp.mynaflow.intake.notice-acknowledged.v1"
+    defect = table.route(receipt, {"kind": "application_defect", "status": "accepted"})
+    assert defect is not None
+    assert defect.template == "application_defect"
+    assert table.route(receipt, {"kind": "record_update_required", "status": "accepted"}) is None
+    assert table.ignores(receipt)
+
+
+def test_a_file_overrides_the_default_for_one_stage(tmp_path: Path) -> None:
+    override = tmp_path / "routing.json"
+    rule = {
+        "type": DEADLINE_STAGE_REACHED_V1,
+        "when": {"policy": "notice_sla", "stage": "due_today"},
+        "template": "manager_escalation",
+        "to": ["desk_manager"],
+    }
+    override.write_text(json.dumps({"routes": [rule]}))
+    table = load_routing(default_routing(), [override])
+    data = {"policy": "notice_sla", "stage": "due_today", "role": "queue"}
+    route = table.route(DEADLINE_STAGE_REACHED_V1, data)
+    assert route is not None
+    assert (route.template, route.audiences) == ("manager_escalation", ("desk_manager",))
+
+
+def test_an_unknown_template_stops_the_start(tmp_path: Path) -> None:
+    bad = tmp_path / "routing.json"
+    bad.write_text(json.dumps({"routes": [{"type": "x", "template": "nope"}]}))
+    with pytest.raises(RoutingConfigError, match="nope"):
+        load_routing(default_routing(), [bad])
