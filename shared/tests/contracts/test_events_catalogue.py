@@ -11,7 +11,7 @@ from typing import Any
 
 import mynaflow.contracts
 import pytest
-from mynaflow.contracts import deadlines, intake
+from mynaflow.contracts import deadlines, intake, registry, resident
 from mynaflow.contracts.dead_letter import DeadLetteredMessage, message_dead_lettered_type
 from mynaflow.contracts.envelope import (
     EVENT_TYPE_PREFIX,
@@ -43,6 +43,12 @@ MODELS: dict[str, type[BaseModel]] = {
     deadlines.DEADLINE_CLEARED_V1: deadlines.DeadlineEvent,
     deadlines.DEADLINE_DIGEST_DUE_V1: deadlines.DigestDue,
     deadlines.DEADLINE_HEARTBEAT_V1: deadlines.Heartbeat,
+    resident.MOVED_IN_V1: resident.ResidentMovedIn,
+    resident.MOVED_OUT_V1: resident.ResidentMovedOut,
+    resident.REGISTERED_V1: resident.ResidentUpserted,
+    resident.CHANGED_V1: resident.ResidentUpserted,
+    **registry.COMMAND_MODELS,
+    **registry.EVENT_MODELS,
 }
 
 
@@ -79,6 +85,7 @@ def test_the_collection_of_types_finds_every_kind() -> None:
     """Guards the collector itself: if it silently found nothing, completeness would pass."""
     types = emittable_types()
     assert {*intake.EVENT_TYPES, *deadlines.REQUEST_TYPES, *deadlines.EVENT_TYPES} <= types
+    assert {*resident.EVENT_TYPES, *registry.COMMAND_TYPES, *registry.EVENT_TYPES} <= types
     assert message_dead_lettered_type("deadline-watcher") in types
     assert set(MODELS) <= types, "a type in MODELS that the contracts no longer define"
 
