@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
+from mynaflow.runtime.loops import Backoff, resilient_loop
 
 from notice_intake.adapters import metrics
 from notice_intake.domain.events import gap_detected_event
@@ -19,10 +19,10 @@ from notice_intake.service_layer.deps import IntakeDeps
 
 log = logging.getLogger(__name__)
 
-# Back-off after a failed round (the database may be restarting); the loop never dies of it.
-_RETRY_AFTER_FAILURE_S = 2.0
+# Back-off after a transient failure (the database may be restarting).
+_FIRST_RETRY_S = 2.0
+_MAX_RETRY_S = 30.0
 _MIN_SLEEP_S = 0.05
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
 async def report_due_gaps(deps: IntakeDeps) -> int:
@@ -52,26 +52,22 @@ async def seconds_until_next_due(deps: IntakeDeps) -> float:
 
 
 async def watch_sequence_gaps(deps: IntakeDeps, stopping: asyncio.Event) -> None:
-    """Run until `stopping` is set (the runtime's background task)."""
-    while not stopping.is_set():
-        # Cleared before looking, so a gap opened meanwhile wakes the next sleep at once.
-        deps.gaps_changed.clear()
-        try:
-            await report_due_gaps(deps)
-            sleep_s = await seconds_until_next_due(deps)
-        except _TRANSIENT as error:
-            log.warning("gap watcher round failed; retrying", extra={"error": type(error).__name__})
-            sleep_s = _RETRY_AFTER_FAILURE_S
-        await _sleep_until_woken(deps, stopping, sleep_s)
+    """Run until `stopping` is set (the runtime's background task); no failure ends it."""
+    await resilient_loop(
+        lambda: _report_round(deps),
+        name="gap watcher round",
+        stopping=stopping,
+        # After a failure that is not transient, try again within one grace period.
+        interval_s=deps.gap_grace.total_seconds(),
+        backoff=Backoff(_FIRST_RETRY_S, _MAX_RETRY_S),
+        wake=deps.gaps_changed,
+        logger=log,
+    )
 
 
-async def _sleep_until_woken(deps: IntakeDeps, stopping: asyncio.Event, seconds: float) -> None:
-    waiters = {
-        asyncio.ensure_future(stopping.wait()),
-        asyncio.ensure_future(deps.gaps_changed.wait()),
-    }
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+async def _report_round(deps: IntakeDeps) -> float:
+    """Report what is due; how long to sleep until the next gap falls due."""
+    # Cleared before looking, so a gap opened meanwhile wakes the next sleep at once.
+    deps.gaps_changed.clear()
+    await report_due_gaps(deps)
+    return await seconds_until_next_due(deps)
