@@ -9,10 +9,11 @@ logged and retried with backoff; the loop outlives it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+
+from mynaflow.runtime.loops import Backoff, resilient_loop, sleep_until_woken_or_stopping
 
 from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.metrics import LOOP_CYCLES, NEXT_DUE_SECONDS
@@ -34,27 +35,24 @@ class WatcherLoop:
         self.stopping = stopping
         self._next_heartbeat: datetime | None = None
         self._digest_sent_for: date | None = None
+        self._backoff = Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S)
 
     async def run(self) -> None:
         """Until `stopping` is set; every failure is logged and retried, never fatal."""
-        backoff = _FIRST_BACKOFF_S
-        while not self.stopping.is_set():
-            try:
-                async with listening(
-                    self.deps.pool, self.deps.wake_channel, self.deps.wake
-                ) as alive:
-                    backoff = _FIRST_BACKOFF_S
-                    await self._cycle_until_stopped(alive)
-            except Exception as error:  # the database may be away: wait and start again
-                log.warning(
-                    "deadline loop failed (%s: %s); retrying in %.1fs",
-                    type(error).__name__,
-                    error,
-                    backoff,
-                    exc_info=not isinstance(error, OSError),
-                )
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        await resilient_loop(
+            self._listen_and_cycle,
+            name="deadline loop",
+            stopping=self.stopping,
+            # After a failure that is not transient (a bug?), look again after the longest wait.
+            interval_s=_MAX_BACKOFF_S,
+            backoff=self._backoff,
+            logger=log,
+        )
+
+    async def _listen_and_cycle(self) -> None:
+        async with listening(self.deps.pool, self.deps.wake_channel, self.deps.wake) as alive:
+            self._backoff.reset()  # connected again: the next failure starts afresh
+            await self._cycle_until_stopped(alive)
 
     async def _cycle_until_stopped(self, alive: Callable[[], bool]) -> None:
         while not self.stopping.is_set():
@@ -101,14 +99,4 @@ class WatcherLoop:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but return early on a wake-up or when stopping."""
-        if seconds <= 0:
-            return
-        wake = asyncio.create_task(self.deps.wake.wait())
-        stop = asyncio.create_task(self.stopping.wait())
-        try:
-            await asyncio.wait({wake, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (wake, stop):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await sleep_until_woken_or_stopping(self.deps.wake, self.stopping, seconds)
