@@ -15,19 +15,19 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from deadline_watcher.testing.harness import (
+from mynaflow.contracts.topics import JLIS_NOTICES_RAW, topic_name
+from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.harness.deadline_watcher import (
     Deployment,
     delete_topics,
     deployment_settings,
     of_type,
     stage_events,
 )
-from mynaflow.contracts.topics import JLIS_NOTICES_RAW, topic_name
-from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.harness.notice_intake import produce_raw, start_in_process
 from mynaflow_testing.waiting import wait_for
 from mynaflow_tools.cli.main import build_app
 from notice_intake.settings import NoticeIntakeSettings
-from notice_intake.testing import produce_raw, start_in_process
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.e2e

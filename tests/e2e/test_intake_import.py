@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.settings import MynaflowSettings
-from notice_intake.settings import NoticeIntakeSettings
-from notice_intake.testing import (
+from mynaflow_testing.harness.notice_intake import (
     read_until,
     read_whole_topic,
     start_in_process,
 )
+from notice_intake.settings import NoticeIntakeSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -19,13 +19,13 @@ import pytest
 from mynaflow.domain.personal_number import personal_number_check_digit
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import open_connection
-from mynaflow_testing.waiting import wait_for
-from notice_intake.testing import (
+from mynaflow_testing.harness.notice_intake import (
     IntakeProcess,
     intake_process,
     produce_raw,
     read_until,
 )
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

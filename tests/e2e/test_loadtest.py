@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from mynaflow.messaging.topics_admin import admin_client
+from mynaflow_testing.harness.notice_intake import intake_process
 from mynaflow_testing.waiting import wait_for
-from notice_intake.testing import intake_process
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mynaflow_testing.ports import free_port
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
@@ -27,12 +27,6 @@ pytestmark = pytest.mark.service
 SERVICES = ("notice-intake", "card-registry", "deadline-watcher", "notifier")
 READY_TIMEOUT_S = 90.0
 STOP_LIMIT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

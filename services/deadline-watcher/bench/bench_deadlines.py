@@ -39,13 +39,13 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from deadline_watcher.adapters import repository
 from deadline_watcher.service_layer.firing import fire_due
-from deadline_watcher.testing.harness import Deployment, deployment_settings, request
 from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
 from mynaflow.contracts.topics import CATALOGUE
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.pool import create_pool, quote_identifier
+from mynaflow_testing.harness.deadline_watcher import Deployment, deployment_settings, request
 
 BENCH_POLICIES = {
     # Far-future ladders: nothing is due while the table grows.

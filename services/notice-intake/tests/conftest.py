@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 from mynaflow.domain.personal_number import personal_number_check_digit
+from mynaflow_testing.harness.notice_intake import InProcessIntake, start_in_process
 from notice_intake.settings import NoticeIntakeSettings
-from notice_intake.testing import InProcessIntake, start_in_process
 
 
 def make_individual_number(first11: str) -> str:

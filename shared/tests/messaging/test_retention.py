@@ -10,7 +10,6 @@ import logging
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mynaflow.messaging.retention import (
@@ -19,8 +18,9 @@ from mynaflow.messaging.retention import (
     prune_periodically,
     prune_published_outbox,
 )
-from mynaflow.runtime.service import ServiceDefinition, ServiceRunner, serve
+from mynaflow.runtime.service import ServiceDefinition
 from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.service import start_service
 from mynaflow_testing.waiting import wait_for
 from pydantic import ValidationError
 
@@ -223,13 +223,8 @@ async def test_a_running_service_prunes_its_own_schema(
         settings_class=MynaflowSettings,
         build=lambda context: None,
     )
-    runners: list[ServiceRunner[Any]] = []
-    stop = asyncio.Event()
-    service = asyncio.create_task(
-        serve(definition, settings, stop_event=stop, started=runners.append)
-    )
+    service = await start_service(definition, settings)
     try:
-        await wait_for(lambda: _started(runners), timeout=60, what="service started")
         pool = await pg_pool_factory(schema)
         kept = await add_outbox_rows(pool, 1, published_ago=timedelta(hours=167))
         await add_outbox_rows(pool, 2, published_ago=timedelta(hours=169))
@@ -238,12 +233,7 @@ async def test_a_running_service_prunes_its_own_schema(
         await wait_for(lambda: inbox_ids(pool), until=lambda ids: not ids, what="inbox pruned")
         await wait_for(lambda: outbox_ids(pool), until=lambda ids: ids == kept, what="outbox")
     finally:
-        stop.set()
-        assert await asyncio.wait_for(service, 15) == 0
-
-
-async def _started(runners: list[Any]) -> bool:
-    return bool(runners)
+        assert await service.stop(timeout_s=15) == 0
 
 
 # --- settings -------------------------------------------------------------------------------

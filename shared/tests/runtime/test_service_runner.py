@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -20,10 +19,12 @@ import pytest
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
 from mynaflow.messaging.broker import record_of
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, ServiceRunner, serve
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
 from mynaflow_testing.kafka_helpers import produce, wait_for_committed
+from mynaflow_testing.ports import free_port
+from mynaflow_testing.service import start_service
 from mynaflow_testing.waiting import wait_for
 from pydantic import BaseModel
 
@@ -83,27 +84,20 @@ async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
         settings_class=MynaflowSettings,
         build=build,
     )
-    runners: list[ServiceRunner[MynaflowSettings]] = []
-    stop = asyncio.Event()
-    service = asyncio.create_task(
-        serve(definition, settings, stop_event=stop, started=runners.append)
-    )
-
-    await wait_for(lambda: _ready(runners), timeout=60, what="service started")
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runners[0].http_port}") as client:
+    service = await start_service(definition, settings)
+    async with httpx.AsyncClient(base_url=service.url) as client:
         assert (await client.get("/readyz")).status_code == 200
         assert (await client.get("/count")).json() == {"applied": 0}
     topic = settings.topic_prefix + REGISTRY_COMMANDS.name
     ((partition, _),) = await produce(settings, topic, [json.dumps({"n": 7})], key="k")
     await asyncio.wait_for(handler_started.wait(), 30)
     assert task_ran.is_set()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runners[0].http_port}") as client:
+    async with httpx.AsyncClient(base_url=service.url) as client:
         metrics = (await client.get("/metrics")).text
     assert f'mynaflow_messages_in_total{{service="{SERVICE}",topic="{topic}"}} 1.0' in metrics
 
     stopping_at = time.monotonic()
-    stop.set()
-    exit_code = await asyncio.wait_for(service, 15)
+    exit_code = await service.stop(timeout_s=15)
     stop_took = time.monotonic() - stopping_at
 
     assert exit_code == 0
@@ -115,10 +109,6 @@ async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
         assert await pool.fetchval("SELECT n FROM applied") == 7
     finally:
         await pool.close()
-
-
-async def _ready(runners: list[Any]) -> bool:
-    return bool(runners)
 
 
 async def test_sigterm_while_waiting_for_kafka_at_start_up_exits_0_at_once(
@@ -151,9 +141,3 @@ async def test_sigterm_while_waiting_for_kafka_at_start_up_exits_0_at_once(
 
     assert await asyncio.wait_for(service, 10) == 0
     assert time.monotonic() - stopping_at < 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest_asyncio
-from deadline_watcher.testing.harness import (
+from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.harness.deadline_watcher import (
     Deployment,
     delete_topics,
     deployment_settings,
     new_schema,
 )
-from mynaflow.settings import MynaflowSettings
 
 # Policies on a scale of seconds, so real time can walk a whole ladder within a test.
 TEST_POLICIES: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from deadline_watcher.testing.harness import Deployment, of_type, request, stage_events
+from mynaflow_testing.harness.deadline_watcher import Deployment, of_type, request, stage_events
 
 pytestmark = pytest.mark.service
 

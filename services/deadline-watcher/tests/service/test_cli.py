@@ -7,7 +7,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from deadline_watcher.testing.harness import Deployment, of_type, request
+from mynaflow_testing.harness.deadline_watcher import Deployment, of_type, request
 from mynaflow_tools.cli.main import build_app
 from typer.testing import CliRunner
 

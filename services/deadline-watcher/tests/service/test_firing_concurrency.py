@@ -17,11 +17,11 @@ from deadline_watcher.domain.policies import load_policies
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.service_layer.firing import fire_due
 from deadline_watcher.service_layer.requests import handle_requests
-from deadline_watcher.testing.harness import MIGRATIONS, request
 from mynaflow.contracts.deadlines import ClearDeadline, clear_request_event, schedule_request_event
 from mynaflow.contracts.envelope import decode_event, encode_event
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.storage.pool import create_pool
+from mynaflow_testing.harness.deadline_watcher import MIGRATIONS, request
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from deadline_watcher.testing.harness import Deployment, of_type, request, stage_events
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.time import JST
+from mynaflow_testing.harness.deadline_watcher import Deployment, of_type, request, stage_events
 
 pytestmark = pytest.mark.service
 

@@ -8,8 +8,8 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from deadline_watcher.testing.harness import Deployment, of_type, request
 from mynaflow.domain.time import to_jst_date
+from mynaflow_testing.harness.deadline_watcher import Deployment, of_type, request
 from mynaflow_testing.waiting import wait_for
 from prometheus_client import REGISTRY
 

@@ -7,8 +7,8 @@ import collections
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from deadline_watcher.testing.harness import Deployment, request
 from mynaflow.contracts.deadlines import ScheduleDeadline, schedule_request_event
+from mynaflow_testing.harness.deadline_watcher import Deployment, request
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]

@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from deadline_watcher.testing.harness import Deployment, of_type, request
 from mynaflow.contracts.deadlines import DeadlineAudience, DeadlineSubject, ScheduleDeadline
 from mynaflow.contracts.topics import dead_letter_topic_for, topic_name
 from mynaflow.domain.personal_number import personal_number_check_digit
+from mynaflow_testing.harness.deadline_watcher import Deployment, of_type, request
 from mynaflow_testing.kafka_helpers import consume_until
 
 pytestmark = pytest.mark.service

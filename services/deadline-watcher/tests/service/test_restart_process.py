@@ -13,16 +13,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from deadline_watcher.testing.harness import (
+from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.harness.deadline_watcher import (
     Deployment,
     delete_topics,
     deployment_settings,
-    free_port,
     of_type,
     request,
     stage_events,
 )
-from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.ports import free_port
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]

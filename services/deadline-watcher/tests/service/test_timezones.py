@@ -17,17 +17,17 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
-from deadline_watcher.testing.harness import (
+from mynaflow.domain.time import JST, to_jst_date
+from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.harness.deadline_watcher import (
     Deployment,
     delete_topics,
     deployment_settings,
-    free_port,
     of_type,
     request,
     stage_events,
 )
-from mynaflow.domain.time import JST, to_jst_date
-from mynaflow.settings import MynaflowSettings
+from mynaflow_testing.ports import free_port
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service

@@ -16,12 +16,13 @@ import pytest_asyncio
 from mynaflow.contracts import jlis
 from mynaflow.messaging.errors import PoisonMessage
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
+from mynaflow_testing.context import storage_context
+from mynaflow_testing.harness.notice_intake import InProcessIntake, produce_raw, read_until
 from notice_intake.app import bootstrap, definition
 from notice_intake.domain.messages import RawNoticeMessage
 from notice_intake.service_layer import intake
 from notice_intake.service_layer.deps import IntakeDeps
 from notice_intake.settings import NoticeIntakeSettings
-from notice_intake.testing import InProcessIntake, produce_raw, read_until
 
 pytestmark = pytest.mark.service
 
@@ -43,29 +44,37 @@ def messages(values: list[bytes], topic: str = "jlis.notices.raw") -> list[RawNo
 
 
 @pytest_asyncio.fixture
-async def deps(fresh_schema: str, pg_pool_factory: Any) -> AsyncIterator[IntakeDeps]:
+async def pool(fresh_schema: str, pg_pool_factory: Any) -> AsyncIterator[asyncpg.Pool[Any]]:
     pool = await pg_pool_factory(fresh_schema)
     service_migrations = definition().migrations_dir
     await apply_migrations(
         pool, schema=fresh_schema, directories=[PLATFORM_MIGRATIONS, service_migrations]
     )
-    yield bootstrap(pool, NoticeIntakeSettings())
+    yield pool
 
 
-async def outbox_count(deps: IntakeDeps) -> int:
-    return int(await deps.pool.fetchval("SELECT count(*) FROM outbox"))
+@pytest_asyncio.fixture
+async def deps(pool: asyncpg.Pool[Any], fresh_schema: str) -> IntakeDeps:
+    settings = NoticeIntakeSettings()
+    return bootstrap(storage_context(definition(), settings, pool, schema=fresh_schema))
 
 
-async def test_a_redelivered_batch_stores_and_emits_nothing(deps: IntakeDeps) -> None:
+async def outbox_count(pool: asyncpg.Pool[Any]) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox"))
+
+
+async def test_a_redelivered_batch_stores_and_emits_nothing(
+    deps: IntakeDeps, pool: asyncpg.Pool[Any]
+) -> None:
     batch = messages([raw_notice(f"R-{n}") for n in range(5)] + [b"not json"])
     first = await intake.acknowledge_batch(batch, deps)
-    queued = await outbox_count(deps)
+    queued = await outbox_count(pool)
     again = await intake.acknowledge_batch(batch, deps)
     assert len(first.receipts) == 6
     assert first.redeliveries == 0
     assert (again.receipts, again.redeliveries) == ([], 6)
-    assert await outbox_count(deps) == queued  # no second receipt, request or dead letter
-    assert await deps.pool.fetchval("SELECT count(*) FROM receipts") == 6
+    assert await outbox_count(pool) == queued  # no second receipt, request or dead letter
+    assert await pool.fetchval("SELECT count(*) FROM receipts") == 6
     # A later offset of the same partition is new, even with an already-known notice id.
     later = [RawNoticeMessage("jlis.notices.raw", 0, 6, None, raw_notice("R-0"))]
     (duplicate,) = (await intake.acknowledge_batch(later, deps)).receipts
@@ -87,13 +96,13 @@ def poisoning_parser(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_an_unstorable_message_fails_its_batch_then_is_receipted_alone(
-    deps: IntakeDeps, monkeypatch: pytest.MonkeyPatch
+    deps: IntakeDeps, pool: asyncpg.Pool[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     poisoning_parser(monkeypatch)
     batch = messages([raw_notice("P-1"), raw_notice("P-2", resident_ref=POISON_MARK)])
     with pytest.raises(PoisonMessage):
         await intake.acknowledge_batch(batch, deps)
-    assert await deps.pool.fetchval("SELECT count(*) FROM receipts") == 0  # rolled back
+    assert await pool.fetchval("SELECT count(*) FROM receipts") == 0  # rolled back
     outcomes = [await intake.acknowledge_batch([m], deps) for m in batch]
     statuses = [
         (o.receipts[0].status.value, [r.code for r in o.receipts[0].reasons]) for o in outcomes

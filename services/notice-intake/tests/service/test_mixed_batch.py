@@ -16,14 +16,14 @@ import pytest
 from mynaflow.contracts.topics import CATALOGUE, JLIS_NOTICES_RAW, topic_name
 from mynaflow.runtime.logging import JsonFormatter
 from mynaflow.storage.pool import open_connection
-from mynaflow_testing.waiting import wait_for
-from notice_intake.testing import (
+from mynaflow_testing.harness.notice_intake import (
     InProcessIntake,
     dump_schema,
     produce_raw,
     read_until,
     read_whole_topic,
 )
+from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 

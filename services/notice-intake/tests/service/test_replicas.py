@@ -12,11 +12,16 @@ from typing import Any
 import httpx
 import pytest
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
+from mynaflow_testing.harness.notice_intake import (
+    InProcessIntake,
+    produce_raw,
+    read_until,
+    start_in_process,
+)
 from mynaflow_testing.waiting import wait_for
-from notice_intake.entrypoints import subscriber
+from notice_intake.entrypoints import subscribers
 from notice_intake.service_layer.intake import acknowledge_batch
 from notice_intake.settings import NoticeIntakeSettings
-from notice_intake.testing import InProcessIntake, produce_raw, read_until, start_in_process
 
 pytestmark = pytest.mark.service
 
@@ -50,7 +55,7 @@ async def test_two_replicas_receipt_each_notice_once(
         handled[id(deps)] += len(messages)
         return await acknowledge_batch(messages, deps)
 
-    monkeypatch.setattr(subscriber, "acknowledge_batch", counting)
+    monkeypatch.setattr(subscribers, "acknowledge_batch", counting)
     # Small batches, so that the first replica is still busy when the second one joins.
     settings = intake_settings.model_copy(update={"intake_batch_max_records": 25})
     run = uuid.uuid4().hex[:8]

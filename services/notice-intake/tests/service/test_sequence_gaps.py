@@ -11,10 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from mynaflow.contracts.intake import SEQUENCE_GAP_CLOSED_V1, SEQUENCE_GAP_DETECTED_V1
+from mynaflow_testing.harness.notice_intake import (
+    InProcessIntake,
+    produce_raw,
+    read_until,
+    read_whole_topic,
+)
 from mynaflow_testing.waiting import wait_for
 from notice_intake.app import bootstrap
 from notice_intake.service_layer.gap_watch import report_due_gaps
-from notice_intake.testing import InProcessIntake, produce_raw, read_until, read_whole_topic
 
 pytestmark = pytest.mark.service
 
@@ -63,7 +68,7 @@ async def test_a_gap_is_reported_once_and_closed_when_the_numbers_arrive(
     assert detected["missing_count"] == 2
 
     # Two more reporters (as other replicas would be) find nothing left to report.
-    replicas = [bootstrap(running_intake.runner.context.pool, settings) for _ in range(2)]
+    replicas = [bootstrap(running_intake.runner.context) for _ in range(2)]
     assert await asyncio.gather(*(report_due_gaps(d) for d in replicas)) == [0, 0]
     assert await _gap_events_queued(running_intake) == 1
 
@@ -99,7 +104,7 @@ async def test_racing_reporters_report_each_gap_exactly_once(
     run = uuid.uuid4().hex[:8]
     await produce_raw(settings, raw, [numbered(run, n) for n in (10, 12, 20)])
     # The service's own watcher plus four more reporters, racing round after round.
-    replicas = [bootstrap(running_intake.runner.context.pool, settings) for _ in range(4)]
+    replicas = [bootstrap(running_intake.runner.context) for _ in range(4)]
 
     async def race_and_read() -> list[dict[str, Any]]:
         await asyncio.gather(*(report_due_gaps(d) for d in replicas))

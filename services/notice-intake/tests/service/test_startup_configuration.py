@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from notice_intake.testing import intake_process
+from mynaflow_testing.harness.notice_intake import intake_process
 
 pytestmark = pytest.mark.service
 

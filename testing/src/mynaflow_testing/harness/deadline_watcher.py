@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +15,12 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+import deadline_watcher.app as _app_module
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from deadline_watcher.app import SERVICE_NAME, build_with
+from deadline_watcher.service_layer.deps import WatcherDeps
+from deadline_watcher.settings import DeadlineWatcherSettings
 from mynaflow.contracts.deadlines import (
     ClearDeadline,
     DeadlineAudience,
@@ -35,37 +38,37 @@ from mynaflow.runtime.service import (
     ServiceDefinition,
     ServiceRunner,
     migrations_dir_for,
-    serve,
 )
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
-from mynaflow_testing.kafka_helpers import consume_until
-from mynaflow_testing.waiting import wait_for
 
-import deadline_watcher.app as _app_module
-from deadline_watcher.app import SERVICE_NAME, build_with
-from deadline_watcher.service_layer.deps import WatcherDeps
-from deadline_watcher.settings import DeadlineWatcherSettings
+from mynaflow_testing.kafka_helpers import consume_until
+from mynaflow_testing.service import RunningService, start_service
 
 MIGRATIONS = migrations_dir_for(_app_module.__file__)
 
 
 @dataclass
 class Watcher:
-    """One running replica."""
+    """One running replica, and the dependencies its composition root built."""
 
-    task: asyncio.Task[int]
-    stop_event: asyncio.Event
-    runner: ServiceRunner[DeadlineWatcherSettings]
+    service: RunningService[DeadlineWatcherSettings]
     deps: WatcherDeps
 
     @property
+    def runner(self) -> ServiceRunner[DeadlineWatcherSettings]:
+        return self.service.runner
+
+    @property
+    def task(self) -> asyncio.Task[int]:
+        return self.service.task
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.runner.http_port}"
+        return self.service.url
 
     async def stop(self) -> int:
-        self.stop_event.set()
-        return await asyncio.wait_for(self.task, 20)
+        return await self.service.stop()
 
 
 @dataclass
@@ -101,19 +104,7 @@ class Deployment:
             settings_class=DeadlineWatcherSettings,
             build=build,
         )
-        runners: list[ServiceRunner[DeadlineWatcherSettings]] = []
-        stop = asyncio.Event()
-        task = asyncio.create_task(
-            serve(definition, settings, stop_event=stop, started=runners.append)
-        )
-
-        async def started() -> bool:
-            if task.done():
-                raise AssertionError(f"watcher exited during start-up: {task.result()}")
-            return bool(runners)
-
-        await wait_for(started, timeout=60, what="watcher started")
-        watcher = Watcher(task, stop, runners[0], built[0])
+        watcher = Watcher(await start_service(definition, settings), built[0])
         self.watchers.append(watcher)
         return watcher
 
@@ -220,13 +211,6 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
         names = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if names:
             await admin.delete_topics(names)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

@@ -1,20 +1,17 @@
 """Test support for notice-intake: run it (in a subprocess or in-process), feed it, read it.
 
-Used by the service's own tests and by `tests/e2e/test_intake*`. Nothing here is used by the
-running service.
+Used by the service's own tests and by the cross-service tests in `tests/`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +19,16 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
 from mynaflow.messaging.topics_admin import kafka_client_options
-from mynaflow.runtime.service import ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
-from mynaflow_testing.kafka_helpers import Records, consume_until
-from mynaflow_testing.waiting import wait_for
-
 from notice_intake.app import definition
 from notice_intake.settings import NoticeIntakeSettings
 
+from mynaflow_testing.kafka_helpers import Records, consume_until
+from mynaflow_testing.ports import free_port
+from mynaflow_testing.service import RunningService, start_service
+from mynaflow_testing.waiting import wait_for
+
 KeyedValue = tuple[bytes | None, bytes]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def produce_raw(
@@ -76,38 +68,12 @@ async def read_until(
 
 
 # --- in-process ----------------------------------------------------------------------------------
-@dataclass
-class InProcessIntake:
-    runner: ServiceRunner[NoticeIntakeSettings]
-    settings: NoticeIntakeSettings
-    stop_event: asyncio.Event
-    task: asyncio.Task[int]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.runner.http_port}"
-
-    async def stop(self) -> int:
-        self.stop_event.set()
-        return await self.task
+InProcessIntake = RunningService[NoticeIntakeSettings]
 
 
 async def start_in_process(settings: NoticeIntakeSettings, *, schema: str) -> InProcessIntake:
     """Run notice-intake in this event loop on `schema`; fails loudly if it does not start."""
-    service = replace(definition(), schema=schema)
-    stop_event = asyncio.Event()
-    started: asyncio.Future[ServiceRunner[NoticeIntakeSettings]] = asyncio.Future()
-
-    def on_started(runner: ServiceRunner[NoticeIntakeSettings]) -> None:
-        started.set_result(runner)
-
-    task = asyncio.create_task(serve(service, settings, stop_event=stop_event, started=on_started))
-    waiting: set[asyncio.Future[Any]] = {started, task}
-    done, _ = await asyncio.wait(waiting, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-    if started not in done:
-        stop_event.set()
-        raise AssertionError(f"notice-intake did not start (exit {task.result() if done else '?'})")
-    return InProcessIntake(started.result(), settings, stop_event, task)
+    return await start_service(definition(), settings, schema=schema)
 
 
 # --- subprocess ----------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Harnesses that run one service for a test (in-process or as a process), and feed and read it."""
