@@ -8,9 +8,10 @@ PYTHON ?= python3
 UV_VERSION ?= 0.13.8
 PYTEST_ARGS ?=
 
-# Prefer a uv on PATH; otherwise use the one pip installs (`python3 -m uv` works
-# even where pip's script folder is not on PATH, e.g. under pyenv or --user).
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# Prefer a uv on PATH; otherwise the one scripts/bootstrap_uv.py puts in a private
+# venv (no pip needed: a fresh Debian 12 has none for its python3).
+UV_VENV ?= $(or $(MYNAFLOW_UV_VENV),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mynaflow/uv-venv)
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(UV_VENV)/bin/uv")
 export UV
 
 # Connection settings for anything that talks to the servers: what the caller
@@ -43,9 +44,8 @@ infra-clean:
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || { \
-	  echo "uv not found; installing uv==$(UV_VERSION) from PyPI"; \
-	  $(PYTHON) -m pip install -q "uv==$(UV_VERSION)" \
-	  || $(PYTHON) -m pip install -q --user --break-system-packages "uv==$(UV_VERSION)"; }
+	  echo "uv not found; installing uv==$(UV_VERSION) into $(UV_VENV)"; \
+	  MYNAFLOW_UV_VENV="$(UV_VENV)" $(PYTHON) scripts/bootstrap_uv.py "$(UV_VERSION)"; }
 
 sync: uv
 	$(UV) sync --all-packages --locked
