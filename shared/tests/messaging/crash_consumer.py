@@ -14,8 +14,10 @@ import os
 import signal
 
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
-from mynaflow.messaging.broker import DeadLetterSink, make_broker, reliable_subscriber
+from mynaflow.messaging.broker import make_broker
+from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.inbox import claim_inbox
+from mynaflow.messaging.reliable_consume import reliable_subscriber
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.pool import create_pool
 from pydantic import BaseModel

@@ -24,15 +24,12 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
-from mynaflow.messaging.broker import (
-    DeadLetterSink,
-    RetryPolicy,
-    make_broker,
-    records_of,
-    reliable_subscriber,
-)
+from mynaflow.messaging.broker import make_broker
+from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.errors import PoisonMessage, TransientError
 from mynaflow.messaging.outbox import OutboxRelay
+from mynaflow.messaging.records import records_of
+from mynaflow.messaging.reliable_consume import RetryPolicy, reliable_subscriber
 from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.kafka_helpers import consume_until, produce, wait_for_committed

@@ -11,7 +11,9 @@ import asyncpg
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from mynaflow.contracts.topics import CATALOGUE, DAY_MS, REGISTRY_COMMANDS, topic_name
-from mynaflow.messaging.broker import DeadLetterSink, make_broker, reliable_subscriber
+from mynaflow.messaging.broker import make_broker
+from mynaflow.messaging.dead_letter import DeadLetterSink
+from mynaflow.messaging.reliable_consume import reliable_subscriber
 from mynaflow.messaging.topics_admin import admin_client, consumer_group_lag, ensure_topics
 from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.kafka_helpers import produce, wait_for_committed

@@ -18,17 +18,12 @@ from faststream.exceptions import AckMessage
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, RawCloudEvent
-from mynaflow.messaging.broker import (
-    DeadLetterSink,
-    FailureKind,
-    RawRecord,
-    RetryPolicy,
-    classify_failure,
-    make_broker,
-    record_of,
-    reliable_subscriber,
-)
+from mynaflow.messaging.broker import make_broker
+from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.errors import PoisonMessage, TransientError
+from mynaflow.messaging.failures import FailureKind, classify_failure
+from mynaflow.messaging.records import RawRecord, record_of
+from mynaflow.messaging.reliable_consume import RetryPolicy, reliable_subscriber
 from mynaflow.settings import MynaflowSettings
 from pydantic import BaseModel
 

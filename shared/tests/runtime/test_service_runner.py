@@ -18,7 +18,7 @@ import httpx
 import pytest
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
-from mynaflow.messaging.broker import record_of
+from mynaflow.messaging.records import record_of
 from mynaflow.runtime.service import ServiceContext, ServiceDefinition, serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool

@@ -22,6 +22,9 @@ from mynaflow.messaging.inbox import require_transaction
 from mynaflow.messaging.outbox import add_to_outbox
 
 if TYPE_CHECKING:
+    import asyncpg
+
+    from mynaflow.messaging.records import RawRecord
     from mynaflow.storage.pool import DbConnection
 
 
@@ -143,3 +146,32 @@ async def record_dead_letter(
     topic = topic_name(dead_letter_topic_for(service), topic_prefix)
     await add_to_outbox(conn, topic=topic, key=event.subject, event=event)
     return True
+
+
+class DeadLetterSink:
+    """Where a service's poison messages go: its `dead_letters` table and dead-letter topic.
+
+    Each record is written in its own transaction on the service's pool; the outbox relay then
+    publishes it to `<prefix><service>.dead-letter`. `topic_prefix` is also the prefix the
+    service's subscribers read under.
+    """
+
+    def __init__(self, pool: asyncpg.Pool[Any], *, service: str, topic_prefix: str = "") -> None:
+        self.pool = pool
+        self.service = service
+        self.topic_prefix = topic_prefix
+
+    async def record(self, record: RawRecord, *, reason: str, error: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await record_dead_letter(
+                conn,
+                service=self.service,
+                source_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                payload=record.value,
+                reason=reason,
+                error=error,
+                topic_prefix=self.topic_prefix,
+            )

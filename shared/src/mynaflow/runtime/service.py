@@ -32,13 +32,10 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import BatchSubscriber, DefaultSubscriber
 
 from mynaflow.contracts.topics import CATALOGUE, TopicSpec, topic_name
-from mynaflow.messaging.broker import (
-    DeadLetterSink,
-    RetryPolicy,
-    make_broker,
-    reliable_subscriber,
-)
+from mynaflow.messaging.broker import make_broker
+from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.outbox import OutboxRelay
+from mynaflow.messaging.reliable_consume import RetryPolicy, reliable_subscriber
 from mynaflow.messaging.retention import prune_periodically
 from mynaflow.messaging.topics_admin import (
     consumer_group_lag,

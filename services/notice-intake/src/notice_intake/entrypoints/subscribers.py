@@ -10,7 +10,7 @@ from typing import Any
 
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import JLIS_NOTICES_RAW
-from mynaflow.messaging.broker import RawRecord, records_of
+from mynaflow.messaging.records import RawRecord, records_of
 from mynaflow.runtime.service import ServiceContext
 
 from notice_intake.domain.messages import RawNoticeMessage
