@@ -18,7 +18,7 @@ from mynaflow.messaging.retention import (
     prune_periodically,
     prune_published_outbox,
 )
-from mynaflow.runtime.service import ServiceDefinition
+from mynaflow.runtime.definition import ServiceDefinition
 from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.service import start_service
 from mynaflow_testing.waiting import wait_for

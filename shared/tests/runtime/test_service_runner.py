@@ -19,7 +19,8 @@ import pytest
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
 from mynaflow.messaging.records import record_of
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, serve
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition
+from mynaflow.runtime.runner import serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
 from mynaflow_testing.kafka_helpers import produce, wait_for_committed

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NoReturn, TypeVar, cast
 
 import asyncpg
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition
 from mynaflow.settings import MynaflowSettings
 
 SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)

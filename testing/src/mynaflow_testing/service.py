@@ -11,7 +11,8 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from mynaflow.runtime.service import ServiceDefinition, ServiceRunner, serve
+from mynaflow.runtime.definition import ServiceDefinition
+from mynaflow.runtime.runner import ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
 
 SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from mynaflow.contracts.topics import DEADLINES_EVENTS
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.clock import Clock, SystemClock
-from mynaflow.runtime.service import (
+from mynaflow.runtime.definition import (
     ServiceContext,
     ServiceDefinition,
     migrations_dir_for,

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from mynaflow.domain.calendar import BusinessCalendar
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
 from notice_intake.adapters.repository import make_repos

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
 
 from notifier.settings import NotifierSettings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mynaflow.runtime.service import run_service
+from mynaflow.runtime.runner import run_service
 
 from notifier.app import definition
 

@@ -33,12 +33,8 @@ from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, en
 from mynaflow.contracts.topics import DEADLINES_EVENTS, DEADLINES_REQUESTS, topic_name
 from mynaflow.domain.clock import SystemClock
 from mynaflow.messaging.topics_admin import admin_client
-from mynaflow.runtime.service import (
-    ServiceContext,
-    ServiceDefinition,
-    ServiceRunner,
-    migrations_dir_for,
-)
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, migrations_dir_for
+from mynaflow.runtime.runner import ServiceRunner
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
 

@@ -11,7 +11,7 @@ from typing import Any
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import JLIS_NOTICES_RAW
 from mynaflow.messaging.records import RawRecord, records_of
-from mynaflow.runtime.service import ServiceContext
+from mynaflow.runtime.definition import ServiceContext
 
 from notice_intake.domain.messages import RawNoticeMessage
 from notice_intake.service_layer.deps import IntakeDeps
