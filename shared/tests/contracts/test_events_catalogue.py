@@ -11,7 +11,7 @@ from typing import Any
 
 import mynaflow.contracts
 import pytest
-from mynaflow.contracts import deadlines, intake, registry, resident
+from mynaflow.contracts import deadlines, intake, notifier, registry, resident
 from mynaflow.contracts.dead_letter import DeadLetteredMessage, message_dead_lettered_type
 from mynaflow.contracts.envelope import (
     EVENT_TYPE_PREFIX,
@@ -49,6 +49,8 @@ MODELS: dict[str, type[BaseModel]] = {
     resident.CHANGED_V1: resident.ResidentUpserted,
     **registry.COMMAND_MODELS,
     **registry.EVENT_MODELS,
+    **notifier.COMMAND_MODELS,
+    **notifier.EVENT_MODELS,
 }
 
 
@@ -84,7 +86,13 @@ def model_for(event_type: str) -> type[BaseModel] | None:
 def test_the_collection_of_types_finds_every_kind() -> None:
     """Guards the collector itself: if it silently found nothing, completeness would pass."""
     types = emittable_types()
-    assert {*intake.EVENT_TYPES, *deadlines.REQUEST_TYPES, *deadlines.EVENT_TYPES} <= types
+    assert {
+        *intake.EVENT_TYPES,
+        *deadlines.REQUEST_TYPES,
+        *deadlines.EVENT_TYPES,
+        *notifier.COMMAND_TYPES,
+        *notifier.EVENT_TYPES,
+    } <= types
     assert {*resident.EVENT_TYPES, *registry.COMMAND_TYPES, *registry.EVENT_TYPES} <= types
     assert message_dead_lettered_type("deadline-watcher") in types
     assert set(MODELS) <= types, "a type in MODELS that the contracts no longer define"
