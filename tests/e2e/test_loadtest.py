@@ -98,8 +98,9 @@ async def test_every_notice_is_receipted_and_ratios_are_reported(
     )
 
 
+@pytest.mark.usefixtures("kafka_topics")
 async def test_receipts_that_never_come_fail_the_run(
-    database_url: str, kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str]
+    database_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     # The topics exist (as a deployment's would), but no notice-intake reads them.
     env = client_env(kafka_bootstrap, topic_prefix, database_url)

@@ -30,7 +30,10 @@ def individual_number() -> Callable[[], str]:
 
 @pytest.fixture
 def intake_settings(
-    kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str], database_url: str
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    kafka_topics: dict[str, str],  # noqa: ARG001 (requested so the topics exist first)
+    database_url: str,
 ) -> NoticeIntakeSettings:
     return NoticeIntakeSettings(
         kafka_bootstrap_servers=kafka_bootstrap,

@@ -51,7 +51,7 @@ class Numbered(BaseModel):
     n: int
 
 
-def never(n: int) -> None:
+def never(_n: int) -> None:
     return None
 
 
@@ -225,8 +225,9 @@ async def test_stopping_while_message_3_is_retried_commits_nothing_past_it(
     assert await harness.applied_and_committed(10, partition, 10) == list(range(10))
 
 
+@pytest.mark.usefixtures("outbox_relay")
 async def test_poison_messages_are_dead_lettered_with_reason_and_bytes_and_the_rest_applied(
-    harness: Harness, outbox_relay: None
+    harness: Harness,
 ) -> None:
     bad_json = b'{"n": 3, oops'
     wrong_schema = b'{"number": "four"}'

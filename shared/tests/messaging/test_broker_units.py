@@ -78,7 +78,8 @@ class RecordingSink(DeadLetterSink):
         self.service, self.topic_prefix = "card-registry", "t."
         self.records: list[tuple[RawRecord, str]] = []
 
-    async def record(self, record: RawRecord, *, reason: str, error: str) -> None:
+    # `error` is part of the sink's keyword interface, which this fake implements.
+    async def record(self, record: RawRecord, *, reason: str, error: str) -> None:  # noqa: ARG002
         self.records.append((record, reason))
 
 
@@ -113,7 +114,7 @@ async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable() -
     sink = RecordingSink()
     handled: list[Any] = []
 
-    async def parser_that_fails(record: Any) -> Any:
+    async def parser_that_fails(_record: Any) -> Any:
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
     @reliable_subscriber(

@@ -193,9 +193,7 @@ async def test_a_running_relay_wakes_on_insert(platform_pool, fresh_schema, prod
     assert await platform_pool.fetchval("SELECT count(*) FROM outbox") == 2
 
 
-async def test_any_schema_name_gets_a_working_channel(
-    pg_pool_factory, database_url, producer, topic
-):
+async def test_any_schema_name_gets_a_working_channel(pg_pool_factory, producer, topic):
     schema = f"Ward Office-{uuid.uuid4().hex} with a name far longer than a channel allows"[:63]
     pool = await pg_pool_factory(schema)
     try:

@@ -221,7 +221,7 @@ async def test_a_running_service_prunes_its_own_schema(
         schema=schema,
         migrations_dir=migrations,
         settings_class=MynaflowSettings,
-        build=lambda context: None,
+        build=lambda _context: None,
     )
     service = await start_service(definition, settings)
     try:

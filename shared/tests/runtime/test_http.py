@@ -93,4 +93,4 @@ async def test_registered_routes_get_query_params_and_answer_json() -> None:
 def test_built_in_paths_cannot_be_replaced() -> None:
     app = ServiceHttpApp(readiness_checks={})
     with pytest.raises(ValueError, match="/readyz"):
-        app.add_route("/readyz", lambda query: passes())  # type: ignore[arg-type,return-value]
+        app.add_route("/readyz", lambda _query: passes())  # type: ignore[arg-type,return-value]

@@ -72,7 +72,7 @@ async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
             task_ran.set()
             await context.stopping.wait()
 
-        async def count(query: Any) -> dict[str, int]:
+        async def count(_query: Any) -> dict[str, int]:
             return {"applied": await context.pool.fetchval("SELECT count(*) FROM applied")}
 
         context.add_task(background)
@@ -127,7 +127,7 @@ async def test_sigterm_while_waiting_for_kafka_at_start_up_exits_0_at_once(
         schema=f"svc_{uuid.uuid4().hex[:8]}",
         migrations_dir=write_migrations(tmp_path / "migrations"),
         settings_class=MynaflowSettings,
-        build=lambda context: None,
+        build=lambda _context: None,
     )
     stop = asyncio.Event()
     service = asyncio.create_task(serve(definition, settings, stop_event=stop))

@@ -75,9 +75,7 @@ async def test_applies_tracks_in_order_then_nothing_the_second_time(
     assert await _history(pool) == [("platform", 1), ("service", 1), ("service", 2), ("service", 3)]
 
 
-async def test_creates_a_missing_schema_with_an_odd_name(
-    database_url, pg_pool_factory, service_track
-):
+async def test_creates_a_missing_schema_with_an_odd_name(pg_pool_factory, service_track):
     schema = "Odd-Schema name"
     pool = await pg_pool_factory(schema)
     try:

@@ -80,7 +80,9 @@ async def kafka_topics(kafka_bootstrap: str, topic_prefix: str) -> dict[str, str
 
 @pytest.fixture
 def kafka_settings(
-    kafka_bootstrap: str, topic_prefix: str, kafka_topics: dict[str, str]
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    kafka_topics: dict[str, str],  # noqa: ARG001 (requested so the topics exist first)
 ) -> _MynaflowSettings:
     """Settings for code under test: the real Kafka, this test's prefix, its topics created."""
     return _load_settings(

@@ -31,7 +31,7 @@ def _ping_command(app: typer.Typer) -> None:
         typer.echo("pong")
 
 
-def _broken(app: typer.Typer) -> None:
+def _broken(_app: typer.Typer) -> None:
     raise RuntimeError("cannot register")
 
 

@@ -20,7 +20,7 @@ def test_json_output_is_one_document_with_readable_japanese(
     emit(
         {"queue": "戸籍課", "due": date(2026, 1, 9), "ids": ("a", "b")},
         as_json=True,
-        render=lambda data, console: rendered.append(data),
+        render=lambda data, _console: rendered.append(data),
     )
     out = capsys.readouterr().out
     assert json.loads(out) == {"queue": "戸籍課", "due": "2026-01-09", "ids": ["a", "b"]}

@@ -68,9 +68,7 @@ def test_utf8_with_bom_and_json_lines(tmp_path: Path) -> None:
     assert [(row.line, row.key) for row in rows] == [(1, "J-0"), (2, "J-1"), (3, "J-2")]
 
 
-def test_malformed_rows_are_reported_with_line_numbers_and_still_published(
-    tmp_path: Path,
-) -> None:
+def test_malformed_rows_are_reported_with_line_numbers_and_still_published() -> None:
     text = "\n".join(
         [
             HEADER,
@@ -96,7 +94,7 @@ def test_malformed_rows_are_reported_with_line_numbers_and_still_published(
     assert rows[4].payload.startswith(b'"N-00005')
 
 
-def test_unparseable_json_lines_keep_their_line(tmp_path: Path) -> None:
+def test_unparseable_json_lines_keep_their_line() -> None:
     text = '{"notice_id": "a"}\n\n{broken\n[1]\n{"notice_id": "b"}\n'
     rows = list(read_notice_bytes(text.encode(), file_format=FileFormat.JSON_LINES).rows())
     assert [(row.line, row.parsed) for row in rows] == [
@@ -108,7 +106,7 @@ def test_unparseable_json_lines_keep_their_line(tmp_path: Path) -> None:
     assert rows[1].payload == b"{broken"
 
 
-def test_individual_numbers_never_leave_the_importer(tmp_path: Path) -> None:
+def test_individual_numbers_never_leave_the_importer() -> None:
     number = individual_number("27182818284")
     text = "\n".join(
         [
@@ -123,7 +121,7 @@ def test_individual_numbers_never_leave_the_importer(tmp_path: Path) -> None:
     assert [r.code for r in parse_raw_notice(rows[0].payload).reasons] == [PERSONAL_NUMBER_PRESENT]
 
 
-def test_undecodable_bytes_make_a_row_unparseable_and_are_passed_on(tmp_path: Path) -> None:
+def test_undecodable_bytes_make_a_row_unparseable_and_are_passed_on() -> None:
     data = (HEADER + "\n").encode() + csv_line(1).encode("utf-8") + b"\n" + b"N-2,\xff\xfe,x\n"
     rows = list(read_notice_bytes(data, encoding="utf-8", file_format=FileFormat.CSV).rows())
     assert [(row.line, row.parsed) for row in rows] == [(2, True), (3, False)]
@@ -131,7 +129,7 @@ def test_undecodable_bytes_make_a_row_unparseable_and_are_passed_on(tmp_path: Pa
     assert parse_raw_notice(rows[1].payload).unreadable_json
 
 
-def test_a_header_without_the_contract_fields_is_refused(tmp_path: Path) -> None:
+def test_a_header_without_the_contract_fields_is_refused() -> None:
     with pytest.raises(ImportFileError, match="notice_id"):
         list(read_notice_bytes(b"id,kind\n1,x\n", file_format=FileFormat.CSV).rows())
 

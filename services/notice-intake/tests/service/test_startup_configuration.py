@@ -13,10 +13,10 @@ from mynaflow_testing.harness.notice_intake import intake_process
 pytestmark = pytest.mark.service
 
 
+@pytest.mark.usefixtures("kafka_topics")
 async def test_a_known_kind_without_a_queue_refuses_to_start(
     database_url: str,
     kafka_bootstrap: str,
-    kafka_topics: dict[str, str],
     topic_prefix: str,
     tmp_path: Path,
 ) -> None:
@@ -36,10 +36,10 @@ async def test_a_known_kind_without_a_queue_refuses_to_start(
     assert "NOTICE_KIND_QUEUES" in log
 
 
+@pytest.mark.usefixtures("kafka_topics")
 async def test_with_the_defaults_it_starts_and_reports(
     database_url: str,
     kafka_bootstrap: str,
-    kafka_topics: dict[str, str],
     topic_prefix: str,
     tmp_path: Path,
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,9 +157,7 @@ def test_each_resident_letter_is_a_pdf_with_name_era_date_and_deadline(
     assert written.manual_reason is None
 
 
-def test_a_name_the_font_lacks_is_never_printed_and_is_flagged(
-    writer: LetterWriter, tmp_path: Path
-) -> None:
+def test_a_name_the_font_lacks_is_never_printed_and_is_flagged(writer: LetterWriter) -> None:
     font = load_font(DEFAULT_FONT_PATH)
     gaiji = "\U00020bb7"  # 𠮷 (tsuchi-yoshi), a classic 外字 in names, absent from IPAex
     assert missing_glyphs(font, f"佐藤{gaiji}") == ["U+20BB7"]

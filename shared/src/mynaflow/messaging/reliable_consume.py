@@ -158,11 +158,11 @@ class _ReliableConsumeScope(BaseMiddleware):
             # Raising makes FastStream nack: the partition is sought back to the record.
             raise give_back.__cause__ or give_back from None
 
-    async def after_processed(
+    async def after_processed(  # FastStream's signature; only `exc_val` matters here
         self,
-        exc_type: type[BaseException] | None = None,
+        exc_type: type[BaseException] | None = None,  # noqa: ARG002
         exc_val: BaseException | None = None,
-        exc_tb: TracebackType | None = None,
+        exc_tb: TracebackType | None = None,  # noqa: ARG002
     ) -> bool | None:
         """A record FastStream could not even parse (e.g. non-UTF-8 headers) is poison too.
 

@@ -101,7 +101,7 @@ class ServiceHttpApp:
     async def __call__(
         self,
         scope: dict[str, Any],
-        receive: Callable[[], Awaitable[dict[str, Any]]],
+        _receive: Callable[[], Awaitable[dict[str, Any]]],  # routes are GET only: no body
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
         if scope["type"] != "http":
