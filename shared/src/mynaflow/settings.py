@@ -4,17 +4,31 @@ Values come from the environment. When `KAFKA_BOOTSTRAP_SERVERS` or `DATABASE_UR
 `export` lines that `make infra-up` writes to `.mynaflow/env` fill them in, so a developer's shell
 needs no setup. Settings are built at start-up (never at import time) so tests can build a service
 with other values.
+
+Every setting is read here, through pydantic-settings, and nowhere else: the ward's calendar
+(`WARD_CLOSURES`, `WARD_OPEN_DAYS`, built by `business_calendar()`), the topics' partitions and
+retention (`TOPIC_PARTITIONS_<NAME>`, `TOPIC_RETENTION_MS_<NAME>`, applied by `topic_spec()`), the
+replication factor and the platform's batch sizes.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from mynaflow.contracts.topics import TopicSpec
+from mynaflow.domain.calendar import BusinessCalendar, parse_date_list
 
 _EXPORT_LINE = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
 LOCAL_ENV_RELATIVE_PATH = Path(".mynaflow") / "env"
@@ -74,6 +88,42 @@ class KafkaSecuritySettings(BaseSettings):
     kafka_ssl_keyfile: str | None = None
 
 
+class TopicOverride(BaseModel):
+    """One topic's partitions and retention, where a deployment differs from the catalogue."""
+
+    partitions: int | None = Field(default=None, gt=0)
+    # -1 is Kafka's "keep for ever".
+    retention_ms: int | None = Field(default=None, ge=-1)
+
+
+# `TOPIC_PARTITIONS_<NAME>=12` sets `topic_overrides["<NAME>"].partitions`, and so on.
+_TOPIC_OVERRIDE_VARIABLES = {
+    "TOPIC_PARTITIONS_": "partitions",
+    "TOPIC_RETENTION_MS_": "retention_ms",
+}
+
+
+def topic_override_key(name: str) -> str:
+    """The key of a topic in `topic_overrides`: `jlis.notices.raw` → `JLIS_NOTICES_RAW`."""
+    return name.upper().replace(".", "_").replace("-", "_")
+
+
+class TopicOverridesSource(PydanticBaseSettingsSource):
+    """Collects the per-topic variables, whose names pydantic-settings cannot know in advance."""
+
+    # The signature pydantic-settings calls; this source produces everything in `__call__`.
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        overrides: dict[str, dict[str, str]] = {}
+        for variable, value in os.environ.items():
+            for prefix, attribute in _TOPIC_OVERRIDE_VARIABLES.items():
+                if variable.startswith(prefix) and len(variable) > len(prefix):
+                    overrides.setdefault(variable[len(prefix) :], {})[attribute] = value
+        return {"topic_overrides": overrides} if overrides else {}
+
+
 class MynaflowSettings(KafkaSecuritySettings):
     """The variables every service reads, with the same names everywhere."""
 
@@ -94,6 +144,69 @@ class MynaflowSettings(KafkaSecuritySettings):
     inbox_retention_days: int = Field(default=400, gt=0)
     # Seconds between retention passes over the outbox and inbox.
     retention_interval_s: float = Field(default=3600.0, gt=0)
+    # Rows deleted per statement by a retention pass: large enough to keep up with any real
+    # volume in a few statements, small enough that one takes well under a second and locks
+    # only that many rows.
+    retention_batch_size: int = Field(default=10_000, gt=0)
+    # Outbox rows the relay reads, sends and marks published per round trip.
+    outbox_batch_size: int = Field(default=500, gt=0)
+    # The ward's own closed days and extra open days (開庁日), e.g. `2026-06-01..2026-06-05`; see
+    # `mynaflow.domain.calendar.parse_date_list` for the format.
+    ward_closures: str = ""
+    ward_open_days: str = ""
+    # Replicas of each partition a service creates: 1 for the local single-node broker.
+    topic_replication_factor: int = Field(default=1, gt=0)
+    # Partitions and retention per topic where a deployment differs from the catalogue; read from
+    # `TOPIC_PARTITIONS_<NAME>` and `TOPIC_RETENTION_MS_<NAME>` (dots and dashes of the topic
+    # name become underscores: `TOPIC_PARTITIONS_JLIS_NOTICES_RAW=12`).
+    topic_overrides: dict[str, TopicOverride] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TopicOverridesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @field_validator("ward_closures", "ward_open_days")
+    @classmethod
+    def _dates_must_parse(cls, value: str) -> str:
+        parse_date_list(value)  # a typo stops the start-up, not the first deadline
+        return value
+
+    @field_validator("topic_overrides")
+    @classmethod
+    def _keys_as_variables_spell_them(
+        cls, overrides: dict[str, TopicOverride]
+    ) -> dict[str, TopicOverride]:
+        return {topic_override_key(name): override for name, override in overrides.items()}
+
+    def business_calendar(self) -> BusinessCalendar:
+        """The ward's business-day calendar: national rules plus its closures and open days."""
+        return BusinessCalendar.from_settings_string(self.ward_closures, self.ward_open_days)
+
+    def topic_spec(self, spec: TopicSpec) -> TopicSpec:
+        """`spec` with this deployment's partitions and retention, where it sets them."""
+        override = self.topic_overrides.get(topic_override_key(spec.name))
+        if override is None:
+            return spec
+        return replace(
+            spec,
+            partitions=override.partitions or spec.partitions,
+            retention_ms=spec.retention_ms
+            if override.retention_ms is None
+            else override.retention_ms,
+        )
 
 
 SettingsT = TypeVar("SettingsT", bound=MynaflowSettings)

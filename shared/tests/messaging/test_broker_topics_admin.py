@@ -39,10 +39,11 @@ async def test_concurrent_callers_create_the_catalogue_once_with_partitions_and_
     kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TOPIC_RETENTION_MS_REGISTRY_COMMANDS", str(3 * DAY_MS))
+    settings = MynaflowSettings(kafka_bootstrap_servers=kafka_bootstrap)  # reads the override
     results = await asyncio.gather(
-        *(ensure_topics(kafka_bootstrap, CATALOGUE, prefix=topic_prefix) for _ in range(3))
+        *(ensure_topics(settings, CATALOGUE, prefix=topic_prefix) for _ in range(3))
     )
-    again = await ensure_topics(kafka_bootstrap, CATALOGUE, prefix=topic_prefix)
+    again = await ensure_topics(settings, CATALOGUE, prefix=topic_prefix)
 
     expected = {topic_name(spec, topic_prefix) for spec in CATALOGUE}
     created = [name for result in results for name in result]

@@ -1,14 +1,14 @@
-"""The topic catalogue from DESIGN.md: one registry of names, partitions and retention.
+"""The topic catalogue (`docs/architecture.md`): one registry of names, partitions and retention.
 
 Topics are created explicitly at every service's start-up (idempotently); automatic creation is
-never relied on. Partition counts and retention can be overridden per deployment with
-`TOPIC_PARTITIONS_<NAME>` / `TOPIC_RETENTION_MS_<NAME>` (dots and dashes become underscores).
+never relied on. A deployment may set other partition counts and retention per topic
+(`TOPIC_PARTITIONS_<NAME>` / `TOPIC_RETENTION_MS_<NAME>`): the settings read them and
+`MynaflowSettings.topic_spec(spec)` applies them; this module reads no environment.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 DAY_MS = 24 * 60 * 60 * 1000
 # Notices and facts are kept long enough to rebuild any service from the log after an incident.
@@ -22,16 +22,6 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     description: str
-
-    def env_suffix(self) -> str:
-        return self.name.upper().replace(".", "_").replace("-", "_")
-
-    def configured(self) -> TopicSpec:
-        """This spec with any environment overrides applied."""
-        suffix = self.env_suffix()
-        partitions = int(os.environ.get(f"TOPIC_PARTITIONS_{suffix}", self.partitions))
-        retention = int(os.environ.get(f"TOPIC_RETENTION_MS_{suffix}", self.retention_ms))
-        return replace(self, partitions=partitions, retention_ms=retention)
 
 
 JLIS_NOTICES_RAW = TopicSpec(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -30,6 +29,8 @@ _TOPIC_ALREADY_EXISTS = 36
 # How long ensure_topics waits for newly created topics to appear in the cluster metadata, so
 # that a consumer subscribing right after start-up finds every partition.
 _METADATA_WAIT_S = 30.0
+# Without settings (a bootstrap string): the local single-node broker.
+DEFAULT_REPLICATION_FACTOR = 1
 
 
 def kafka_client_options(settings: MynaflowSettings) -> dict[str, Any]:
@@ -66,11 +67,6 @@ def _prefix_of(settings_or_bootstrap: MynaflowSettings | str, prefix: str | None
     return settings_or_bootstrap.topic_prefix
 
 
-def replication_factor() -> int:
-    """Replicas per partition: 1 for the local single node; set `TOPIC_REPLICATION_FACTOR`."""
-    return int(os.environ.get("TOPIC_REPLICATION_FACTOR", "1"))
-
-
 @asynccontextmanager
 async def admin_client(
     settings_or_bootstrap: MynaflowSettings | str, *, request_timeout_ms: int = 10_000
@@ -88,14 +84,26 @@ async def admin_client(
         await admin.close()
 
 
-def _new_topic(spec: TopicSpec, prefix: str) -> NewTopic:
-    configured = spec.configured()
+def _new_topic(spec: TopicSpec, prefix: str, replication_factor: int) -> NewTopic:
     return NewTopic(
-        name=topic_name(configured, prefix),
-        num_partitions=configured.partitions,
-        replication_factor=replication_factor(),
-        topic_configs={"retention.ms": str(configured.retention_ms)},
+        name=topic_name(spec, prefix),
+        num_partitions=spec.partitions,
+        replication_factor=replication_factor,
+        topic_configs={"retention.ms": str(spec.retention_ms)},
     )
+
+
+def _new_topics(
+    settings_or_bootstrap: MynaflowSettings | str, specs: Iterable[TopicSpec], prefix: str
+) -> list[NewTopic]:
+    """The topics to create: as the catalogue says, or as the settings' deployment overrides."""
+    if isinstance(settings_or_bootstrap, str):
+        return [_new_topic(spec, prefix, DEFAULT_REPLICATION_FACTOR) for spec in specs]
+    settings = settings_or_bootstrap
+    return [
+        _new_topic(settings.topic_spec(spec), prefix, settings.topic_replication_factor)
+        for spec in specs
+    ]
 
 
 def _raise_for_create_errors(response: Any) -> list[str]:
@@ -143,11 +151,13 @@ async def ensure_topics(
     """Create the missing topics of `specs` under `prefix`; return the names created now.
 
     `prefix=None` means the settings' `topic_prefix` (or none, given a bootstrap string).
-    Partitions and `retention.ms` come from each spec (with its environment overrides).
-    Idempotent, and safe when several services start at the same time.
+    Partitions and `retention.ms` come from each spec, with the settings' `topic_overrides`
+    applied, and replication from `topic_replication_factor` (given a bootstrap string: the
+    specs as they are, one replica). Idempotent, and safe when several services start at the
+    same time.
     """
     effective_prefix = _prefix_of(settings_or_bootstrap, prefix)
-    new_topics = [_new_topic(spec, effective_prefix) for spec in specs]
+    new_topics = _new_topics(settings_or_bootstrap, specs, effective_prefix)
     async with admin_client(settings_or_bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [topic for topic in new_topics if topic.name not in existing]

@@ -119,7 +119,11 @@ class ServiceRunner(Generic[SettingsT]):
         context.add_task(self._prune_forever)
         await broker.start()
         self._relay = OutboxRelay(
-            pool, producer, schema=self.definition.schema, service=self.definition.name
+            pool,
+            producer,
+            schema=self.definition.schema,
+            batch_size=self.settings.outbox_batch_size,
+            service=self.definition.name,
         )
         self._relay_task = asyncio.create_task(self._relay.run(), name="outbox-relay")
         self._tasks = [self._start_task(task) for task in context.tasks]
@@ -233,6 +237,7 @@ class ServiceRunner(Generic[SettingsT]):
             interval_s=settings.retention_interval_s,
             first_delay_s=min(RETENTION_FIRST_DELAY_S, settings.retention_interval_s),
             stopping=self.context.stopping,
+            batch_size=settings.retention_batch_size,
         )
 
     async def stop(self) -> None:

@@ -1,0 +1,90 @@
+"""Unit tests of the settings: everything configurable is read through pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+from mynaflow.contracts.topics import INTAKE_RECEIPTS, JLIS_NOTICES_RAW, REGISTRY_COMMANDS
+from mynaflow.settings import MynaflowSettings, TopicOverride
+from pydantic import ValidationError
+
+pytestmark = pytest.mark.unit
+
+WEDNESDAY = date(2026, 6, 3)
+SATURDAY = date(2026, 6, 6)
+
+
+@pytest.fixture(autouse=True)
+def _no_deployment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test states the variables it reads; none leak in from the shell running pytest."""
+    for name in list(os.environ):
+        if name.startswith(("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_")):
+            monkeypatch.delenv(name)
+
+
+def test_ward_closures_and_open_days_build_the_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARD_CLOSURES", "2026-06-01..2026-06-03")
+    monkeypatch.setenv("WARD_OPEN_DAYS", "2026-06-06")
+    calendar = MynaflowSettings().business_calendar()
+    assert not calendar.is_business_day(WEDNESDAY)
+    assert calendar.is_business_day(SATURDAY)
+
+
+def test_without_ward_variables_the_calendar_has_only_the_national_rules() -> None:
+    calendar = MynaflowSettings().business_calendar()
+    assert calendar.is_business_day(WEDNESDAY)
+    assert not calendar.is_business_day(SATURDAY)
+    assert calendar.extra_closures == frozenset()
+
+
+def test_a_malformed_ward_closure_stops_the_settings_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WARD_CLOSURES", "2026-06-31")
+    with pytest.raises(ValidationError, match="ward_closures"):
+        MynaflowSettings()
+
+
+def test_topic_variables_override_partitions_and_retention_of_their_topic_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOPIC_PARTITIONS_JLIS_NOTICES_RAW", "12")
+    monkeypatch.setenv("TOPIC_RETENTION_MS_REGISTRY_COMMANDS", "-1")
+    settings = MynaflowSettings()
+    raw = settings.topic_spec(JLIS_NOTICES_RAW)
+    commands = settings.topic_spec(REGISTRY_COMMANDS)
+    assert (raw.partitions, raw.retention_ms) == (12, JLIS_NOTICES_RAW.retention_ms)
+    assert (commands.partitions, commands.retention_ms) == (REGISTRY_COMMANDS.partitions, -1)
+    assert settings.topic_spec(INTAKE_RECEIPTS) == INTAKE_RECEIPTS
+
+
+def test_topic_overrides_given_in_code_may_use_the_topic_name() -> None:
+    settings = MynaflowSettings(topic_overrides={"jlis.notices.raw": TopicOverride(partitions=3)})
+    assert settings.topic_spec(JLIS_NOTICES_RAW).partitions == 3
+
+
+def test_a_topic_variable_that_is_not_a_count_stops_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOPIC_PARTITIONS_JLIS_NOTICES_RAW", "0")
+    with pytest.raises(ValidationError, match="partitions"):
+        MynaflowSettings()
+
+
+def test_replication_factor_and_batch_sizes_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (
+        MynaflowSettings().topic_replication_factor,
+        MynaflowSettings().outbox_batch_size,
+        MynaflowSettings().retention_batch_size,
+    ) == (1, 500, 10_000)
+    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("OUTBOX_BATCH_SIZE", "50")
+    monkeypatch.setenv("RETENTION_BATCH_SIZE", "1000")
+    settings = MynaflowSettings()
+    assert (
+        settings.topic_replication_factor,
+        settings.outbox_batch_size,
+        settings.retention_batch_size,
+    ) == (3, 50, 1000)
