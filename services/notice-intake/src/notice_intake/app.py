@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
@@ -35,9 +34,7 @@ def bootstrap(context: ServiceContext[NoticeIntakeSettings], **overrides: Any) -
         uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
         reads=SqlIntakeReads(context.pool),
         routing=settings.routing_table(),
-        calendar=BusinessCalendar.from_settings_string(
-            settings.ward_closures, settings.ward_open_days
-        ),
+        calendar=settings.business_calendar(),
         topics=IntakeTopics(settings.topic_prefix),
         service=context.name,
         gap_grace=timedelta(seconds=settings.sequence_gap_grace_s),

@@ -36,9 +36,6 @@ class NoticeIntakeSettings(MynaflowSettings):
     sequence_gap_grace_s: float = Field(default=900.0, gt=0)
     # Raw notices per batch: one transaction and one offset commit each.
     intake_batch_max_records: int = Field(default=500, gt=0)
-    # The ward's own closures (`WARD_CLOSURES`) and open days (`WARD_OPEN_DAYS`).
-    ward_closures: str = ""
-    ward_open_days: str = ""
 
     def routing_table(self) -> RoutingTable:
         """The kind → queue/SLA table; raises `RoutingConfigurationError` when unusable."""
