@@ -1,4 +1,4 @@
-"""Unit tests of the business-day calendar (開庁日): known dates from DOMAIN.md and properties."""
+"""Unit tests of the business-day calendar (開庁日): known dates (`docs/domain.md`), properties."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def business_day_strategy(calendar: BusinessCalendar) -> st.SearchStrategy[date]
     return days.map(calendar.business_day_on_or_after)
 
 
-# --- known answers (DOMAIN.md) ------------------------------------------------------------
+# --- known answers (docs/domain.md) --------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -166,19 +166,12 @@ def test_settings_string_rejects_bad_dates(bad: str) -> None:
         parse_date_list(bad)
 
 
-def test_from_env_reads_ward_closures_and_open_days() -> None:
-    calendar = BusinessCalendar.from_env(
-        {"WARD_CLOSURES": "2026-06-01,2026-06-02", "WARD_OPEN_DAYS": "2026-03-28"}
-    )
+def test_settings_string_reads_ward_closures_and_open_days() -> None:
+    calendar = BusinessCalendar.from_settings_string("2026-06-01,2026-06-02", "2026-03-28")
     assert calendar.extra_closures == {date(2026, 6, 1), date(2026, 6, 2)}
     assert calendar.extra_open_days == {date(2026, 3, 28)}
     assert not calendar.is_business_day(date(2026, 6, 2))
-
-
-def test_from_env_uses_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WARD_CLOSURES", "2026-06-03")
-    monkeypatch.delenv("WARD_OPEN_DAYS", raising=False)
-    assert not BusinessCalendar.from_env().is_business_day(date(2026, 6, 3))
+    assert calendar.is_business_day(date(2026, 3, 28))  # a Saturday
 
 
 # --- properties -----------------------------------------------------------------------------

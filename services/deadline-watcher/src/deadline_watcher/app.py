@@ -15,7 +15,6 @@ import uuid
 from datetime import timedelta
 
 from mynaflow.contracts.topics import DEADLINES_EVENTS
-from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.clock import Clock, SystemClock
 from mynaflow.runtime.definition import (
     ServiceContext,
@@ -42,7 +41,7 @@ def watcher_deps(context: ServiceContext[DeadlineWatcherSettings], clock: Clock)
         events_topic=context.topic(DEADLINES_EVENTS),
         wake_channel=wake_channel_for(context.schema),
         instance=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-        calendar=BusinessCalendar.from_env(),
+        calendar=settings.business_calendar(),
         clock=clock,
         settle=timedelta(seconds=settings.catchup_settle_s),
         late_after=timedelta(seconds=settings.late_after_s),

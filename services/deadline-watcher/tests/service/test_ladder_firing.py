@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.time import JST
+from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.harness.deadline_watcher import Deployment, of_type, request, stage_events
 
 pytestmark = pytest.mark.service
@@ -79,7 +79,7 @@ async def test_calendar_day_and_business_day_stages_fire_at_their_computed_insta
     # Today is a business day for this ward whatever the weekday (an extra open day), so "one
     # business day before" the next business day is today.
     monkeypatch.setenv("WARD_OPEN_DAYS", today.isoformat())
-    calendar = BusinessCalendar.from_env()
+    calendar = MynaflowSettings().business_calendar()  # reads WARD_OPEN_DAYS, as the watcher
     clock = stage_at.astimezone(JST).timetz()
     calendar_due = stage_at + timedelta(days=1)
     business_due = datetime.combine(calendar.add_business_days(today, 1), clock)

@@ -13,10 +13,11 @@ Counting follows 初日不算入: the start day is never counted, even when it i
 Speed: one calendar is asked for up to a million deadlines, so each year's business days are
 computed once into a sorted list of ordinals, and every query is a binary search on it.
 
-Configuration (see `BusinessCalendar.from_settings_string` / `from_env`):
-    WARD_CLOSURES="2026-06-01,2026-06-02"          extra closed days
-    WARD_CLOSURES="2026-06-01..2026-06-05"         an inclusive range
-    WARD_OPEN_DAYS="2026-03-28"                    extra open days (optional)
+Configuration is read by the settings (`WARD_CLOSURES`, `WARD_OPEN_DAYS`;
+`MynaflowSettings.business_calendar()` builds the calendar); this module reads no environment.
+The string format (`BusinessCalendar.from_settings_string`, `parse_date_list`):
+    "2026-06-01,2026-06-02"          single days
+    "2026-06-01..2026-06-05"         an inclusive range
 Dates and ranges may be separated by commas, semicolons or whitespace.
 
 The `holidays` package knows Japanese holidays from 1949 to 2099; outside those years only
@@ -25,10 +26,9 @@ weekends, the year-end closure and the ward's own closures apply.
 
 from __future__ import annotations
 
-import os
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import cache
 
@@ -37,17 +37,12 @@ import holidays
 from mynaflow.domain.time import end_of_jst_day, require_plain_date, to_jst_date
 
 __all__ = [
-    "CLOSURES_ENV_VAR",
-    "OPEN_DAYS_ENV_VAR",
     "BusinessCalendar",
     "end_of_jst_day",
     "is_year_end_closure",
     "national_holidays",
     "parse_date_list",
 ]
-
-CLOSURES_ENV_VAR = "WARD_CLOSURES"
-OPEN_DAYS_ENV_VAR = "WARD_OPEN_DAYS"
 
 _SATURDAY = 5
 _DATE_LIST_SEPARATORS = re.compile(r"[,;\s]+")
@@ -110,16 +105,8 @@ class BusinessCalendar:
 
     @classmethod
     def from_settings_string(cls, closures: str = "", open_days: str = "") -> BusinessCalendar:
-        """Build from the `WARD_CLOSURES` / `WARD_OPEN_DAYS` string format."""
+        """Build from the string format of `WARD_CLOSURES` / `WARD_OPEN_DAYS` (see the module)."""
         return cls(parse_date_list(closures), extra_open_days=parse_date_list(open_days))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> BusinessCalendar:
-        """Build from `WARD_CLOSURES` and `WARD_OPEN_DAYS` (both optional)."""
-        env = os.environ if environ is None else environ
-        return cls.from_settings_string(
-            env.get(CLOSURES_ENV_VAR, ""), env.get(OPEN_DAYS_ENV_VAR, "")
-        )
 
     @property
     def extra_closures(self) -> frozenset[date]:
