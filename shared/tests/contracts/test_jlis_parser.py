@@ -17,6 +17,7 @@ from mynaflow.contracts.jlis import (
     MISSING_FIELD,
     NOT_AN_OBJECT,
     PERSONAL_NUMBER_PRESENT,
+    TOO_DEEPLY_NESTED,
     RawNotice,
     parse_raw_notice,
 )
@@ -246,3 +247,83 @@ def test_every_well_formed_notice_is_accepted(
     value = notice(notice_id=text, kind=text, issued_at=issued_at, sequence=sequence)
     parsed = parse_raw_notice(raw(value))
     assert parsed.accepted, parsed.reasons
+
+
+# --- deep nesting -------------------------------------------------------------------------------
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # json.loads manages this depth; every walk after it (redaction, jsonb) would recurse.
+        b'{"notice_id": "N-1", "details": {"a": ' + nested(900).encode() + b"}}",
+        # This one is past json.loads's own recursion limit.
+        nested(100_000).encode(),
+    ],
+    ids=["walkable-by-json-only", "beyond-json-loads"],
+)
+def test_deeply_nested_json_is_quarantined_not_raised(payload: bytes) -> None:
+    parsed = parse_raw_notice(payload)
+
+    assert [reason.code for reason in parsed.reasons] == [TOO_DEEPLY_NESTED]
+    assert not parsed.accepted
+    assert not parsed.unreadable_json  # JSON all the same: receipted, not dead-lettered
+    assert parsed.redacted_payload == payload
+
+
+def test_a_number_inside_deeply_nested_json_is_still_redacted() -> None:
+    payload = f'{{"details": {nested(80)[:80]}"{NUMBER}"{nested(80)[80:]}}}'.encode()
+
+    parsed = parse_raw_notice(payload)
+
+    assert TOO_DEEPLY_NESTED in [reason.code for reason in parsed.reasons]
+    assert PERSONAL_NUMBER_PRESENT in [reason.code for reason in parsed.reasons]
+    assert NUMBER.encode() not in parsed.redacted_payload
+
+
+# --- escaped spellings ---------------------------------------------------------------------------
+
+FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def json_escaped(text: str) -> str:
+    return "".join(f"\\u{ord(char):04x}" for char in text)
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        pytest.param(json_escaped(NUMBER.translate(FULL_WIDTH_DIGITS)), id="json-escaped-fw"),
+        pytest.param(repr(f"{NUMBER[:4]}\u3000{NUMBER[4:8]}\u3000{NUMBER[8:]}"), id="repr-u3000"),
+        pytest.param(repr(f"{NUMBER[:4]}\xa0{NUMBER[4:8]}\xa0{NUMBER[8:]}"), id="repr-xa0"),
+    ],
+)
+def test_numbers_spelled_with_escapes_are_redacted_in_every_output(spelled: str) -> None:
+    # The value holds the escape as text (a note pasted from an error message or a JSON dump),
+    # so json.loads leaves it as it is and only the structural search can read it.
+    payload = raw(notice(details={"note": f"see {spelled} here"}))
+
+    parsed = parse_raw_notice(payload)
+
+    assert PERSONAL_NUMBER_PRESENT in [reason.code for reason in parsed.reasons]
+    assert parsed.fields.details is None or spelled not in json.dumps(parsed.fields.details)
+    note = json.loads(parsed.redacted_payload)["details"]["note"]
+    assert note.startswith("see ")
+    assert note.endswith(" here")
+    assert REDACTION_MARKER in note
+    assert NUMBER[4:8] not in note
+
+
+def test_a_number_split_along_its_groups_over_fields_is_quarantined() -> None:
+    value = notice(details={"part1": NUMBER[:4], "part2": NUMBER[4:8], "part3": NUMBER[8:]})
+
+    parsed = parse_raw_notice(raw(value))
+
+    assert PERSONAL_NUMBER_PRESENT in [reason.code for reason in parsed.reasons]
+    stored = parsed.redacted_payload.decode()
+    assert NUMBER[4:8] not in stored
+    assert parsed.fields.notice_id == "N-0001"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final
@@ -41,7 +42,9 @@ from pydantic import (
 from mynaflow.domain.municipality import is_valid_municipality_code
 from mynaflow.domain.personal_number import (
     BYTES_REDACTION_MARKER,
+    MAX_JSON_DEPTH,
     REDACTION_MARKER,
+    NestingTooDeepError,
     redact_bytes,
     redact_json_value,
 )
@@ -53,6 +56,7 @@ NOT_AN_OBJECT: Final = "not_an_object"
 MISSING_FIELD: Final = "missing_field"
 PERSONAL_NUMBER_PRESENT: Final = "personal_number_present"
 INVALID_CHARACTERS: Final = "invalid_characters"
+TOO_DEEPLY_NESTED: Final = "too_deeply_nested"
 # Per-field failures are `invalid_<field>`, e.g. `invalid_municipality_code`, `invalid_issued_at`.
 INVALID_FIELD_PREFIX: Final = "invalid_"
 
@@ -61,12 +65,13 @@ OPTIONAL_FIELDS: Final = ("application_id", "resident_ref", "sequence", "details
 NOTICE_FIELDS: Final = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
 TEXT_MAX_LENGTH: Final = 200
-_CONTROL_CHARACTERS = frozenset(chr(code) for code in range(32)) | {"\x7f"}
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _reject_control_characters(text: str) -> str:
     # Ids end up in Kafka keys, URLs and logs; a control character there is never legitimate.
-    if any(char in _CONTROL_CHARACTERS or "\ud800" <= char <= "\udfff" for char in text):
+    if _CONTROL_OR_SURROGATE.search(text):
         raise ValueError("contains control characters or lone surrogates")
     if not text.strip():
         raise ValueError("is blank")
@@ -197,13 +202,15 @@ def parse_raw_notice(payload: bytes) -> ParsedNotice:
         return _unreadable(redacted_payload, found_in_bytes, reason)
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        message = getattr(error, "msg", "too deeply nested")
-        position = getattr(error, "pos", None)
-        where = f" at character {position}" if position is not None else ""
-        reason = _reason(INVALID_JSON, f"not JSON: {message}{where}")
+    except json.JSONDecodeError as error:
+        reason = _reason(INVALID_JSON, f"not JSON: {error.msg} at character {error.pos}")
         return _unreadable(redacted_payload, found_in_bytes, reason)
-    redacted_value, found_in_value = redact_json_value(value)
+    except RecursionError:
+        return _too_deeply_nested(redacted_payload, found_in_bytes)
+    try:
+        redacted_value, found_in_value = redact_json_value(value)
+    except NestingTooDeepError:
+        return _too_deeply_nested(redacted_payload, found_in_bytes)
     found = max(found_in_bytes, found_in_value, _upstream_redactions(text))
     if found_in_value:
         # The value walk also finds numbers the byte scan cannot see (JSON escapes, an 11-digit
@@ -295,6 +302,17 @@ def _unreadable(payload: bytes, found: int, reason: QuarantineReason) -> ParsedN
     return ParsedNotice(None, NoticeFields(), reasons, True, payload, None, found)
 
 
+def _too_deeply_nested(payload: bytes, found: int) -> ParsedNotice:
+    """JSON nested beyond `MAX_JSON_DEPTH`: quarantined and receipted like any bad input.
+
+    It is JSON, so it is not dead-lettered as unreadable; its fields are not read at all, since
+    every walk over it (redaction, validation, storage as jsonb) would recurse that deep.
+    """
+    message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    reasons = (*_personal_number_reasons(found, ()), _reason(TOO_DEEPLY_NESTED, message))
+    return ParsedNotice(None, NoticeFields(), reasons, False, payload, None, found)
+
+
 def _reason(code: str, message: str, field: str | None = None) -> QuarantineReason:
     return QuarantineReason(code=code, message=message, field=field)
 
@@ -318,7 +336,7 @@ def has_unstorable_characters(value: Any) -> bool:
     PostgreSQL text and jsonb cannot hold either; such input is kept only as bytes.
     """
     if isinstance(value, str):
-        return "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value)
+        return _NUL_OR_SURROGATE.search(value) is not None
     if isinstance(value, dict):
         return any(
             has_unstorable_characters(k) or has_unstorable_characters(v) for k, v in value.items()

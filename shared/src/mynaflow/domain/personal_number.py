@@ -36,8 +36,12 @@ Bytes outside the redacted spans are never changed.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import sys
+import unicodedata
 from array import array
 from collections.abc import Callable, Iterable
 from itertools import accumulate
@@ -45,15 +49,23 @@ from typing import Any, AnyStr, NamedTuple
 
 __all__ = [
     "BYTES_REDACTION_MARKER",
+    "MAX_JSON_DEPTH",
     "REDACTION_MARKER",
+    "NestingTooDeepError",
     "PersonalNumberMatch",
     "contains_personal_number",
     "find_personal_number_matches",
     "find_personal_numbers",
     "is_valid_personal_number",
+    "json_depth_exceeds",
     "personal_number_check_digit",
     "redact_bytes",
+    "redact_error_text",
     "redact_json_value",
+    "redact_kafka_headers",
+    "redact_kafka_key",
+    "redact_payload_bytes",
+    "redact_structure",
     "redact_text",
 ]
 
@@ -147,9 +159,34 @@ def redact_text(text: str) -> tuple[str, int]:
     """Replace every individual number with `REDACTION_MARKER`; return the text and the count.
 
     The count is the number of valid candidates removed; overlapping valid windows of one
-    grouped run are replaced by a single marker but each counts.
+    grouped run are replaced by a single marker but each counts. Besides the text as it is, the
+    structural views are searched (escapes decoded, NFKC, base64; see `redact_structure`).
     """
-    return _redact_view(text, REDACTION_MARKER)
+    return _redact_all_views(text, REDACTION_MARKER)
+
+
+def redact_error_text(text: str) -> str:
+    """Error or log text with every individual number redacted, escaped spellings included.
+
+    An error message quotes bad input with `repr`, which writes U+3000 as the six characters
+    `\\u3000`; those are decoded before searching (see `redact_structure`).
+    """
+    return _redact_all_views(text, REDACTION_MARKER)[0]
+
+
+def _redact_all_views(text: str, marker: str) -> tuple[str, int]:
+    # The fast path: no digit, no upper-case letter (base64 of digits always has one or a
+    # digit), no escape and nothing NFKC folds into a digit: no spelling of a number can be here.
+    if not _WORTH_A_LOOK.search(text):
+        return text, 0
+    text, total = _redact_view(text, marker)
+    if _ENCODED_HINT.search(text):
+        text, in_decoded = _redact_decoded_view(text, marker)
+        total += in_decoded
+    if _BASE64_RUN.search(text):
+        text, in_base64 = _redact_base64_runs(text, marker)
+        total += in_base64
+    return text, total
 
 
 def _redact_view(text: str, marker: str) -> tuple[str, int]:
@@ -183,6 +220,188 @@ def _replace_spans(value: AnyStr, spans: Iterable[tuple[int, int]], marker: AnyS
         position = end
     pieces.append(value[position:])
     return value[:0].join(pieces)
+
+
+# --- structural views: escapes, NFKC, base64 ------------------------------------------------
+#
+# A number can reach text in other spellings than the digits themselves: `repr` (in pydantic's
+# error messages) writes U+3000 as the six characters `\u3000`, JSON writes a full-width digit as
+# `\uff11`, a bytes repr writes UTF-8 as `\xef\xbc\x91`, a URL as `%EF%BC%91`, and Unicode has
+# other digits and spaces that NFKC folds into ASCII (`①`, `𝟏`, U+2007 FIGURE SPACE). The
+# decoded view undoes all of these; each of its characters remembers which characters of the
+# original it came from, so the original span is what gets replaced. Base64 runs are decoded
+# and searched as bytes. These views cost real work, so they run only when the text holds a
+# character that can start such a spelling (`_WORTH_A_LOOK`, `_ENCODED_HINT`, `_BASE64_RUN`);
+# identifiers and Japanese prose without digits or escapes never pay for them.
+
+
+def redact_structure(text: str) -> tuple[str, int]:
+    """Only the structural views of `redact_text`: what the plain search cannot see."""
+    text, in_decoded = _redact_decoded_view(text, REDACTION_MARKER)
+    text, in_base64 = _redact_base64_runs(text, REDACTION_MARKER)
+    return text, in_decoded + in_base64
+
+
+def _fold_character(char: str) -> str:
+    """NFKC, then any Unicode decimal digit as ASCII; format characters (ZWSP, ...) vanish."""
+    if unicodedata.category(char) == "Cf":
+        return ""
+    folded = unicodedata.normalize("NFKC", char)
+    return "".join(str(unicodedata.digit(c)) if c.isdecimal() else c for c in folded)
+
+
+def _foldable_bmp_characters() -> str:
+    """Non-ASCII BMP characters that fold into something the plain search would read (a digit,
+    a separator, or nothing), beyond the full-width digits and separators it reads already."""
+    plain = set(_FULL_WIDTH_DIGITS) | set(_SEPARATOR_CHARACTERS)
+    significant = set(_ASCII_DIGITS) | set(_SEPARATOR_CHARACTERS)
+    found = []
+    for code in range(0x80, 0x10000):
+        char = chr(code)
+        if char in plain or 0xD800 <= code <= 0xDFFF:
+            continue
+        folded = _fold_character(char)
+        if folded != char and (not folded or significant & set(folded)):
+            found.append(char)
+    return "".join(found)
+
+
+_FOLDABLE = _foldable_bmp_characters()
+_FOLDABLE_CLASS = f"[{re.escape(_FOLDABLE)}\U00010000-\U0010ffff]"
+# What starts an encoded spelling: a backslash escape (any number of backslashes, for text that
+# was escaped twice), a URL escape, an HTML character reference, a foldable character.
+_ENCODED = re.compile(
+    r"\\+u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\+u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|\\+u(?P<u4>[0-9a-fA-F]{4})|\\+U(?P<u8>[0-9a-fA-F]{8})|\\+u\{(?P<ub>[0-9a-fA-F]{1,6})\}"
+    r"|\\+N\{(?P<name>[A-Za-z0-9 -]{1,80})\}"
+    r"|(?P<xrun>(?:\\+x[0-9a-fA-F]{2})+)|(?P<pct>(?:%[0-9a-fA-F]{2})+)"
+    r"|&#(?:(?P<dec>[0-9]{1,7})|[xX](?P<hex>[0-9a-fA-F]{1,6}));"
+    rf"|(?P<fold>{_FOLDABLE_CLASS})"
+)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_ENCODED_HINT = re.compile(rf"[\\%&]|{_FOLDABLE_CLASS}")
+_WORTH_A_LOOK = re.compile(rf"[{_DIGIT}A-Z\\%&]|{_FOLDABLE_CLASS}")
+_UPPER_OR_DIGIT = re.compile(r"[A-Z0-9]")
+_HEX_PAIR = re.compile(r"[0-9a-fA-F]{2}")
+
+
+def _decode_encoded(found: re.Match[str]) -> str:
+    """The characters an escape (or a foldable character) stands for, folded."""
+    groups = found.groupdict()
+    if groups["fold"]:
+        return _fold_character(groups["fold"])
+    if groups["xrun"] or groups["pct"]:
+        raw = bytes.fromhex("".join(_HEX_PAIR.findall(groups["xrun"] or groups["pct"])))
+        return _fold_text(raw.decode("utf-8") if _is_utf8(raw) else raw.decode("latin-1"))
+    if groups["high"]:
+        high, low = int(groups["high"], 16) - 0xD800, int(groups["low"], 16) - 0xDC00
+        return _fold_text(chr(0x10000 + (high << 10) + low))
+    if groups["name"]:
+        return _fold_text(_character_named(groups["name"]))
+    number = next(groups[name] for name in ("u4", "u8", "ub", "dec", "hex") if groups[name])
+    code = int(number, 10 if groups["dec"] else 16)
+    return _fold_text(chr(code)) if code < 0x110000 else ""
+
+
+def _character_named(name: str) -> str:
+    try:
+        return unicodedata.lookup(name)
+    except KeyError:
+        return ""
+
+
+def _fold_text(text: str) -> str:
+    return "".join(_fold_character(char) if ord(char) > 0x7F else char for char in text)
+
+
+def _decoded_view(text: str) -> tuple[str, list[int], list[int]]:
+    """The text with escapes decoded and characters folded, plus for each view character the
+    start and end of the original characters it came from."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    position = 0
+    for found in _ENCODED.finditer(text):
+        start, end = found.span()
+        pieces.append(text[position:start])
+        starts.extend(range(position, start))
+        ends.extend(range(position + 1, start + 1))
+        decoded = _decode_encoded(found)
+        pieces.append(decoded)
+        starts.extend([start] * len(decoded))
+        ends.extend([end] * len(decoded))
+        position = end
+    pieces.append(text[position:])
+    starts.extend(range(position, len(text)))
+    ends.extend(range(position + 1, len(text) + 1))
+    return "".join(pieces), starts, ends
+
+
+def _redact_decoded_view(text: str, marker: str) -> tuple[str, int]:
+    total = 0
+    # Repeat until clean: each replacement removes at least one digit of the view.
+    while True:
+        view, starts, ends = _decoded_view(text)
+        candidates = _valid_candidates(view)
+        if not candidates:
+            return text, total
+        spans = _merged_spans(
+            [PersonalNumberMatch(starts[c.start], ends[c.end - 1], c.digits) for c in candidates]
+        )
+        text = _replace_spans(text, spans, marker)
+        total += len(candidates)
+
+
+def _redact_base64_runs(text: str, marker: str) -> tuple[str, int]:
+    """Replace each base64 (or base64url) run whose decoded bytes hold a number."""
+    spans: list[tuple[int, int]] = []
+    total = 0
+    for found in _BASE64_RUN.finditer(text):
+        # The base64 of digits (ASCII or full-width, in any alignment) always has an upper-case
+        # letter or a digit; identifiers such as `record_update_required` are not decoded.
+        if not _UPPER_OR_DIGIT.search(found.group()):
+            continue
+        count = _numbers_in_base64(found.group())
+        if count:
+            spans.append(found.span())
+            total += count
+    return (_replace_spans(text, spans, marker), total) if spans else (text, 0)
+
+
+def _numbers_in_base64(run: str) -> int:
+    """Numbers in the bytes a base64 run decodes to, trying each alignment: the run may have
+    picked up letters before the real start of the encoding."""
+    standard = run.rstrip("=").translate(_BASE64URL_TO_STANDARD)
+    for skip in range(4):
+        body = standard[skip:]
+        body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
+        if len(body) < 16:
+            return 0
+        try:
+            decoded = base64.b64decode(body + "=" * (-len(body) % 4))
+        except binascii.Error:
+            continue
+        if not _may_hold_digits(decoded):
+            continue
+        count = redact_bytes(decoded)[1]
+        if count:
+            return count
+    return 0
+
+
+_BASE64URL_TO_STANDARD = str.maketrans("-_", "+/")
+_NOT_ASCII_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+# Full-width digits in UTF-8, CP932 and UTF-16; ASCII digits are counted instead.
+_OTHER_DIGIT_BYTES = re.compile(
+    rb"\xef\xbc[\x90-\x99]|\x82[\x4f-\x58]|[\x10-\x19]\xff|\xff[\x10-\x19]"
+)
+
+
+def _may_hold_digits(data: bytes) -> bool:
+    """A cheap test before a full search: four digits (in some encoding) are needed at least."""
+    if len(data.translate(None, _NOT_ASCII_DIGIT_BYTES)) >= 4:
+        return True
+    return _OTHER_DIGIT_BYTES.search(data) is not None
 
 
 # --- bytes ---------------------------------------------------------------------------------
@@ -248,7 +467,7 @@ def _redact_utf8_lenient(data: bytes) -> tuple[bytes, int]:
     # surrogateescape keeps every undecodable byte as a lone surrogate, so encoding the text back
     # gives exactly the original bytes outside the redacted spans.
     text = data.decode("utf-8", "surrogateescape")
-    redacted, count = _redact_view(text, BYTES_REDACTION_MARKER.decode("ascii"))
+    redacted, count = _redact_all_views(text, BYTES_REDACTION_MARKER.decode("ascii"))
     return (redacted.encode("utf-8", "surrogateescape"), count) if count else (data, 0)
 
 
@@ -338,6 +557,30 @@ def _utf16_code_units(data: bytes, big_endian: bool, alignment: int) -> str:
 
 # --- JSON-like values ----------------------------------------------------------------------
 
+# Deeper than this, a value is refused rather than walked: a J-LIS notice or an event is a few
+# levels deep, and a walk (like `json.dumps` or pydantic) recurses once per level.
+MAX_JSON_DEPTH = 64
+
+
+class NestingTooDeepError(ValueError):
+    """A JSON-like value nests deeper than `MAX_JSON_DEPTH`; it was not searched."""
+
+    def __init__(self) -> None:
+        super().__init__(f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when dicts/lists/tuples nest more than `limit` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list | tuple):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
 
 def redact_json_value(value: Any) -> tuple[Any, int]:
     """Redact every individual number in a JSON-like value; return a new value and the count.
@@ -345,30 +588,59 @@ def redact_json_value(value: Any) -> tuple[Any, int]:
     Walks dicts (keys and values), lists and tuples. Strings go through `redact_text`, bytes
     through `redact_bytes`. An int (or integral float) of 11 or 12 digits that is a valid number
     once zero-padded to 12 digits becomes `REDACTION_MARKER` (a JSON number loses the leading
-    zero). Booleans and other objects are returned unchanged.
+    zero). Booleans and other objects are returned unchanged. A number split along its 4-4-4
+    groups over consecutive string values (`{"a": "1234", "b": "5678", "c": "9012"}`) is found
+    too, and each of those values becomes the marker (see `_redact_split_numbers`). Raises
+    `NestingTooDeepError` beyond `MAX_JSON_DEPTH` levels.
     """
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return redact_bytes(bytes(value))
-    if isinstance(value, dict):
-        return _redact_mapping(value)
-    if isinstance(value, list | tuple):
-        return _redact_sequence(value)
-    if _is_number_like_personal_number(value):
-        return REDACTION_MARKER, 1
-    return value, 0
+    walk = _JsonWalk()
+    redacted, count = walk.redact(value, 1)
+    if walk.fragments < 2:  # a split number needs two values at least
+        return redacted, count
+    joined, split_count = _redact_split_numbers(redacted)
+    return joined, count + split_count
 
 
-def _redact_mapping(mapping: dict[Any, Any]) -> tuple[dict[Any, Any], int]:
-    redacted: dict[Any, Any] = {}
-    total = 0
-    for key, item in mapping.items():
-        new_key, key_count = redact_json_value(key)
-        new_item, item_count = redact_json_value(item)
-        redacted[_unused_key(new_key, redacted)] = new_item
-        total += key_count + item_count
-    return redacted, total
+class _JsonWalk:
+    """One walk over a value: redacts, refuses excessive depth, counts group fragments."""
+
+    def __init__(self) -> None:
+        self.fragments = 0
+
+    def redact(self, value: Any, depth: int) -> tuple[Any, int]:
+        if isinstance(value, str):
+            if _fragment_digits(value) is not None:
+                self.fragments += 1
+            return redact_text(value)
+        if isinstance(value, bytes | bytearray | memoryview):
+            return redact_bytes(bytes(value))
+        if isinstance(value, dict | list | tuple) and depth > MAX_JSON_DEPTH:
+            raise NestingTooDeepError
+        if isinstance(value, dict):
+            return self._redact_mapping(value, depth)
+        if isinstance(value, list | tuple):
+            return self._redact_sequence(value, depth)
+        if _is_number_like_personal_number(value):
+            return REDACTION_MARKER, 1
+        return value, 0
+
+    def _redact_mapping(self, mapping: dict[Any, Any], depth: int) -> tuple[dict[Any, Any], int]:
+        redacted: dict[Any, Any] = {}
+        total = 0
+        for key, item in mapping.items():
+            new_key, key_count = self.redact(key, depth + 1)
+            new_item, item_count = self.redact(item, depth + 1)
+            redacted[_unused_key(new_key, redacted)] = new_item
+            total += key_count + item_count
+        return redacted, total
+
+    def _redact_sequence(
+        self, items: list[Any] | tuple[Any, ...], depth: int
+    ) -> tuple[list[Any] | tuple[Any, ...], int]:
+        results = [self.redact(item, depth + 1) for item in items]
+        redacted = [item for item, _ in results]
+        total = sum(count for _, count in results)
+        return (tuple(redacted) if isinstance(items, tuple) else redacted), total
 
 
 def _unused_key(key: Any, taken: dict[Any, Any]) -> Any:
@@ -379,13 +651,6 @@ def _unused_key(key: Any, taken: dict[Any, Any]) -> Any:
     while f"{key}#{suffix}" in taken:
         suffix += 1
     return f"{key}#{suffix}"
-
-
-def _redact_sequence(items: list[Any] | tuple[Any, ...]) -> tuple[Any, int]:
-    results = [redact_json_value(item) for item in items]
-    redacted = [item for item, _ in results]
-    total = sum(count for _, count in results)
-    return (tuple(redacted) if isinstance(items, tuple) else redacted), total
 
 
 def _is_number_like_personal_number(value: Any) -> bool:
@@ -400,6 +665,155 @@ def _is_number_like_personal_number(value: Any) -> bool:
     )
 
 
+# --- numbers split over several values --------------------------------------------------------
+#
+# A form or a CSV may put the card's three groups in three fields. Only splits along the groups
+# are looked for, over consecutive string values (keys are skipped; any other value ends the
+# run): every value of the run must be nothing but 4 or 8 digits (separators around them
+# allowed). An arbitrary split (5 + 7 digits) is not detected: two unrelated 6-digit codes
+# side by side would too often pass the check digit by chance (1 in 10).
+_GROUP_FRAGMENT = re.compile(rf"[{_SEPARATOR}]*(?:[{_DIGIT}]{{4}}){{1,2}}[{_SEPARATOR}]*")
+
+
+def _fragment_digits(value: Any) -> str | None:
+    """The 4 or 8 digits of a value that is only a group fragment, else None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    if _GROUP_FRAGMENT.fullmatch(value):
+        return _digits_of(value)
+    if not _ENCODED_HINT.search(value):
+        return None
+    view = _decoded_view(value)[0]
+    return _digits_of(view) if _GROUP_FRAGMENT.fullmatch(view) else None
+
+
+def _string_leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], Any]]:
+    """(path, value) of every leaf value in document order. Keys are names, not content: they
+    do not interrupt a run of values (`{"part1": "1234", "part2": ...}`)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_leaves(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _string_leaves(item, (*path, index))
+    else:
+        yield path, value
+
+
+def _split_number_paths(value: Any) -> tuple[set[tuple[Any, ...]], int]:
+    """Paths of the leaves that together spell a number, and how many numbers."""
+    flagged: set[tuple[Any, ...]] = set()
+    count = 0
+    run: list[tuple[tuple[Any, ...], str]] = []
+    for path, leaf in [*_string_leaves(value), ((), None)]:
+        digits = _fragment_digits(leaf)
+        if digits is not None:
+            run.append((path, digits))
+            continue
+        found, paths = _numbers_in_fragment_run(run)
+        flagged |= paths
+        count += found
+        run = []
+    return flagged, count
+
+
+def _numbers_in_fragment_run(run: list[tuple[tuple[Any, ...], str]]) -> tuple[int, set[Any]]:
+    """Windows of consecutive fragments holding exactly 12 digits that form a valid number."""
+    found = 0
+    paths: set[Any] = set()
+    for first in range(len(run)):
+        digits = ""
+        for last in range(first, len(run)):
+            digits += run[last][1]
+            if len(digits) >= 12:
+                if len(digits) == 12 and is_valid_personal_number(digits):
+                    found += 1
+                    paths.update(path for path, _ in run[first : last + 1])
+                break
+    return found, paths
+
+
+def _redact_split_numbers(value: Any) -> tuple[Any, int]:
+    if not isinstance(value, dict | list | tuple):
+        return value, 0
+    paths, count = _split_number_paths(value)
+    if not count:
+        return value, 0
+    return _replace_leaves(value, paths, ()), count
+
+
+def _replace_leaves(value: Any, paths: set[tuple[Any, ...]], path: tuple[Any, ...]) -> Any:
+    if isinstance(value, dict):
+        return {key: _replace_leaves(item, paths, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_replace_leaves(item, paths, (*path, i)) for i, item in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    return REDACTION_MARKER if path in paths else value
+
+
 def contains_personal_number(value: Any) -> bool:
     """True when `value` (text, bytes, a number or a JSON-like structure) holds a valid number."""
     return redact_json_value(value)[1] > 0
+
+
+# --- payloads, Kafka keys and headers --------------------------------------------------------
+
+
+def redact_payload_bytes(data: bytes) -> tuple[bytes, int]:
+    """A message's bytes with every number redacted, structurally when they are JSON.
+
+    First `redact_bytes` (in place, every encoding). When the bytes are then a JSON document,
+    its values are walked as well (`redact_json_value`); only if that walk finds more (a number
+    split over fields, an integer that lost its leading zero) is the document re-serialised,
+    compactly. Never raises: JSON nested too deeply keeps the byte-level result.
+    """
+    redacted, count = redact_bytes(data)
+    value = _json_document(redacted)
+    if value is _NOT_JSON:
+        return redacted, count
+    try:
+        walked, more = redact_json_value(value)
+    except NestingTooDeepError:
+        return redacted, count
+    if not more:
+        return redacted, count
+    text = json.dumps(walked, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "surrogatepass"), count + more
+
+
+_NOT_JSON = object()
+
+
+def _json_document(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def redact_kafka_key(key: bytes | str | None) -> tuple[str | None, int]:
+    """A Kafka key as storable text: redacted in every encoding first, then decoded.
+
+    Decoding first would turn a UTF-16 or Shift_JIS key into text in which the digits no longer
+    sit next to each other.
+    """
+    if key is None:
+        return None, 0
+    if isinstance(key, str):
+        return redact_text(key)
+    redacted, count = redact_payload_bytes(bytes(key))
+    return redacted.decode("utf-8", errors="replace"), count
+
+
+def redact_kafka_headers(
+    headers: Iterable[tuple[str, bytes | None]],
+) -> tuple[list[tuple[str, bytes | None]], int]:
+    """Kafka headers with numbers redacted from names and values (a null value stays null)."""
+    redacted: list[tuple[str, bytes | None]] = []
+    total = 0
+    for name, value in headers:
+        safe_name, in_name = redact_text(name)
+        safe_value, in_value = (None, 0) if value is None else redact_payload_bytes(value)
+        redacted.append((safe_name, safe_value))
+        total += in_name + in_value
+    return redacted, total
