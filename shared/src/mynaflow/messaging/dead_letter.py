@@ -17,7 +17,11 @@ from uuid import UUID
 from mynaflow.contracts.dead_letter import DeadLetteredMessage, message_dead_lettered_type
 from mynaflow.contracts.envelope import CloudEvent, make_event, utc_now
 from mynaflow.contracts.topics import dead_letter_topic_for, topic_name
-from mynaflow.domain.personal_number import redact_bytes, redact_text
+from mynaflow.domain.personal_number import (
+    redact_kafka_key,
+    redact_payload_bytes,
+    redact_text,
+)
 from mynaflow.messaging.inbox import require_transaction
 from mynaflow.messaging.outbox import add_to_outbox
 
@@ -47,20 +51,14 @@ class _Redacted:
     count: int
 
 
-def _decode_key(key: bytes | str | None) -> str | None:
-    if isinstance(key, bytes):
-        return key.decode("utf-8", errors="replace")
-    return key
-
-
-def _redact_optional_text(text: str | None) -> tuple[str | None, int]:
-    return (None, 0) if text is None else redact_text(text)
-
-
 def _redact(key: bytes | str | None, payload: bytes, reason: str, error: str) -> _Redacted:
-    """Remove individual numbers from every field that will be stored or published."""
-    safe_key, in_key = _redact_optional_text(_decode_key(key))
-    safe_payload, in_payload = redact_bytes(payload)
+    """Remove individual numbers from every field that will be stored or published.
+
+    Structurally: escaped spellings, JSON values and the key in every encoding (see
+    `mynaflow.domain.personal_number`).
+    """
+    safe_key, in_key = redact_kafka_key(key)
+    safe_payload, in_payload = redact_payload_bytes(payload)
     safe_reason, in_reason = redact_text(reason)
     safe_error, in_error = redact_text(error)
     total = in_key + in_payload + in_reason + in_error
