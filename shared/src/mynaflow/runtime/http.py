@@ -18,6 +18,7 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,6 +34,13 @@ RouteHandler = Callable[[QueryParams], Awaitable[Any]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 _JSON = b"application/json; charset=utf-8"
+_REQUEST_HEADERS: ContextVar[Mapping[str, str]] = ContextVar("request_headers", default={})
+
+
+def request_headers() -> Mapping[str, str]:
+    """The headers of the request a route is answering (names lower-case), for routes that
+    need more than the query: an `Authorization` bearer token, who is reading."""
+    return _REQUEST_HEADERS.get()
 READINESS_TIMEOUT_S = 2.0
 
 
@@ -131,7 +139,15 @@ class ServiceHttpApp:
         if handler is None:
             return 404, _JSON, json_body({"error": f"no route {path}"})
         query = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8")))
-        return await self._call_route(path, handler, query)
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+        }
+        token = _REQUEST_HEADERS.set(headers)
+        try:
+            return await self._call_route(path, handler, query)
+        finally:
+            _REQUEST_HEADERS.reset(token)
 
     async def _readiness(self) -> tuple[int, bytes, bytes]:
         if self.stopping:
