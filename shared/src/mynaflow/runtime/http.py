@@ -19,6 +19,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,13 +35,17 @@ RouteHandler = Callable[[QueryParams], Awaitable[Any]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 _JSON = b"application/json; charset=utf-8"
-_REQUEST_HEADERS: ContextVar[Mapping[str, str]] = ContextVar("request_headers", default={})
+_REQUEST_HEADERS: ContextVar[Mapping[str, str]] = ContextVar(
+    "request_headers", default=MappingProxyType({})
+)
 
 
 def request_headers() -> Mapping[str, str]:
     """The headers of the request a route is answering (names lower-case), for routes that
     need more than the query: an `Authorization` bearer token, who is reading."""
     return _REQUEST_HEADERS.get()
+
+
 READINESS_TIMEOUT_S = 2.0
 
 
