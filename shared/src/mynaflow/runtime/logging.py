@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from mynaflow.domain.personal_number import redact_text
+from mynaflow.domain.personal_number import NestingTooDeepError, redact_json_value, redact_text
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD_ATTRIBUTES = frozenset(
@@ -36,6 +36,16 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, bool | int | float) or value is None:
         return value
     return redact_text(str(value))[0]
+
+
+def _redacted_entry(entry: dict[str, Any]) -> Any:
+    """Each value as text first, then the entry as JSON: an `extra` integer that is a number, or
+    a number split over fields, is caught too (`redact_json_value`)."""
+    plain = _redact_value(entry)
+    try:
+        return redact_json_value(plain)[0]
+    except NestingTooDeepError:
+        return plain  # every string in it is redacted already
 
 
 # Lines libraries print that say nothing here: topics are created explicitly at start-up.
@@ -82,7 +92,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(_redact_value(entry), ensure_ascii=False, default=str)
+        return json.dumps(_redacted_entry(entry), ensure_ascii=False, default=str)
 
 
 def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
