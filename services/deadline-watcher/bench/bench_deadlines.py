@@ -37,7 +37,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from deadline_watcher.adapters import repository
 from deadline_watcher.service_layer.firing import fire_due
 from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
@@ -134,7 +133,7 @@ async def measure_tick(deployment: Deployment, repeats: int) -> dict[str, float]
     for _ in range(repeats):
         started = time.perf_counter()
         claimed = await fire_due(deps)
-        await repository.next_fire_at(deps.pool)
+        await deps.reads.next_fire_at()
         samples.append((time.perf_counter() - started) * 1000)
         assert claimed == 0, "the benchmark's ladders must be in the future"
     samples.sort()

@@ -1,28 +1,27 @@
 """Composition root of deadline-watcher: the one place that wires the service together.
 
-`build(context)` is called by `run_service` with the pool, producer, broker and settings ready.
-It registers subscribers (`context.subscriber(TOPIC)` decorating a thin function in
-`entrypoints/` that calls a handler in `service_layer/`), background tasks (`context.add_task`)
-and HTTP read endpoints (`context.add_route`). Tests call `definition()` and `build` with other
-parts.
+`bootstrap(context, **overrides)` builds the handlers' and the loop's dependencies (tests pass
+e.g. `clock=FakeClock(...)`, `uow=FakeUnitOfWork(...)` or `instance="one"`). `build(context)`,
+called by `run_service` with the pool, producer, broker and settings ready, registers the request
+subscriber, the firing loop (a background task) and `GET /deadlines` on them (`register`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from mynaflow.contracts.topics import DEADLINES_EVENTS
-from mynaflow.domain.clock import Clock, SystemClock
-from mynaflow.runtime.definition import (
-    ServiceContext,
-    ServiceDefinition,
-    migrations_dir_for,
-    schema_for,
-)
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
+from deadline_watcher.adapters.repository import SqlDeadlineReads, make_repos
+from deadline_watcher.adapters.wakeup import listening
 from deadline_watcher.entrypoints.http import DEADLINES_PATH, deadlines_route
 from deadline_watcher.entrypoints.subscribers import register_request_subscriber
 from deadline_watcher.service_layer.deps import WatcherDeps, wake_channel_for
@@ -32,48 +31,40 @@ from deadline_watcher.settings import DeadlineWatcherSettings
 SERVICE_NAME = "deadline-watcher"
 
 
-def watcher_deps(context: ServiceContext[DeadlineWatcherSettings], clock: Clock) -> WatcherDeps:
+def bootstrap(context: ServiceContext[DeadlineWatcherSettings], **overrides: Any) -> WatcherDeps:
     """The handlers' and the loop's dependencies, from the context and the settings."""
     settings = context.settings
-    return WatcherDeps(
-        pool=context.pool,
+    deps = WatcherDeps(
+        uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
+        reads=SqlDeadlineReads(context.pool),
+        listen=functools.partial(listening, context.pool),
         policies=settings.policies(),
         events_topic=context.topic(DEADLINES_EVENTS),
         wake_channel=wake_channel_for(context.schema),
         instance=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
         calendar=settings.business_calendar(),
-        clock=clock,
         settle=timedelta(seconds=settings.catchup_settle_s),
         late_after=timedelta(seconds=settings.late_after_s),
         claim_batch=settings.claim_batch_size,
         digest_time=settings.digest_time,
         heartbeat_interval=timedelta(seconds=settings.heartbeat_interval_s),
     )
+    return replace(deps, **overrides)
 
 
 def build(context: ServiceContext[DeadlineWatcherSettings]) -> None:
     """Wire deadline-watcher: it keeps deadlines and fires their escalation stages exactly once."""
-    build_with(context, SystemClock())
+    register(context, bootstrap(context))
 
 
-def build_with(context: ServiceContext[DeadlineWatcherSettings], clock: Clock) -> WatcherDeps:
-    """`build` with a chosen clock; returns the dependencies so tests can look inside.
-
-    The request subscriber, the firing loop (a background task) and `GET /deadlines`.
-    """
-    deps = watcher_deps(context, clock)
+def register(context: ServiceContext[DeadlineWatcherSettings], deps: WatcherDeps) -> None:
+    """The request subscriber, the firing loop and `GET /deadlines`, on `deps`."""
     register_request_subscriber(context, deps)
-    loop = WatcherLoop(deps, context.stopping)
-    context.add_task(loop.run)
+    context.add_task(WatcherLoop(deps, context.stopping).run)
     context.add_route(DEADLINES_PATH, deadlines_route(deps))
-    return deps
 
 
 def definition() -> ServiceDefinition[DeadlineWatcherSettings]:
-    return ServiceDefinition(
-        name=SERVICE_NAME,
-        schema=schema_for(SERVICE_NAME),
-        migrations_dir=migrations_dir_for(__file__),
-        settings_class=DeadlineWatcherSettings,
-        build=build,
+    return define_service(
+        SERVICE_NAME, settings_class=DeadlineWatcherSettings, build=build, package_file=__file__
     )

@@ -9,18 +9,23 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from deadline_watcher.app import bootstrap, definition
 from deadline_watcher.domain.policies import load_policies
+from deadline_watcher.entrypoints.subscribers import parse_request
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.service_layer.firing import fire_due
 from deadline_watcher.service_layer.requests import handle_requests
+from deadline_watcher.settings import DeadlineWatcherSettings
 from mynaflow.contracts.deadlines import ClearDeadline, clear_request_event, schedule_request_event
-from mynaflow.contracts.envelope import decode_event, encode_event
+from mynaflow.contracts.envelope import CloudEvent, decode_event, encode_event
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.storage.pool import create_pool
+from mynaflow_testing.context import storage_context
 from mynaflow_testing.harness.deadline_watcher import MIGRATIONS, request
 from mynaflow_testing.waiting import wait_for
 
@@ -54,19 +59,21 @@ async def pools(database_url: str) -> AsyncIterator[list[asyncpg.Pool[asyncpg.Re
 
 
 def replica(pool: asyncpg.Pool[asyncpg.Record], name: str) -> WatcherDeps:
-    return WatcherDeps(
-        pool=pool,
-        policies=POLICIES,
-        events_topic="deadlines.events",
-        wake_channel="test_wake",
-        instance=name,
-        claim_batch=50,
+    context = storage_context(definition(), DeadlineWatcherSettings(topic_prefix=""), pool)
+    return bootstrap(
+        context, policies=POLICIES, wake_channel="test_wake", instance=name, claim_batch=50
     )
+
+
+async def apply(deps: WatcherDeps, events: list[CloudEvent[Any]]) -> None:
+    """What the subscriber does with a batch: parse each request, then handle them together."""
+    raw = [decode_event(encode_event(event)) for event in events]
+    await handle_requests([parse_request(event, deps.policies) for event in raw], deps)
 
 
 async def schedule(deps: WatcherDeps, keys: list[str], due_at: datetime) -> None:
     events = [schedule_request_event(request(k, "pair", due_at=due_at), source="t") for k in keys]
-    await handle_requests([decode_event(encode_event(e)) for e in events], deps)
+    await apply(deps, events)
 
 
 async def passed(instant: datetime) -> None:
@@ -129,7 +136,7 @@ async def test_a_clear_committed_before_the_stage_is_claimed_stops_it(
     await schedule(deps, ["cleared-first", "kept"], due)
     await passed(due)  # both stages are due now, nobody has claimed them yet
     clear = clear_request_event(ClearDeadline(key="cleared-first", reason="done"), source="t")
-    await handle_requests([decode_event(encode_event(clear))], deps)
+    await apply(deps, [clear])
     while await fire_due(deps):
         pass
     rows = await pools[0].fetch("SELECT key, stage, status FROM stage_firings ORDER BY key, stage")

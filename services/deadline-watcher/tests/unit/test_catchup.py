@@ -236,7 +236,7 @@ def test_a_watcher_that_keeps_up_sends_every_stage_on_time_and_skips_nothing(
     now = min(start, first - timedelta(seconds=1))
     deadline = schedule(None, request(policy.name, DUE), ladder, now)
     assert deadline is not None
-    fired = []
+    fired: list[tuple[str, int]] = []
     for step in steps:
         now += timedelta(seconds=step)
         result = advance(deadline, ladder, now)

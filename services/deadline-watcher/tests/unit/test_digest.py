@@ -14,8 +14,10 @@ pytestmark = pytest.mark.unit
 CALENDAR = BusinessCalendar()
 
 
-def jst(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=JST)
+def jst(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=JST)
 
 
 def test_digest_is_due_after_0830_jst_on_a_business_day() -> None:

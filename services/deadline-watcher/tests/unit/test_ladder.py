@@ -18,8 +18,10 @@ CALENDAR = BusinessCalendar()
 POLICIES = load_policies()
 
 
-def jst(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=JST).astimezone(UTC)
+def jst(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=JST).astimezone(UTC)
 
 
 def test_chip_rewrite_of_case_2_family() -> None:

@@ -18,7 +18,7 @@ import asyncpg
 import deadline_watcher.app as _app_module
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from deadline_watcher.app import SERVICE_NAME, build_with
+from deadline_watcher.app import SERVICE_NAME, bootstrap, register
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.settings import DeadlineWatcherSettings
 from mynaflow.contracts.deadlines import (
@@ -31,7 +31,6 @@ from mynaflow.contracts.deadlines import (
 )
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
 from mynaflow.contracts.topics import DEADLINES_EVENTS, DEADLINES_REQUESTS, topic_name
-from mynaflow.domain.clock import SystemClock
 from mynaflow.messaging.topics_admin import admin_client
 from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, migrations_dir_for
 from mynaflow.runtime.runner import ServiceRunner
@@ -91,7 +90,8 @@ class Deployment:
         built: list[WatcherDeps] = []
 
         def build(context: ServiceContext[DeadlineWatcherSettings]) -> None:
-            built.append(build_with(context, SystemClock()))
+            built.append(bootstrap(context))
+            register(context, built[-1])
 
         definition = ServiceDefinition(
             name=SERVICE_NAME,

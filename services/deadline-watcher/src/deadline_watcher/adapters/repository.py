@@ -1,12 +1,16 @@
-"""SQL for deadlines, the stage ledger and digests. Every function runs on the caller's
-connection (and transaction); SQL sits next to the call that runs it."""
+"""Deadlines, the stage ledger and digests: SQL on the unit of work's connection, and the reads
+served outside any transaction on the pool. SQL sits next to the call that runs it.
+
+The protocols are what the service layer sees; the classes are their PostgreSQL versions (unit
+tests use in-memory ones).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from deadline_watcher.domain.catchup import Decision
@@ -64,85 +68,6 @@ def _deadline_row(deadline: Deadline) -> tuple[Any, ...]:
     )
 
 
-async def lock_deadlines(conn: DbConnection, keys: Iterable[str]) -> dict[str, Deadline]:
-    """The current rows of `keys`, locked until the transaction ends (in key order: no deadlock
-    between two request batches; the ticker never waits, it skips locked rows)."""
-    records = await conn.fetch(
-        f"""
-        SELECT {_DEADLINE_COLUMNS} FROM deadlines
-        WHERE key = ANY($1::text[])
-        ORDER BY key
-        FOR UPDATE
-        """,
-        sorted(set(keys)),
-    )
-    return {record["key"]: deadline_from_record(record) for record in records}
-
-
-async def save_deadlines(conn: DbConnection, deadlines: Sequence[Deadline]) -> None:
-    """Insert or replace whole rows (a schedule, a reschedule, a clear)."""
-    if not deadlines:
-        return
-    await conn.executemany(
-        f"""
-        INSERT INTO deadlines ({_DEADLINE_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-        ON CONFLICT (key) DO UPDATE SET
-            generation = EXCLUDED.generation, policy = EXCLUDED.policy,
-            due_at = EXCLUDED.due_at, starts_at = EXCLUDED.starts_at,
-            subject = EXCLUDED.subject, audience = EXCLUDED.audience,
-            status = EXCLUDED.status, scheduled_at = EXCLUDED.scheduled_at,
-            settle_until = EXCLUDED.settle_until,
-            processed_through = EXCLUDED.processed_through,
-            next_fire_at = EXCLUDED.next_fire_at, breached_at = EXCLUDED.breached_at,
-            cleared_at = EXCLUDED.cleared_at, clear_reason = EXCLUDED.clear_reason,
-            met = EXCLUDED.met, updated_at = now()
-        """,
-        [_deadline_row(deadline) for deadline in deadlines],
-    )
-
-
-async def claim_due(conn: DbConnection, now: datetime, limit: int) -> list[Deadline]:
-    """Lock up to `limit` deadlines due by `now`, skipping rows another replica holds.
-
-    Served by `deadlines_next_fire_idx` (a range scan on the partial index, never a full scan).
-    """
-    records = await conn.fetch(
-        f"""
-        SELECT {_DEADLINE_COLUMNS} FROM deadlines
-        WHERE next_fire_at <= $1
-        ORDER BY next_fire_at
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED
-        """,
-        now,
-        limit,
-    )
-    return [deadline_from_record(record) for record in records]
-
-
-async def save_progress(conn: DbConnection, deadlines: Sequence[Deadline]) -> None:
-    """Store how far each claimed deadline has been decided, in one statement."""
-    if not deadlines:
-        return
-    await conn.execute(
-        """
-        UPDATE deadlines AS d SET
-            processed_through = p.processed_through,
-            next_fire_at = p.next_fire_at,
-            breached_at = p.breached_at,
-            updated_at = now()
-        FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
-            AS p(key, processed_through, next_fire_at, breached_at)
-        WHERE d.key = p.key
-        """,
-        [d.key for d in deadlines],
-        [d.processed_through for d in deadlines],
-        [d.next_fire_at for d in deadlines],
-        [d.breached_at for d in deadlines],
-    )
-
-
 @dataclass(frozen=True)
 class LedgerEntry:
     key: str
@@ -158,45 +83,54 @@ class LedgerEntry:
         return (self.key, self.generation, occurrence.stage, occurrence.repetition)
 
 
-async def record_decisions(
-    conn: DbConnection, entries: Sequence[LedgerEntry]
-) -> set[tuple[str, int, str, int]]:
-    """Insert ledger rows; returns the identities actually inserted.
-
-    The primary key (key, generation, stage, repetition) refuses a second decision for the same
-    firing; only a stage whose row was inserted here may be emitted.
-    """
-    if not entries:
-        return set()
-    records = await conn.fetch(
-        """
-        INSERT INTO stage_firings
-            (key, generation, stage, repetition, role, status, at, decided_at, late, event_id,
-             decided_by)
-        SELECT * FROM unnest(
-            $1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
-            $7::timestamptz[], $8::timestamptz[], $9::bool[], $10::uuid[], $11::text[])
-        ON CONFLICT (key, generation, stage, repetition) DO NOTHING
-        RETURNING key, generation, stage, repetition
-        """,
-        [e.key for e in entries],
-        [e.generation for e in entries],
-        [e.decision.occurrence.stage for e in entries],
-        [e.decision.occurrence.repetition for e in entries],
-        [e.decision.occurrence.role for e in entries],
-        ["fired" if e.decision.fire else "skipped" for e in entries],
-        [e.decision.occurrence.at for e in entries],
-        [e.decided_at for e in entries],
-        [e.decision.late for e in entries],
-        [e.event_id for e in entries],
-        [e.decided_by for e in entries],
-    )
-    return {(r["key"], r["generation"], r["stage"], r["repetition"]) for r in records}
+LedgerRow = Mapping[str, Any]
+Identity = tuple[str, int, str, int]
 
 
-async def next_fire_at(conn: DbConnection | asyncpg.Pool[asyncpg.Record]) -> datetime | None:
+class Deadlines(Protocol):
+    async def lock(self, keys: Iterable[str]) -> dict[str, Deadline]: ...
+
+    async def save(self, deadlines: Sequence[Deadline]) -> None: ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Deadline]: ...
+
+    async def save_progress(self, deadlines: Sequence[Deadline]) -> None: ...
+
+    async def count_pending(self) -> int: ...
+
+    async def next_fire_at(self) -> datetime | None: ...
+
+    async def notify_wake(self, channel: str) -> None: ...
+
+    async def overdue(self, now: datetime, limit: int) -> tuple[int, list[Deadline]]: ...
+
+
+class Ledger(Protocol):
+    async def record(self, entries: Sequence[LedgerEntry]) -> set[Identity]:
+        """Insert decisions; returns the identities inserted (the others were decided before)."""
+        ...
+
+
+class Digests(Protocol):
+    async def record(
+        self, day: date, at: datetime, fired_at: datetime, count: int, event_id: UUID
+    ) -> bool: ...
+
+
+@dataclass(frozen=True)
+class WatcherRepos:
+    deadlines: Deadlines
+    ledger: Ledger
+    digests: Digests
+
+
+def make_repos(conn: DbConnection) -> WatcherRepos:
+    return WatcherRepos(SqlDeadlines(conn), SqlLedger(conn), SqlDigests(conn))
+
+
+async def _next_fire_at(db: DbConnection | asyncpg.Pool[asyncpg.Record]) -> datetime | None:
     """The soonest time anything is due (the first entry of the partial index)."""
-    value: datetime | None = await conn.fetchval(
+    value: datetime | None = await db.fetchval(
         """
         SELECT next_fire_at FROM deadlines
         WHERE next_fire_at IS NOT NULL
@@ -207,125 +141,276 @@ async def next_fire_at(conn: DbConnection | asyncpg.Pool[asyncpg.Record]) -> dat
     return value
 
 
-async def count_pending(conn: DbConnection | asyncpg.Pool[asyncpg.Record]) -> int:
-    """Deadlines with something left to fire (an index-only count of the partial index)."""
-    count: int = await conn.fetchval(
+class SqlDeadlines:
+    """`deadlines`, in the unit's transaction."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def lock(self, keys: Iterable[str]) -> dict[str, Deadline]:
+        """The current rows of `keys`, locked until the transaction ends (in key order: no deadlock
+        between two request batches; the ticker never waits, it skips locked rows)."""
+        records = await self._conn.fetch(
+            f"""
+            SELECT {_DEADLINE_COLUMNS} FROM deadlines
+            WHERE key = ANY($1::text[])
+            ORDER BY key
+            FOR UPDATE
+            """,
+            sorted(set(keys)),
+        )
+        return {record["key"]: deadline_from_record(record) for record in records}
+
+    async def save(self, deadlines: Sequence[Deadline]) -> None:
+        """Insert or replace whole rows (a schedule, a reschedule, a clear)."""
+        if not deadlines:
+            return
+        await self._conn.executemany(
+            f"""
+            INSERT INTO deadlines ({_DEADLINE_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            ON CONFLICT (key) DO UPDATE SET
+                generation = EXCLUDED.generation, policy = EXCLUDED.policy,
+                due_at = EXCLUDED.due_at, starts_at = EXCLUDED.starts_at,
+                subject = EXCLUDED.subject, audience = EXCLUDED.audience,
+                status = EXCLUDED.status, scheduled_at = EXCLUDED.scheduled_at,
+                settle_until = EXCLUDED.settle_until,
+                processed_through = EXCLUDED.processed_through,
+                next_fire_at = EXCLUDED.next_fire_at, breached_at = EXCLUDED.breached_at,
+                cleared_at = EXCLUDED.cleared_at, clear_reason = EXCLUDED.clear_reason,
+                met = EXCLUDED.met, updated_at = now()
+            """,
+            [_deadline_row(deadline) for deadline in deadlines],
+        )
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Deadline]:
+        """Lock up to `limit` deadlines due by `now`, skipping rows another replica holds.
+
+        Served by `deadlines_next_fire_idx` (a range scan on the partial index, never a full scan).
         """
-        SELECT count(*) FROM deadlines WHERE next_fire_at IS NOT NULL
+        records = await self._conn.fetch(
+            f"""
+            SELECT {_DEADLINE_COLUMNS} FROM deadlines
+            WHERE next_fire_at <= $1
+            ORDER BY next_fire_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+            """,
+            now,
+            limit,
+        )
+        return [deadline_from_record(record) for record in records]
+
+    async def save_progress(self, deadlines: Sequence[Deadline]) -> None:
+        """Store how far each claimed deadline has been decided, in one statement."""
+        if not deadlines:
+            return
+        await self._conn.execute(
+            """
+            UPDATE deadlines AS d SET
+                processed_through = p.processed_through,
+                next_fire_at = p.next_fire_at,
+                breached_at = p.breached_at,
+                updated_at = now()
+            FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+                AS p(key, processed_through, next_fire_at, breached_at)
+            WHERE d.key = p.key
+            """,
+            [d.key for d in deadlines],
+            [d.processed_through for d in deadlines],
+            [d.next_fire_at for d in deadlines],
+            [d.breached_at for d in deadlines],
+        )
+
+    async def count_pending(self) -> int:
+        """Deadlines with something left to fire (an index-only count of the partial index)."""
+        count: int = await self._conn.fetchval(
+            """
+            SELECT count(*) FROM deadlines WHERE next_fire_at IS NOT NULL
+            """
+        )
+        return count
+
+    async def next_fire_at(self) -> datetime | None:
+        return await _next_fire_at(self._conn)
+
+    async def notify_wake(self, channel: str) -> None:
+        """Wake every replica's loop on commit (a new deadline may be due sooner)."""
+        await self._conn.execute("SELECT pg_notify($1, '')", channel)
+
+    async def overdue(self, now: datetime, limit: int) -> tuple[int, list[Deadline]]:
+        """Open deadlines past due, oldest first (at most `limit`), and how many there are."""
+        count: int = await self._conn.fetchval(
+            """
+            SELECT count(*) FROM deadlines WHERE status = 'open' AND due_at < $1
+            """,
+            now,
+        )
+        records = await self._conn.fetch(
+            f"""
+            SELECT {_DEADLINE_COLUMNS} FROM deadlines
+            WHERE status = 'open' AND due_at < $1
+            ORDER BY due_at
+            LIMIT $2
+            """,
+            now,
+            limit,
+        )
+        return count, [deadline_from_record(record) for record in records]
+
+
+class SqlLedger:
+    """`stage_firings`: one row per decided (key, generation, stage, repetition)."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def record(self, entries: Sequence[LedgerEntry]) -> set[tuple[str, int, str, int]]:
+        """Insert ledger rows; returns the identities actually inserted.
+
+        The primary key (key, generation, stage, repetition) refuses a second decision for the same
+        firing; only a stage whose row was inserted here may be emitted.
         """
-    )
-    return count
+        if not entries:
+            return set()
+        records = await self._conn.fetch(
+            """
+            INSERT INTO stage_firings
+                (key, generation, stage, repetition, role, status, at, decided_at, late, event_id,
+                 decided_by)
+            SELECT * FROM unnest(
+                $1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::text[],
+                $7::timestamptz[], $8::timestamptz[], $9::bool[], $10::uuid[], $11::text[])
+            ON CONFLICT (key, generation, stage, repetition) DO NOTHING
+            RETURNING key, generation, stage, repetition
+            """,
+            [e.key for e in entries],
+            [e.generation for e in entries],
+            [e.decision.occurrence.stage for e in entries],
+            [e.decision.occurrence.repetition for e in entries],
+            [e.decision.occurrence.role for e in entries],
+            ["fired" if e.decision.fire else "skipped" for e in entries],
+            [e.decision.occurrence.at for e in entries],
+            [e.decided_at for e in entries],
+            [e.decision.late for e in entries],
+            [e.event_id for e in entries],
+            [e.decided_by for e in entries],
+        )
+        return {(r["key"], r["generation"], r["stage"], r["repetition"]) for r in records}
 
 
-async def notify_wake(conn: DbConnection, channel: str) -> None:
-    """Wake every replica's loop when the transaction commits (a new, maybe sooner, deadline)."""
-    await conn.execute("SELECT pg_notify($1, '')", channel)
+class SqlDigests:
+    """`digests`: one row per day whose digest went out."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def record(
+        self, day: date, at: datetime, fired_at: datetime, count: int, event_id: UUID
+    ) -> bool:
+        """Claim the digest of `day`; False when another replica (or an earlier run) sent it."""
+        inserted = await self._conn.fetchval(
+            """
+            INSERT INTO digests (digest_on, at, fired_at, overdue_count, event_id)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (digest_on) DO NOTHING
+            RETURNING true
+            """,
+            day,
+            at,
+            fired_at,
+            count,
+            event_id,
+        )
+        return inserted is True
 
 
-# --- digests ----------------------------------------------------------------------------------
-async def digest_recorded(conn: DbConnection | asyncpg.Pool[asyncpg.Record], day: date) -> bool:
-    found: bool = await conn.fetchval(
+class DeadlineReads(Protocol):
+    async def next_fire_at(self) -> datetime | None: ...
+
+    async def digest_recorded(self, day: date) -> bool: ...
+
+    async def report(
+        self,
+        *,
+        due_before: datetime | None,
+        breached_only: bool,
+        policy: str | None,
+        include_cleared: bool,
+        limit: int,
+    ) -> list[Deadline]: ...
+
+    async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]: ...
+
+
+class SqlDeadlineReads:
+    """Single statements on the pool, outside any transaction: the loop's next wake-up (once a
+    tick, so no BEGIN/COMMIT round trips), the digest check and `GET /deadlines`."""
+
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+        self._pool = pool
+
+    async def next_fire_at(self) -> datetime | None:
+        return await _next_fire_at(self._pool)
+
+    async def digest_recorded(self, day: date) -> bool:
+        found: bool = await self._pool.fetchval(
+            """
+            SELECT EXISTS (SELECT 1 FROM digests WHERE digest_on = $1)
+            """,
+            day,
+        )
+        return found
+
+    async def report(
+        self,
+        *,
+        due_before: datetime | None,
+        breached_only: bool,
+        policy: str | None,
+        include_cleared: bool,
+        limit: int,
+    ) -> list[Deadline]:
+        """Deadlines for `mynaflow deadlines`, soonest due first.
+
+        Only the conditions asked for are in the query, so the planner can use
+        `deadlines_open_due_idx` for the usual "open, due before" report.
         """
-        SELECT EXISTS (SELECT 1 FROM digests WHERE digest_on = $1)
-        """,
-        day,
-    )
-    return found
+        conditions: list[str] = []
+        args: list[object] = []
+        for wanted, condition, value in (
+            (due_before is not None, "due_at <= ${}", due_before),
+            (breached_only, "breached_at IS NOT NULL", None),
+            (policy is not None, "policy = ${}", policy),
+            (not include_cleared, "status = 'open'", None),
+        ):
+            if wanted:
+                if "{}" in condition:
+                    args.append(value)
+                    condition = condition.format(len(args))
+                conditions.append(condition)
+        args.append(limit)
+        where = " AND ".join(conditions) or "true"
+        records = await self._pool.fetch(
+            f"""
+            SELECT {_DEADLINE_COLUMNS} FROM deadlines
+            WHERE {where}
+            ORDER BY due_at, key
+            LIMIT ${len(args)}
+            """,
+            *args,
+        )
+        return [deadline_from_record(record) for record in records]
 
-
-async def record_digest(
-    conn: DbConnection, day: date, at: datetime, fired_at: datetime, count: int, event_id: UUID
-) -> bool:
-    """Claim the digest of `day`; False when another replica (or an earlier run) sent it."""
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO digests (digest_on, at, fired_at, overdue_count, event_id)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (digest_on) DO NOTHING
-        RETURNING true
-        """,
-        day,
-        at,
-        fired_at,
-        count,
-        event_id,
-    )
-    return inserted is True
-
-
-async def overdue(conn: DbConnection, now: datetime, limit: int) -> tuple[int, list[Deadline]]:
-    """Open deadlines past due, oldest first (at most `limit`), and how many there are."""
-    count: int = await conn.fetchval(
-        """
-        SELECT count(*) FROM deadlines WHERE status = 'open' AND due_at < $1
-        """,
-        now,
-    )
-    records = await conn.fetch(
-        f"""
-        SELECT {_DEADLINE_COLUMNS} FROM deadlines
-        WHERE status = 'open' AND due_at < $1
-        ORDER BY due_at
-        LIMIT $2
-        """,
-        now,
-        limit,
-    )
-    return count, [deadline_from_record(record) for record in records]
-
-
-# --- reports (the HTTP read endpoint) -----------------------------------------------------------
-async def report(
-    conn: DbConnection | asyncpg.Pool[asyncpg.Record],
-    *,
-    due_before: datetime | None,
-    breached_only: bool,
-    policy: str | None,
-    include_cleared: bool,
-    limit: int,
-) -> list[Deadline]:
-    """Deadlines for `mynaflow deadlines`, soonest due first.
-
-    Only the conditions asked for are in the query, so the planner can use
-    `deadlines_open_due_idx` for the usual "open, due before" report.
-    """
-    conditions: list[str] = []
-    args: list[object] = []
-    for wanted, condition, value in (
-        (due_before is not None, "due_at <= ${}", due_before),
-        (breached_only, "breached_at IS NOT NULL", None),
-        (policy is not None, "policy = ${}", policy),
-        (not include_cleared, "status = 'open'", None),
-    ):
-        if wanted:
-            if "{}" in condition:
-                args.append(value)
-                condition = condition.format(len(args))
-            conditions.append(condition)
-    args.append(limit)
-    where = " AND ".join(conditions) or "true"
-    records = await conn.fetch(
-        f"""
-        SELECT {_DEADLINE_COLUMNS} FROM deadlines
-        WHERE {where}
-        ORDER BY due_at, key
-        LIMIT ${len(args)}
-        """,
-        *args,
-    )
-    return [deadline_from_record(record) for record in records]
-
-
-async def ledger_of(
-    conn: DbConnection | asyncpg.Pool[asyncpg.Record], keys: Sequence[str]
-) -> list[asyncpg.Record]:
-    """Every ledger row of these keys (all generations), in decision order."""
-    return await conn.fetch(
-        """
-        SELECT key, generation, stage, repetition, role, status, at, decided_at, late
-        FROM stage_firings
-        WHERE key = ANY($1::text[])
-        ORDER BY key, generation, at, repetition
-        """,
-        list(keys),
-    )
+    async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]:
+        """Every ledger row of these keys (all generations), in decision order."""
+        rows = await self._pool.fetch(
+            """
+            SELECT key, generation, stage, repetition, role, status, at, decided_at, late
+            FROM stage_firings
+            WHERE key = ANY($1::text[])
+            ORDER BY key, generation, at, repetition
+            """,
+            list(keys),
+        )
+        return [dict(row) for row in rows]

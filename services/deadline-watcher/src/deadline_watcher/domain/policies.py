@@ -216,6 +216,10 @@ def policies_from_config(raw: Mapping[str, Any]) -> dict[str, Policy]:
 
 
 # --- defaults (documented in docs/deadline-watcher.md) --------------------------------------
+# These tables are data, not code: each ladder is the default of one obligation, and they look
+# alike only because escalation ladders do. Their differences (offsets, roles, repeats) are the
+# point, so keep them written out one by one rather than folded into a generator; a ward
+# changes them through DEADLINE_POLICIES, not here.
 DEFAULT_POLICY_CONFIG: dict[str, dict[str, Any]] = {
     "notice_sla": {
         "description": "A J-LIS notice must be processed by the end of its SLA business day.",

@@ -1,25 +1,70 @@
-"""The subscriber of `deadlines.requests`: adapts the batch and calls the handler."""
+"""The subscriber of `deadlines.requests`: parses each CloudEvent into its contract model and
+hands the batch to the handler.
+
+A request that can never be applied (unknown type, schema failure, unknown policy) raises
+`PoisonMessage` here, before any transaction: the platform replays the batch one record at a
+time and dead-letters only that record.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+import pydantic
+from mynaflow.contracts.deadlines import (
+    CLEAR_DEADLINE_V1,
+    SCHEDULE_DEADLINE_V1,
+    ClearDeadline,
+    ScheduleDeadline,
+)
 from mynaflow.contracts.envelope import RawCloudEvent
 from mynaflow.contracts.topics import DEADLINES_REQUESTS
+from mynaflow.messaging.errors import PoisonMessage
 from mynaflow.runtime.service import ServiceContext
 
+from deadline_watcher.domain.policies import Policy
 from deadline_watcher.service_layer.deps import WatcherDeps
-from deadline_watcher.service_layer.requests import handle_requests
+from deadline_watcher.service_layer.requests import (
+    Incoming,
+    handle_requests,
+    without_personal_numbers,
+)
 
 # Requests per transaction: large enough for a backlog import, small enough to commit quickly.
 REQUEST_BATCH = 500
+
+R = TypeVar("R", ScheduleDeadline, ClearDeadline)
+
+
+def parse_request(event: RawCloudEvent, policies: Mapping[str, Policy]) -> Incoming:
+    """The typed request of `event`; `PoisonMessage` when it can never be applied."""
+    try:
+        if event.type == SCHEDULE_DEADLINE_V1:
+            schedule_request = ScheduleDeadline.model_validate(event.data)
+            if schedule_request.policy not in policies:
+                known = ", ".join(sorted(policies))
+                raise PoisonMessage(
+                    "unknown_policy",
+                    f"policy {schedule_request.policy!r} is not configured (known: {known})",
+                )
+            return Incoming(event.id, _with_safe_key(schedule_request))
+        if event.type == CLEAR_DEADLINE_V1:
+            return Incoming(event.id, _with_safe_key(ClearDeadline.model_validate(event.data)))
+    except pydantic.ValidationError as error:
+        raise PoisonMessage("schema_invalid", f"{event.type}: {error}") from error
+    raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")
+
+
+def _with_safe_key(request: R) -> R:
+    return request.model_copy(update={"key": without_personal_numbers(request.key)})
 
 
 def register_request_subscriber(context: ServiceContext[Any], deps: WatcherDeps) -> None:
     subscriber = context.subscriber(DEADLINES_REQUESTS, batch=True, max_records=REQUEST_BATCH)
 
     async def on_deadline_requests(events: list[RawCloudEvent]) -> None:
-        await handle_requests(events, deps)
+        await handle_requests([parse_request(event, deps.policies) for event in events], deps)
 
     # Called, not used as a decorator: FastStream's decorator is untyped.
     subscriber(on_deadline_requests)

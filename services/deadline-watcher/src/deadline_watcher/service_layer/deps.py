@@ -1,32 +1,39 @@
-"""What the watcher's handlers and loop need, wired once in `app.build`."""
+"""What the watcher's handlers and loop need, built once by the composition root
+(`app.bootstrap`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.clock import Clock, SystemClock
+from mynaflow.storage.unit_of_work import UnitOfWorkFactory
 
+from deadline_watcher.adapters.repository import DeadlineReads, WatcherRepos
 from deadline_watcher.domain.catchup import LATE_AFTER
 from deadline_watcher.domain.deadline import CATCHUP_SETTLE
 from deadline_watcher.domain.digest import DEFAULT_DIGEST_TIME
 from deadline_watcher.domain.ladder import Ladder
 from deadline_watcher.domain.policies import Policy
 
-if TYPE_CHECKING:
-    import asyncpg
-
 # The inbox consumer name of the request subscriber.
 REQUESTS_CONSUMER = "deadline-requests"
 
 
+# LISTEN on a channel, setting the event on every NOTIFY, while inside; yields "still alive?".
+WakeListener = Callable[[str, asyncio.Event], AbstractAsyncContextManager[Callable[[], bool]]]
+
+
 @dataclass
 class WatcherDeps:
-    pool: asyncpg.Pool[asyncpg.Record]
+    # Every change goes through one unit of work; `reads` serves single reads outside one.
+    uow: UnitOfWorkFactory[WatcherRepos]
+    reads: DeadlineReads
+    listen: WakeListener
     policies: Mapping[str, Policy]
     events_topic: str
     # NOTIFY channel that wakes every replica's loop when a deadline is (re)scheduled.

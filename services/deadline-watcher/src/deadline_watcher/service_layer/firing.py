@@ -1,4 +1,4 @@
-"""Firing what is due: claim a batch of due deadlines, decide, record, emit, in one transaction.
+"""Firing what is due: claim a batch of due deadlines, decide, record, emit, in one unit of work.
 
 Several replicas run this at once: `FOR UPDATE SKIP LOCKED` hands each deadline to one of them,
 the ledger's primary key refuses a second decision for the same (key, generation, stage,
@@ -15,21 +15,19 @@ from uuid import UUID
 
 from mynaflow.contracts.deadlines import DIGEST_MAX_ITEMS, DigestDue, Heartbeat
 from mynaflow.contracts.envelope import CloudEvent
-from mynaflow.messaging.outbox import add_many_to_outbox, add_to_outbox
 
-from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.metrics import DEADLINES_PENDING, STAGES_DECIDED
-from deadline_watcher.adapters.repository import LedgerEntry
+from deadline_watcher.adapters.repository import Identity, LedgerEntry
 from deadline_watcher.domain.catchup import is_late
 from deadline_watcher.domain.deadline import Deadline, advance
 from deadline_watcher.domain.digest import digest_due_today, digest_instant
-from deadline_watcher.service_layer.deps import WatcherDeps
-from deadline_watcher.service_layer.events import (
+from deadline_watcher.domain.events import (
     digest_event,
     heartbeat_event,
     overdue_line,
     stage_event,
 )
+from deadline_watcher.service_layer.deps import WatcherDeps
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ class _Batch:
     now: datetime
     progress: list[Deadline] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
-    events: dict[tuple[str, int, str, int], CloudEvent[Any]] = field(default_factory=dict)
+    events: dict[Identity, CloudEvent[Any]] = field(default_factory=dict)
 
 
 def _decide(deadline: Deadline, batch: _Batch, deps: WatcherDeps) -> None:
@@ -75,24 +73,23 @@ def _decide(deadline: Deadline, batch: _Batch, deps: WatcherDeps) -> None:
 async def fire_due(deps: WatcherDeps) -> int:
     """Decide one batch of due deadlines; returns how many deadlines were claimed."""
     batch = _Batch(deps.clock.now())
-    async with deps.pool.acquire() as conn, conn.transaction():
-        claimed = await repository.claim_due(conn, batch.now, deps.claim_batch)
+    async with deps.uow() as uow:
+        claimed = await uow.repos.deadlines.claim_due(batch.now, deps.claim_batch)
         if not claimed:
             return 0
         for deadline in claimed:
             _decide(deadline, batch, deps)
-        inserted = await repository.record_decisions(conn, batch.ledger)
-        await repository.save_progress(conn, batch.progress)
-        await add_many_to_outbox(
-            conn,
-            topic=deps.events_topic,
-            events=[(i[0], event) for i, event in batch.events.items() if i in inserted],
-        )
+        inserted = await uow.repos.ledger.record(batch.ledger)
+        await uow.repos.deadlines.save_progress(batch.progress)
+        for identity, event in batch.events.items():
+            if identity in inserted:  # the others were decided (and emitted) before
+                uow.emit(deps.events_topic, identity[0], event)
+        await uow.commit()
     _count(batch, inserted)
     return len(claimed)
 
 
-def _count(batch: _Batch, inserted: set[tuple[str, int, str, int]]) -> None:
+def _count(batch: _Batch, inserted: set[Identity]) -> None:
     for entry in batch.ledger:
         if entry.identity in inserted:
             outcome = "fired" if entry.decision.fire else "skipped"
@@ -109,11 +106,11 @@ async def emit_digest_if_due(deps: WatcherDeps, already_sent: date | None = None
     day = digest_due_today(now, deps.calendar, deps.digest_time)
     if day is None or day == already_sent:
         return day
-    if await repository.digest_recorded(deps.pool, day):
+    if await deps.reads.digest_recorded(day):
         return day
     at = digest_instant(day, deps.digest_time)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        count, overdue = await repository.overdue(conn, now, DIGEST_MAX_ITEMS)
+    async with deps.uow() as uow:
+        count, overdue = await uow.repos.deadlines.overdue(now, DIGEST_MAX_ITEMS)
         digest = DigestDue(
             digest_on=day,
             at=at,
@@ -124,22 +121,24 @@ async def emit_digest_if_due(deps: WatcherDeps, already_sent: date | None = None
             overdue=[overdue_line(deadline, now) for deadline in overdue],
         )
         event = digest_event(digest)
-        if not await repository.record_digest(conn, day, at, now, count, UUID(event.id)):
+        if not await uow.repos.digests.record(day, at, now, count, UUID(event.id)):
             return day
-        await add_to_outbox(conn, topic=deps.events_topic, key=event.subject, event=event)
+        uow.emit(deps.events_topic, event.subject, event)
+        await uow.commit()
     log.info("digest due emitted", extra={"digest_on": day.isoformat(), "overdue": count})
     return day
 
 
 async def emit_heartbeat(deps: WatcherDeps) -> None:
     """This replica is alive: how much is pending and when the next stage is due."""
-    async with deps.pool.acquire() as conn, conn.transaction():
+    async with deps.uow() as uow:
         heartbeat = Heartbeat(
             instance=deps.instance,
             fired_at=deps.clock.now(),
-            pending_deadlines=await repository.count_pending(conn),
-            next_due_at=await repository.next_fire_at(conn),
+            pending_deadlines=await uow.repos.deadlines.count_pending(),
+            next_due_at=await uow.repos.deadlines.next_fire_at(),
         )
         event = heartbeat_event(heartbeat)
         DEADLINES_PENDING.set(heartbeat.pending_deadlines or 0)
-        await add_to_outbox(conn, topic=deps.events_topic, key=event.subject, event=event)
+        uow.emit(deps.events_topic, event.subject, event)
+        await uow.commit()

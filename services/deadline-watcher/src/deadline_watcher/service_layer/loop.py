@@ -15,9 +15,7 @@ from datetime import date, datetime, timedelta
 
 from mynaflow.runtime.loops import Backoff, resilient_loop, sleep_until_woken_or_stopping
 
-from deadline_watcher.adapters import repository
 from deadline_watcher.adapters.metrics import LOOP_CYCLES, NEXT_DUE_SECONDS
-from deadline_watcher.adapters.wakeup import listening
 from deadline_watcher.domain.digest import next_digest_at
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.service_layer.firing import emit_digest_if_due, emit_heartbeat, fire_due
@@ -50,7 +48,7 @@ class WatcherLoop:
         )
 
     async def _listen_and_cycle(self) -> None:
-        async with listening(self.deps.pool, self.deps.wake_channel, self.deps.wake) as alive:
+        async with self.deps.listen(self.deps.wake_channel, self.deps.wake) as alive:
             self._backoff.reset()  # connected again: the next failure starts afresh
             await self._cycle_until_stopped(alive)
 
@@ -90,7 +88,7 @@ class WatcherLoop:
         candidates = [next_digest_at(now, self.deps.calendar, self.deps.digest_time)]
         if self._next_heartbeat is not None:
             candidates.append(self._next_heartbeat)
-        next_due = await repository.next_fire_at(self.deps.pool)
+        next_due = await self.deps.reads.next_fire_at()
         if next_due is not None:
             candidates.append(next_due)
             NEXT_DUE_SECONDS.set((next_due - now).total_seconds())

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deadline_watcher.adapters import repository
 from deadline_watcher.domain.deadline import Deadline
 from deadline_watcher.service_layer.deps import WatcherDeps
 
@@ -89,8 +88,7 @@ def _row(
 
 async def deadline_report(query: ReportQuery, deps: WatcherDeps) -> dict[str, Any]:
     now = deps.clock.now()
-    deadlines = await repository.report(
-        deps.pool,
+    deadlines = await deps.reads.report(
         due_before=query.due_before,
         breached_only=query.breached_only,
         policy=query.policy,
@@ -98,7 +96,7 @@ async def deadline_report(query: ReportQuery, deps: WatcherDeps) -> dict[str, An
         limit=min(query.limit, MAX_REPORT_ROWS),
     )
     by_key: dict[str, list[Any]] = defaultdict(list)
-    for row in await repository.ledger_of(deps.pool, [d.key for d in deadlines]):
+    for row in await deps.reads.ledger_of([d.key for d in deadlines]):
         by_key[row["key"]].append(row)
     return {
         "generated_at": now.isoformat(),

@@ -1,9 +1,9 @@
-"""Handling `deadlines.requests`: schedule and clear, a batch per transaction.
+"""Handling `deadlines.requests`: schedule and clear, a batch per unit of work.
 
 The whole batch commits together: inbox claims, deadline rows, ledger rows and outbox events. A
-request that can never succeed (unknown type, schema failure, unknown policy) raises
-`PoisonMessage`; the platform then replays the batch one record at a time so only that record
-is dead-lettered.
+request that can never succeed (unknown type, schema failure, unknown policy) is refused by the
+subscriber's parser (`entrypoints/subscribers.py`) with `PoisonMessage`; the platform then
+replays the batch one record at a time so only that record is dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,59 +15,31 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-import pydantic
-from mynaflow.contracts.deadlines import (
-    CLEAR_DEADLINE_V1,
-    SCHEDULE_DEADLINE_V1,
-    ClearDeadline,
-    ScheduleDeadline,
-)
-from mynaflow.contracts.envelope import CloudEvent, RawCloudEvent
+from mynaflow.contracts.deadlines import ClearDeadline, ScheduleDeadline
+from mynaflow.contracts.envelope import CloudEvent
 from mynaflow.domain.personal_number import redact_json_value
-from mynaflow.messaging.errors import PoisonMessage
-from mynaflow.messaging.inbox import claim_inbox_many
-from mynaflow.messaging.outbox import add_many_to_outbox
 
-from deadline_watcher.adapters import repository
-from deadline_watcher.adapters.repository import LedgerEntry
+from deadline_watcher.adapters.repository import Identity, LedgerEntry
 from deadline_watcher.domain.deadline import Deadline, ScheduleRequest, clear, schedule
+from deadline_watcher.domain.events import cleared_event, scheduled_event, stage_event
 from deadline_watcher.domain.policies import breach_only
 from deadline_watcher.service_layer.deps import REQUESTS_CONSUMER, WatcherDeps
-from deadline_watcher.service_layer.events import cleared_event, scheduled_event, stage_event
 
 log = logging.getLogger(__name__)
 
 Request = ScheduleDeadline | ClearDeadline
 T = TypeVar("T")
-R = TypeVar("R", ScheduleDeadline, ClearDeadline)
 
 
 @dataclass(frozen=True)
 class Incoming:
+    """One request as the subscriber parsed it: its event id (the inbox key) and its data."""
+
     event_id: str
     request: Request
 
 
-def parse_request(event: RawCloudEvent, deps: WatcherDeps) -> Incoming:
-    """The typed request of `event`; `PoisonMessage` when it can never be applied."""
-    try:
-        if event.type == SCHEDULE_DEADLINE_V1:
-            schedule_request = ScheduleDeadline.model_validate(event.data)
-            if schedule_request.policy not in deps.policies:
-                known = ", ".join(sorted(deps.policies))
-                raise PoisonMessage(
-                    "unknown_policy",
-                    f"policy {schedule_request.policy!r} is not configured (known: {known})",
-                )
-            return Incoming(event.id, _with_safe_key(schedule_request))
-        if event.type == CLEAR_DEADLINE_V1:
-            return Incoming(event.id, _with_safe_key(ClearDeadline.model_validate(event.data)))
-    except pydantic.ValidationError as error:
-        raise PoisonMessage("schema_invalid", f"{event.type}: {error}") from error
-    raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")
-
-
-def _without_personal_numbers(value: T) -> T:
+def without_personal_numbers(value: T) -> T:
     """The value with any individual number (個人番号) redacted.
 
     Producers never send one, but subject and audience are passed through to every event: a
@@ -80,10 +52,6 @@ def _without_personal_numbers(value: T) -> T:
     return cast(T, redacted)
 
 
-def _with_safe_key(request: R) -> R:
-    return request.model_copy(update={"key": _without_personal_numbers(request.key)})
-
-
 @dataclass
 class _Changes:
     """What a batch changes, kept in memory until it is written in one go."""
@@ -93,7 +61,7 @@ class _Changes:
     ledger: list[LedgerEntry] = field(default_factory=list)
     events: list[CloudEvent[Any]] = field(default_factory=list)
     # Event id of a stage event -> its ledger identity: emitted only if that row was inserted.
-    stage_events: dict[str, tuple[str, int, str, int]] = field(default_factory=dict)
+    stage_events: dict[str, Identity] = field(default_factory=dict)
     woke: bool = False
 
     def store(self, deadline: Deadline) -> None:
@@ -113,8 +81,8 @@ def _schedule(
         key=request.key,
         policy=request.policy,
         due_at=due_at,
-        subject=_without_personal_numbers(request.subject.model_dump(mode="json")),
-        audience=_without_personal_numbers(
+        subject=without_personal_numbers(request.subject.model_dump(mode="json")),
+        audience=without_personal_numbers(
             request.audience.model_dump(mode="json", exclude_none=True)
         ),
         starts_at=starts_at,
@@ -152,43 +120,37 @@ def _clear(request: ClearDeadline, changes: _Changes, deps: WatcherDeps, now: da
     changes.events.append(cleared_event(result.deadline, now))
 
 
-async def handle_requests(events: Sequence[RawCloudEvent], deps: WatcherDeps) -> None:
+async def handle_requests(incoming: Sequence[Incoming], deps: WatcherDeps) -> None:
     """Apply a batch of schedule/clear requests in one transaction (in arrival order)."""
-    incoming = [parse_request(event, deps) for event in events]
     now = deps.clock.now()
-    async with deps.pool.acquire() as conn, conn.transaction():
-        claimed = await claim_inbox_many(
-            conn, [item.event_id for item in incoming], consumer=REQUESTS_CONSUMER
+    async with deps.uow() as uow:
+        claimed = await uow.claim_many(
+            [item.event_id for item in incoming], consumer=REQUESTS_CONSUMER
         )
         fresh = [item for item in incoming if item.event_id in claimed]
         if not fresh:
             return
-        current = await repository.lock_deadlines(conn, {item.request.key for item in fresh})
+        current = await uow.repos.deadlines.lock({item.request.key for item in fresh})
         changes = _Changes(dict(current))
         for item in fresh:
             if isinstance(item.request, ScheduleDeadline):
                 _schedule(item.request, changes, deps, now)
             else:
                 _clear(item.request, changes, deps, now)
-        await repository.save_deadlines(conn, list(changes.changed.values()))
-        inserted = await repository.record_decisions(conn, changes.ledger)
-        await add_many_to_outbox(
-            conn,
-            topic=deps.events_topic,
-            events=[
-                (event.subject, event)
-                for event in changes.events
-                if not _stage_event_refused(event, changes, inserted)
-            ],
-        )
+        await uow.repos.deadlines.save(list(changes.changed.values()))
+        inserted = await uow.repos.ledger.record(changes.ledger)
+        for event in changes.events:
+            if not _stage_event_refused(event, changes, inserted):
+                uow.emit(deps.events_topic, event.subject, event)
         if changes.woke:
-            await repository.notify_wake(conn, deps.wake_channel)
+            await uow.repos.deadlines.notify_wake(deps.wake_channel)
+        await uow.commit()
     if changes.woke:
         deps.wake.set()
 
 
 def _stage_event_refused(
-    event: CloudEvent[Any], changes: _Changes, inserted: set[tuple[str, int, str, int]]
+    event: CloudEvent[Any], changes: _Changes, inserted: set[Identity]
 ) -> bool:
     """A stage event whose ledger row already existed was emitted before: never again."""
     identity = changes.stage_events.get(event.id)

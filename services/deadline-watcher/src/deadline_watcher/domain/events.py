@@ -1,4 +1,4 @@
-"""The CloudEvents the watcher emits, built from domain values (no I/O)."""
+"""The contract events the watcher emits, built from domain values (pure: no I/O)."""
 
 from __future__ import annotations
 
