@@ -1,21 +1,82 @@
 """Composition root of card-registry: cards, notices' work state and move-in cases.
 
-`build(context)` registers the subscribers (thin functions in `entrypoints/` calling handlers in
-`service_layer/`), background tasks and read endpoints; `docs/platform.md` shows how.
+`bootstrap(context, **overrides)` builds the handlers' dependencies (tests pass
+`clock=FakeClock(...)`, `uow=FakeUnitOfWork(...)`); `build(context)` calls it and registers the
+subscriber, the periodic sweep of parked commands and the read endpoints.
 """
 
 from __future__ import annotations
 
-from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
+from mynaflow.contracts.topics import DEADLINES_REQUESTS, REGISTRY_EVENTS
+from mynaflow.runtime.loops import Backoff, resilient_loop
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.storage.unit_of_work import PostgresUnitOfWork
+
+from card_registry.adapters.repository import make_repos
+from card_registry.domain.pickup import PickupPeriods
+from card_registry.entrypoints.http import register_routes
+from card_registry.entrypoints.subscribers import register_subscribers
+from card_registry.service_layer.commands import sweep_pending
+from card_registry.service_layer.deps import RegistryDeps
 from card_registry.settings import CardRegistrySettings
 
 SERVICE_NAME = "card-registry"
 
 
+def bootstrap(context: ServiceContext[CardRegistrySettings], **overrides: Any) -> RegistryDeps:
+    """The handlers' dependencies from the context and settings; `overrides` replace fields."""
+    settings = context.settings
+    deps = RegistryDeps(
+        uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
+        events_topic=context.topic(REGISTRY_EVENTS),
+        requests_topic=context.topic(DEADLINES_REQUESTS),
+        card_queue=settings.card_queue,
+        unknown_wait=timedelta(seconds=settings.unknown_wait_s),
+        pickup=PickupPeriods(
+            settings.card_pickup_notice_days,
+            settings.card_pickup_re_notice_days,
+            settings.card_destroy_after_application_days,
+        ),
+    )
+    return replace(deps, **overrides)
+
+
 def build(context: ServiceContext[CardRegistrySettings]) -> None:
-    """Plumbing only for now: a subscriber on a business topic without its handler would
-    commit offsets past messages nobody applied."""
+    build_with(context)
+
+
+def build_with(context: ServiceContext[CardRegistrySettings], **overrides: Any) -> RegistryDeps:
+    """`build` with chosen dependencies; returns them so tests can look inside."""
+    deps = bootstrap(context, **overrides)
+    register_subscribers(context, deps)
+    context.add_task(lambda: sweep_parked_commands(context, deps))
+    register_routes(context, deps)
+    return deps
+
+
+async def sweep_parked_commands(
+    context: ServiceContext[CardRegistrySettings], deps: RegistryDeps
+) -> None:
+    """Parked commands are judged again every `PENDING_SWEEP_S`, so that one whose wait is over
+    is rejected even when nothing else arrives."""
+
+    async def step() -> float | None:
+        # Oldest expiry first, a batch per interval: parked commands are few (they wait for a
+        # move-in or a receipt that is seconds behind), so one batch is normally all of them.
+        await sweep_pending(deps)
+        return None
+
+    await resilient_loop(
+        step,
+        name="pending-command sweep",
+        stopping=context.stopping,
+        interval_s=context.settings.pending_sweep_s,
+        backoff=Backoff(0.2, 5.0),
+    )
 
 
 def definition() -> ServiceDefinition[CardRegistrySettings]:
