@@ -24,7 +24,7 @@ LOAD_ENV := if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "$${DATABASE_URL:-}" 
 help:
 	@echo "make run          infra-up + sync + all four services in the foreground (Ctrl-C stops)"
 	@echo "make test         infra-up + sync + pytest against real Kafka and PostgreSQL"
-	@echo "make lint         ruff check, ruff format --check, mypy"
+	@echo "make lint         ruff check, ruff format --check, mypy (code and tests)"
 	@echo "make infra-up     start local Kafka + PostgreSQL (idempotent); settings in .mynaflow/env"
 	@echo "make infra-down   stop them (data kept)"
 	@echo "make infra-status show what runs where"
@@ -53,7 +53,7 @@ sync: uv
 lint: sync
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy shared/src tools/src testing/src services/*/src
+	$(UV) run python scripts/typecheck.py   # mypy --strict: the code, then each test folder
 
 format: sync
 	$(UV) run ruff check --fix .

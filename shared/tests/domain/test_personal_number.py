@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -315,7 +316,7 @@ def test_utf16_csv_as_excel_writes_it(codec: str) -> None:
 def test_json_value_walks_keys_values_and_numbers() -> None:
     number = with_check_digit("11235813213")
     leading_zero = with_check_digit("04669201609")
-    value = {
+    value: dict[str, Any] = {
         "resident": {"name": "山田", "number": int(number), "memo": f"番号は{number}"},
         number: "key itself",
         "list": [grouped(number, " "), 42, True, None, 1.5, float(number)],

@@ -14,9 +14,9 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 import pytest
@@ -29,6 +29,8 @@ from mynaflow_testing.waiting import wait_for
 pytestmark = pytest.mark.service
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+StartConsumer: TypeAlias = Callable[..., Awaitable[subprocess.Popen[bytes]]]
+Consumers: TypeAlias = tuple[list[subprocess.Popen[bytes]], StartConsumer]
 EVENTS = 600
 KILLS = 3
 CONSUMER_SCRIPT = Path(__file__).with_name("crash_consumer.py")
@@ -37,7 +39,7 @@ CONSUMER_SCRIPT = Path(__file__).with_name("crash_consumer.py")
 @pytest.fixture
 def start_consumer(
     kafka_settings: MynaflowSettings, database_url: str, platform_pool: Pool, tmp_path: Path
-) -> Iterator[tuple[list[subprocess.Popen[bytes]], object]]:
+) -> Iterator[Consumers]:
     processes: list[subprocess.Popen[bytes]] = []
 
     async def start(crash_after_applied: int = 0) -> subprocess.Popen[bytes]:
@@ -73,7 +75,9 @@ async def count(pool: Pool, table: str) -> int:
 
 
 async def test_sigkill_after_progress_three_times_loses_nothing_and_applies_once(
-    kafka_settings: MynaflowSettings, platform_pool: Pool, start_consumer: tuple[list, object]
+    kafka_settings: MynaflowSettings,
+    platform_pool: Pool,
+    start_consumer: Consumers,
 ) -> None:
     await platform_pool.execute(
         """
@@ -83,14 +87,14 @@ async def test_sigkill_after_progress_three_times_loses_nothing_and_applies_once
     )
     processes, start = start_consumer
     topic = kafka_settings.topic_prefix + REGISTRY_COMMANDS.name
-    events = [{"id": str(uuid.uuid4()), "n": n} for n in range(EVENTS)]
+    events: list[dict[str, Any]] = [{"id": str(uuid.uuid4()), "n": n} for n in range(EVENTS)]
     for key in range(12):  # twelve aggregates spread over the partitions
         await produce(
             kafka_settings, topic, [json.dumps(e) for e in events[key::12]], key=f"agg-{key}"
         )
 
     for kill in range(1, KILLS + 1):
-        process = await start(crash_after_applied=kill * EVENTS // (KILLS + 1))  # type: ignore[operator]
+        process = await start(crash_after_applied=kill * EVENTS // (KILLS + 1))
         await wait_for(
             lambda process=process: _returncode(process),  # type: ignore[misc]
             until=lambda code: code is not None,
@@ -99,7 +103,7 @@ async def test_sigkill_after_progress_three_times_loses_nothing_and_applies_once
         )
         assert process.returncode == -signal.SIGKILL
 
-    await start()  # type: ignore[operator]
+    await start()
     await wait_for(
         lambda: count(platform_pool, "applied"),
         until=lambda applied: applied >= EVENTS,

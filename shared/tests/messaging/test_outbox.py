@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 import pytest
@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord
 from mynaflow.contracts.dead_letter import DeadLetteredMessage
 from mynaflow.contracts.envelope import (
     CLOUDEVENTS_CONTENT_TYPE,
+    CloudEvent,
     EventData,
     decode_event,
     make_event,
@@ -39,6 +40,7 @@ from mynaflow.messaging.outbox import (
 )
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
+from mynaflow_testing.fixture_types import Pool, PoolFactory
 from mynaflow_testing.waiting import wait_for
 from prometheus_client import REGISTRY
 
@@ -74,7 +76,9 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await started.stop()
 
 
-async def _read_to_end(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> list:
+async def _read_to_end(
+    consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]
+) -> list[ConsumerRecord]:
     records: list[ConsumerRecord] = []
 
     async def caught_up() -> bool:
@@ -110,7 +114,7 @@ def event_ids(records: list[ConsumerRecord]) -> Counter[str]:
 
 @contextlib.asynccontextmanager
 async def running_relay(
-    pool, producer, schema: str, poll_interval_s: float = 1.0
+    pool: Pool, producer: AIOKafkaProducer, schema: str, poll_interval_s: float = 1.0
 ) -> AsyncIterator[OutboxRelay]:
     relay = OutboxRelay(pool, producer, schema=schema, poll_interval_s=poll_interval_s)
     task = asyncio.create_task(relay.run())
@@ -121,7 +125,7 @@ async def running_relay(
         await asyncio.wait_for(task, timeout=10)
 
 
-def counted_event(key: str, seq: int):
+def counted_event(key: str, seq: int) -> CloudEvent[Counted]:
     return make_event(
         source="outbox-test",
         event_type="jp.mynaflow.test.counted.v1",
@@ -130,22 +134,26 @@ def counted_event(key: str, seq: int):
     )
 
 
-async def add_events(pool, topic: str, events) -> None:
+async def add_events(pool: Pool, topic: str, events: Iterable[CloudEvent[Counted]]) -> None:
     async with pool.acquire() as conn, conn.transaction():
         for event in events:
             await add_to_outbox(conn, topic=topic, key=event.subject, event=event)
 
 
-async def unpublished_count(pool) -> int:
-    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+async def unpublished_count(pool: Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
 # --- tests --------------------------------------------------------------------------------------
 
 
 async def test_an_event_is_published_exactly_once(
-    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     event = counted_event("notice-1", 1)
     await add_events(platform_pool, topic, [event])
 
@@ -161,7 +169,9 @@ async def test_an_event_is_published_exactly_once(
     assert await unpublished_count(platform_pool) == 0
 
 
-async def test_published_events_are_counted_per_topic(platform_pool, fresh_schema, producer, topic):
+async def test_published_events_are_counted_per_topic(
+    platform_pool: Pool, fresh_schema: str, producer: AIOKafkaProducer, topic: str
+) -> None:
     labels = {"service": fresh_schema, "topic": topic}
     before = REGISTRY.get_sample_value("mynaflow_messages_out_total", labels) or 0.0
     await add_events(platform_pool, topic, [counted_event("k", n) for n in range(3)])
@@ -172,7 +182,9 @@ async def test_published_events_are_counted_per_topic(platform_pool, fresh_schem
     assert REGISTRY.get_sample_value("mynaflow_messages_out_total", labels) == before + 3
 
 
-async def relay_publishes_on_notify(pool, producer, schema: str, topic: str) -> None:
+async def relay_publishes_on_notify(
+    pool: Pool, producer: AIOKafkaProducer, schema: str, topic: str
+) -> None:
     # A poll interval far longer than the wait: only the trigger's NOTIFY can wake the relay.
     async with running_relay(pool, producer, schema, poll_interval_s=60):
         await add_events(pool, topic, [counted_event("k", 0)])
@@ -187,13 +199,17 @@ async def relay_publishes_on_notify(pool, producer, schema: str, topic: str) -> 
         )
 
 
-async def test_a_running_relay_wakes_on_insert(platform_pool, fresh_schema, producer, topic):
+async def test_a_running_relay_wakes_on_insert(
+    platform_pool: Pool, fresh_schema: str, producer: AIOKafkaProducer, topic: str
+) -> None:
     await relay_publishes_on_notify(platform_pool, producer, fresh_schema, topic)
 
     assert await platform_pool.fetchval("SELECT count(*) FROM outbox") == 2
 
 
-async def test_any_schema_name_gets_a_working_channel(pg_pool_factory, producer, topic):
+async def test_any_schema_name_gets_a_working_channel(
+    pg_pool_factory: PoolFactory, producer: AIOKafkaProducer, topic: str
+) -> None:
     schema = f"Ward Office-{uuid.uuid4().hex} with a name far longer than a channel allows"[:63]
     pool = await pg_pool_factory(schema)
     try:
@@ -207,8 +223,12 @@ async def test_any_schema_name_gets_a_working_channel(pg_pool_factory, producer,
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(
-    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     with contextlib.suppress(RuntimeError):
         async with platform_pool.acquire() as conn, conn.transaction():
             await add_to_outbox(conn, topic=topic, key="k", event=counted_event("k", 1))
@@ -247,8 +267,13 @@ asyncio.run(main(*sys.argv[1:4]))
 
 
 async def test_an_event_committed_before_a_crash_is_published_once_afterwards(
-    database_url, platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    database_url: str,
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     await platform_pool.execute("CREATE TABLE notices (id text PRIMARY KEY)")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -280,8 +305,12 @@ def _seqs_by_key(records: list[ConsumerRecord]) -> dict[str, list[int]]:
 
 
 async def test_two_hundred_events_keep_id_order_per_key(
-    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     events = [counted_event(f"resident-{seq % 7}", seq) for seq in range(200)]
     for start in range(0, 200, 40):
         await add_events(platform_pool, topic, events[start : start + 40])
@@ -297,8 +326,12 @@ async def test_two_hundred_events_keep_id_order_per_key(
 
 
 async def test_a_batch_written_in_one_statement_keeps_its_order(
-    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     events = [counted_event(f"deadline-{seq % 3}", seq) for seq in range(300)]
     async with platform_pool.acquire() as conn, conn.transaction():
         await add_many_to_outbox(conn, topic=topic, events=[(e.subject, e) for e in events])
@@ -313,8 +346,13 @@ async def test_a_batch_written_in_one_statement_keeps_its_order(
 
 
 async def test_two_relays_on_one_schema_never_publish_a_row_twice(
-    platform_pool, fresh_schema, pg_pool_factory, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    pg_pool_factory: PoolFactory,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     other_pool = await pg_pool_factory(fresh_schema)
     other_producer = _idempotent_producer(kafka_bootstrap)
     await other_producer.start()
@@ -346,12 +384,12 @@ _RELAY_LOCK_HOLDERS = """
 """
 
 
-async def relay_lock_holders(pool, schema: str) -> list[int]:
+async def relay_lock_holders(pool: Pool, schema: str) -> list[int]:
     """Backends holding this schema's relay lock (in this database only)."""
     return [row["pid"] for row in await pool.fetch(_RELAY_LOCK_HOLDERS, schema)]
 
 
-async def kill_relay_connection(pool, schema: str) -> int:
+async def kill_relay_connection(pool: Pool, schema: str) -> int:
     pids = await relay_lock_holders(pool, schema)
     for pid in pids:
         await pool.execute("SELECT pg_terminate_backend($1)", pid)
@@ -359,8 +397,12 @@ async def kill_relay_connection(pool, schema: str) -> int:
 
 
 async def test_the_relay_recovers_when_its_connection_is_killed(
-    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     first = counted_event("k", 1)
     await add_events(platform_pool, topic, [first])
     async with running_relay(platform_pool, producer, fresh_schema) as relay:
@@ -380,8 +422,12 @@ async def test_the_relay_recovers_when_its_connection_is_killed(
 
 
 async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
-    platform_pool, fresh_schema, kafka_bootstrap, topic_prefix, caplog
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # A topic that does not exist yet (auto-create is off): every send fails until it is created.
     late_topic = topic_name(TEST_TOPIC, topic_prefix)
     event = counted_event("k", 1)
@@ -410,8 +456,8 @@ async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
 
 
 async def test_stop_cuts_a_stuck_batch_short_and_keeps_its_rows(
-    platform_pool, fresh_schema, producer, topic_prefix
-):
+    platform_pool: Pool, fresh_schema: str, producer: AIOKafkaProducer, topic_prefix: str
+) -> None:
     # No such topic: the producer waits for its metadata far longer than stop() may take.
     missing_topic = topic_name(TEST_TOPIC, topic_prefix)
     await add_events(platform_pool, missing_topic, [counted_event("k", 1)])
@@ -428,8 +474,13 @@ async def test_stop_cuts_a_stuck_batch_short_and_keeps_its_rows(
 
 
 async def test_raw_rows_keep_their_bytes_and_headers(
-    database_url, platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    database_url: str,
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     async with platform_pool.acquire() as conn, conn.transaction():
         await add_raw_to_outbox(
             conn, topic=topic, key=None, payload=b'{"plain": "json"}', headers={"origin": "test"}
@@ -452,7 +503,7 @@ async def test_raw_rows_keep_their_bytes_and_headers(
 # --- inbox: the same event delivered twice is applied once --------------------------------------
 
 
-async def apply_count_event(pool, record: ConsumerRecord) -> bool:
+async def apply_count_event(pool: Pool, record: ConsumerRecord) -> bool:
     """A handler as services write it: claim the id, then change state, in one transaction."""
     event = decode_event(record.value)
     async with pool.acquire() as conn, conn.transaction():
@@ -463,8 +514,12 @@ async def apply_count_event(pool, record: ConsumerRecord) -> bool:
 
 
 async def test_an_event_delivered_twice_is_applied_once(
-    platform_pool, fresh_schema, producer, topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    topic: str,
+    kafka_bootstrap: str,
+) -> None:
     await platform_pool.execute("CREATE TABLE counters (name text PRIMARY KEY, value int)")
     await platform_pool.execute("INSERT INTO counters VALUES ('visits', 0)")
     await add_events(platform_pool, topic, [counted_event("visits", 1)])
@@ -498,7 +553,9 @@ async def dead_letter_topic(kafka_bootstrap: str, topic_prefix: str) -> tuple[st
     return topic_prefix, topic_name(spec, topic_prefix)
 
 
-async def dead_letter(pool, prefix: str, *, payload: bytes, key: bytes | None, error: str) -> bool:
+async def dead_letter(
+    pool: Pool, prefix: str, *, payload: bytes, key: bytes | None, error: str
+) -> bool:
     async with pool.acquire() as conn, conn.transaction():
         return await record_dead_letter(
             conn,
@@ -515,8 +572,12 @@ async def dead_letter(pool, prefix: str, *, payload: bytes, key: bytes | None, e
 
 
 async def test_a_redelivered_poison_message_makes_one_row_and_one_event(
-    platform_pool, fresh_schema, producer, dead_letter_topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    dead_letter_topic: tuple[str, str],
+    kafka_bootstrap: str,
+) -> None:
     prefix, name = dead_letter_topic
 
     recorded = [
@@ -541,14 +602,19 @@ async def test_a_redelivered_poison_message_makes_one_row_and_one_event(
     assert (data.reason, data.error, data.redactions) == ("invalid-json", "bad", 0)
 
 
-async def stored_dead_letter_text(pool) -> str:
+async def stored_dead_letter_text(pool: Pool) -> str:
     row = await pool.fetchrow("SELECT key, payload, reason, error FROM dead_letters")
+    assert row is not None
     return f"{row['key']} {bytes(row['payload'])!r} {row['reason']} {row['error']}"
 
 
 async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
-    platform_pool, fresh_schema, producer, dead_letter_topic, kafka_bootstrap
-):
+    platform_pool: Pool,
+    fresh_schema: str,
+    producer: AIOKafkaProducer,
+    dead_letter_topic: tuple[str, str],
+    kafka_bootstrap: str,
+) -> None:
     prefix, name = dead_letter_topic
     number = individual_number("31415926535")
     payload = f'{{"resident": "中区 太郎", "kojin_bango": "{number}", "broken": '.encode()

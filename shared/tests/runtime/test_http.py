@@ -26,7 +26,9 @@ async def hangs() -> None:
 
 
 def client_for(app: ServiceHttpApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+    # ServiceHttpApp types the ASGI scope and messages as dicts; httpx asks for MutableMapping.
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://svc")
 
 
 async def test_ready_only_when_every_check_passes() -> None:
@@ -93,4 +95,4 @@ async def test_registered_routes_get_query_params_and_answer_json() -> None:
 def test_built_in_paths_cannot_be_replaced() -> None:
     app = ServiceHttpApp(readiness_checks={})
     with pytest.raises(ValueError, match="/readyz"):
-        app.add_route("/readyz", lambda _query: passes())  # type: ignore[arg-type,return-value]
+        app.add_route("/readyz", lambda _query: passes())

@@ -32,20 +32,22 @@ def _write_track(folder: Path, names: list[str]) -> Path:
         (["V2__b.sql"], "gap"),
     ],
 )
-def test_numbering_must_run_from_one_without_gaps_or_duplicates(tmp_path, names, problem):
+def test_numbering_must_run_from_one_without_gaps_or_duplicates(
+    tmp_path: Path, names: list[str], problem: str
+) -> None:
     track = _write_track(tmp_path / "migrations", names)
 
     with pytest.raises(MigrationError, match=problem):
         read_tracks([track])
 
 
-def test_track_names_survive_moving_the_service_folder(tmp_path):
+def test_track_names_survive_moving_the_service_folder(tmp_path: Path) -> None:
     assert track_name(PLATFORM_MIGRATIONS) == "platform"
     assert track_name(tmp_path / "anywhere" / "migrations") == "service"
     assert track_name(tmp_path / "extra_reports") == "extra_reports"
 
 
-def test_checksum_is_the_sha256_of_the_file_bytes(tmp_path):
+def test_checksum_is_the_sha256_of_the_file_bytes(tmp_path: Path) -> None:
     track = _write_track(tmp_path / "migrations", ["V1__a.sql"])
 
     (migration,) = read_tracks([track])

@@ -16,6 +16,7 @@ from mynaflow.storage.migrations import (
     apply_migrations,
     read_tracks,
 )
+from mynaflow_testing.fixture_types import PoolFactory
 
 pytestmark = pytest.mark.service
 
@@ -56,8 +57,8 @@ async def _history(pool: asyncpg.Pool) -> list[tuple[str, int]]:
 
 
 async def test_applies_tracks_in_order_then_nothing_the_second_time(
-    fresh_schema, pg_pool_factory, service_track
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory, service_track: Path
+) -> None:
     pool = await pg_pool_factory(fresh_schema)
     directories = [PLATFORM_MIGRATIONS, service_track]
 
@@ -75,7 +76,9 @@ async def test_applies_tracks_in_order_then_nothing_the_second_time(
     assert await _history(pool) == [("platform", 1), ("service", 1), ("service", 2), ("service", 3)]
 
 
-async def test_creates_a_missing_schema_with_an_odd_name(pg_pool_factory, service_track):
+async def test_creates_a_missing_schema_with_an_odd_name(
+    pg_pool_factory: PoolFactory, service_track: Path
+) -> None:
     schema = "Odd-Schema name"
     pool = await pg_pool_factory(schema)
     try:
@@ -87,8 +90,8 @@ async def test_creates_a_missing_schema_with_an_odd_name(pg_pool_factory, servic
 
 
 async def test_refuses_an_edited_applied_migration_and_runs_nothing(
-    fresh_schema, pg_pool_factory, service_track
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory, service_track: Path
+) -> None:
     pool = await pg_pool_factory(fresh_schema)
     await apply_migrations(pool, schema=fresh_schema, directories=[service_track])
     edited = service_track / "V2__add_widgets.sql"
@@ -103,8 +106,8 @@ async def test_refuses_an_edited_applied_migration_and_runs_nothing(
 
 
 async def test_a_failing_migration_leaves_no_trace_of_itself(
-    fresh_schema, pg_pool_factory, service_track
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory, service_track: Path
+) -> None:
     pool = await pg_pool_factory(fresh_schema)
     (service_track / "V4__broken.sql").write_text(
         "CREATE TABLE half_done (id int); SELECT no_such_function();"
@@ -118,8 +121,8 @@ async def test_a_failing_migration_leaves_no_trace_of_itself(
 
 
 async def test_concurrent_runners_apply_each_file_exactly_once(
-    fresh_schema, pg_pool_factory, service_track
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory, service_track: Path
+) -> None:
     pools = [await pg_pool_factory(fresh_schema) for _ in range(3)]
     directories = [PLATFORM_MIGRATIONS, service_track]
 
@@ -154,12 +157,13 @@ async def _migrate_in_subprocess(database_url: str, schema: str, track: Path) ->
     )
     stdout, _ = await process.communicate()
     assert process.returncode == 0
-    return json.loads(stdout)
+    applied: list[str] = json.loads(stdout)
+    return applied
 
 
 async def test_concurrent_processes_apply_each_file_exactly_once(
-    database_url, fresh_schema, pg_pool_factory, service_track
-):
+    database_url: str, fresh_schema: str, pg_pool_factory: PoolFactory, service_track: Path
+) -> None:
     results = await asyncio.gather(
         *(_migrate_in_subprocess(database_url, fresh_schema, service_track) for _ in range(3))
     )

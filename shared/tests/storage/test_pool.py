@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import asyncpg
@@ -14,10 +13,14 @@ from mynaflow.storage.pool import (
     create_pool,
     open_connection,
 )
+from mynaflow_testing.fixture_types import PoolFactory
+from mynaflow_testing.ports import free_port
 
 
 @pytest.mark.service
-async def test_connections_use_the_schema_and_json_codecs(fresh_schema, pg_pool_factory):
+async def test_connections_use_the_schema_and_json_codecs(
+    fresh_schema: str, pg_pool_factory: PoolFactory
+) -> None:
     pool = await pg_pool_factory(fresh_schema)
     await pool.execute("CREATE TABLE docs (body jsonb)")
     await pool.execute("INSERT INTO docs VALUES ($1)", {"名前": "中区", "n": [1, 2]})
@@ -26,15 +29,9 @@ async def test_connections_use_the_schema_and_json_codecs(fresh_schema, pg_pool_
     assert await pool.fetchval("SELECT body FROM docs") == {"名前": "中区", "n": [1, 2]}
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.service
-async def test_unreachable_server_fails_clearly_after_the_timeout():
-    url = f"postgresql://someone:secret-pw@127.0.0.1:{_closed_port()}/nothing"
+async def test_unreachable_server_fails_clearly_after_the_timeout() -> None:
+    url = f"postgresql://someone:secret-pw@127.0.0.1:{free_port()}/nothing"
     started = time.monotonic()
 
     with pytest.raises(DatabaseUnavailableError, match=r"did not accept connections") as caught:
@@ -52,8 +49,8 @@ MAX_POLL_INTERVAL_S = 300.0
 
 @pytest.mark.service
 async def test_every_connection_gets_a_statement_timeout_and_tcp_keepalives(
-    fresh_schema, pg_pool_factory
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory
+) -> None:
     pool = await pg_pool_factory(fresh_schema)
 
     async with pool.acquire() as conn:
@@ -78,8 +75,8 @@ async def test_every_connection_gets_a_statement_timeout_and_tcp_keepalives(
 
 @pytest.mark.service
 async def test_a_hung_query_is_cut_by_the_server_and_classified_as_transient(
-    fresh_schema, pg_pool_factory
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory
+) -> None:
     timeouts = DatabaseTimeouts(statement_timeout_s=0.3, command_timeout_s=10)
     pool = await pg_pool_factory(fresh_schema, timeouts=timeouts)
     started = time.monotonic()
@@ -94,8 +91,8 @@ async def test_a_hung_query_is_cut_by_the_server_and_classified_as_transient(
 
 @pytest.mark.service
 async def test_a_query_the_server_never_answers_is_cut_by_the_client_and_is_transient(
-    fresh_schema, pg_pool_factory
-):
+    fresh_schema: str, pg_pool_factory: PoolFactory
+) -> None:
     # The server's own limit is far away: only asyncpg's command_timeout can end this wait.
     timeouts = DatabaseTimeouts(statement_timeout_s=60, command_timeout_s=0.3)
     pool = await pg_pool_factory(fresh_schema, timeouts=timeouts)
@@ -109,7 +106,9 @@ async def test_a_query_the_server_never_answers_is_cut_by_the_client_and_is_tran
 
 
 @pytest.mark.service
-async def test_timeouts_come_from_the_environment(monkeypatch, fresh_schema, database_url):
+async def test_timeouts_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, fresh_schema: str, database_url: str
+) -> None:
     monkeypatch.setenv("DB_STATEMENT_TIMEOUT_S", "2.5")
     monkeypatch.setenv("DB_TCP_KEEPALIVES_IDLE_S", "15")
     conn = await open_connection(database_url, schema=fresh_schema)
@@ -121,7 +120,7 @@ async def test_timeouts_come_from_the_environment(monkeypatch, fresh_schema, dat
 
 
 @pytest.mark.unit
-def test_default_timeouts_stay_below_the_kafka_poll_interval():
+def test_default_timeouts_stay_below_the_kafka_poll_interval() -> None:
     defaults = DatabaseTimeouts()
 
     assert defaults.statement_timeout_s < defaults.command_timeout_s < MAX_POLL_INTERVAL_S / 2

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from mynaflow.runtime.definition import ServiceDefinition
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition
 from mynaflow.runtime.runner import ServiceRunner, serve
 from mynaflow.settings import MynaflowSettings
 
@@ -32,6 +32,12 @@ class RunningService(Generic[SettingsT]):
     @property
     def settings(self) -> SettingsT:
         return self.runner.settings
+
+    @property
+    def context(self) -> ServiceContext[SettingsT]:
+        """What the service was built from (its pool, producer, settings); set once it runs."""
+        assert self.runner.context is not None, "a running service has its context"
+        return self.runner.context
 
     @property
     def url(self) -> str:

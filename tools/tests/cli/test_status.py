@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
@@ -17,13 +16,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
-from click.testing import Result
 from mynaflow.messaging.topics_admin import admin_client
 from mynaflow_testing.kafka_helpers import produce
+from mynaflow_testing.ports import free_port
 from mynaflow_testing.waiting import wait_for
 from mynaflow_tools.cli.main import app
 from mynaflow_tools.cli.status import EXIT_LAG_UNKNOWN, EXIT_NOT_READY, EXIT_OK
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 pytestmark = pytest.mark.service
 
@@ -73,10 +72,7 @@ def readiness_server() -> Iterator[Callable[[int], str]]:
 
 def closed_port_url() -> str:
     """A URL where nothing listens: the port was free a moment ago and is closed again."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 async def run_cli(args: list[str], env: dict[str, str]) -> Result:

@@ -134,4 +134,4 @@ async def test_a_poison_message_in_a_real_batch_holds_back_nothing(
         "quarantined" if n == 3 else "accepted" for n in range(len(values))
     ]
     assert [r["code"] for r in by_offset[3]["reasons"]] == ["storage_rejected"]
-    assert isinstance(running_intake.runner.context.pool, asyncpg.Pool)
+    assert isinstance(running_intake.context.pool, asyncpg.Pool)

@@ -31,7 +31,7 @@ NOTICES = 6000
 def numbered_notices(run: str) -> list[tuple[bytes, bytes]]:
     items = []
     for n in range(NOTICES):
-        value = {
+        value: dict[str, Any] = {
             "notice_id": f"{run}-{n:05d}",
             "kind": "application_defect",
             "municipality_code": "141046",
@@ -43,7 +43,7 @@ def numbered_notices(run: str) -> list[tuple[bytes, bytes]]:
 
 
 async def stored(intake: InProcessIntake) -> int:
-    return int(await intake.runner.context.pool.fetchval("SELECT count(*) FROM receipts"))
+    return int(await intake.context.pool.fetchval("SELECT count(*) FROM receipts"))
 
 
 async def test_two_replicas_receipt_each_notice_once(

@@ -68,7 +68,7 @@ async def test_a_gap_is_reported_once_and_closed_when_the_numbers_arrive(
     assert detected["missing_count"] == 2
 
     # Two more reporters (as other replicas would be) find nothing left to report.
-    replicas = [bootstrap(running_intake.runner.context) for _ in range(2)]
+    replicas = [bootstrap(running_intake.context) for _ in range(2)]
     assert await asyncio.gather(*(report_due_gaps(d) for d in replicas)) == [0, 0]
     assert await _gap_events_queued(running_intake) == 1
 
@@ -104,7 +104,7 @@ async def test_racing_reporters_report_each_gap_exactly_once(
     run = uuid.uuid4().hex[:8]
     await produce_raw(settings, raw, [numbered(run, n) for n in (10, 12, 20)])
     # The service's own watcher plus four more reporters, racing round after round.
-    replicas = [bootstrap(running_intake.runner.context) for _ in range(4)]
+    replicas = [bootstrap(running_intake.context) for _ in range(4)]
 
     async def race_and_read() -> list[dict[str, Any]]:
         await asyncio.gather(*(report_due_gaps(d) for d in replicas))
@@ -120,7 +120,7 @@ async def test_racing_reporters_report_each_gap_exactly_once(
 
 
 async def _gap_events_queued(intake: InProcessIntake) -> int:
-    count = await intake.runner.context.pool.fetchval(
+    count = await intake.context.pool.fetchval(
         """
         SELECT count(*) FROM outbox
         WHERE convert_from(payload, 'UTF8') LIKE '%sequence-gap-detected%'

@@ -147,8 +147,11 @@ def test_each_resident_letter_is_a_pdf_with_name_era_date_and_deadline(
     assert "令和4年5月14日" in text  # the letter's date
     if template in ("chip_rewrite_reminder", "card_renewal_reminder"):
         assert "令和4年6月13日" in text  # the deadline
+    # pypdf types a page's entries as the base PdfObject; these are dictionaries in every PDF.
     fonts = [
-        font.get_object() for page in reader.pages for font in page["/Resources"]["/Font"].values()
+        font.get_object()
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()  # type: ignore[index]
     ]
     ipaex = [f for f in fonts if "IPAex" in str(f["/BaseFont"])]
     assert ipaex
