@@ -1,21 +1,171 @@
-"""Composition root of notifier: turns events into letters, emails and webhooks, never twice.
+"""Composition root of notifier: turns events into letters, emails, SMS and webhooks, never twice.
 
-`build(context)` registers the subscribers (thin functions in `entrypoints/` calling handlers in
-`service_layer/`), background tasks and read endpoints; `docs/platform.md` shows how.
+`bootstrap(context, **overrides)` builds the handlers' dependencies (tests pass
+`clock=FakeClock(...)`, `uow=FakeUnitOfWork(...)`, `senders={...}`); `build(context)` calls it
+and registers the subscriber, the background tasks (delivery worker, held-event retry, the
+silent-watcher check) and `GET /deliveries`.
 """
 
 from __future__ import annotations
 
-from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
+from dataclasses import replace
+from datetime import time, timedelta
+from typing import Any
 
+import httpx
+from mynaflow.contracts.notifier import Channel
+from mynaflow.contracts.topics import NOTIFIER_DELIVERIES
+from mynaflow.runtime.loops import Backoff, resilient_loop
+from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.storage.unit_of_work import PostgresUnitOfWork
+
+from notifier.adapters.http_channels import sms_sender, webhook_sender
+from notifier.adapters.letter_sender import LetterSender
+from notifier.adapters.letters import LetterWriter, load_font
+from notifier.adapters.metrics import UNROUTED_EVENTS
+from notifier.adapters.repository import make_repos_for
+from notifier.adapters.smtp import SmtpConfig, SmtpSender
+from notifier.domain.defaults import default_routing, default_staff
+from notifier.domain.quiet_hours import QuietHours
+from notifier.domain.retry import RetrySchedule
+from notifier.domain.routing import load_routing
+from notifier.domain.staff import load_staff
+from notifier.entrypoints.http import DELIVERIES_PATH, deliveries_route
+from notifier.entrypoints.subscribers import register_subscribers
+from notifier.service_layer.delivery import deliver_next, seconds_until_next_due
+from notifier.service_layer.deps import NotifierDeps
+from notifier.service_layer.held import retry_next_held, seconds_until_next_held
+from notifier.service_layer.ports import ChannelSender
+from notifier.service_layer.watch import check_watcher
 from notifier.settings import NotifierSettings
 
 SERVICE_NAME = "notifier"
+# Fallback poll of the worker loops; a handler that queues something due now wakes them.
+POLL_S = 1.0
+# Messages sent per worker step before it looks at stopping and the clock again.
+STEP_MESSAGES = 50
+
+
+def _senders(settings: NotifierSettings) -> dict[Channel, ChannelSender]:
+    # Fails at start-up when the font is missing: a letter must never be printed without it.
+    font = load_font(settings.letter_font_path)
+    host, port = settings.smtp_host_port()
+    smtp = SmtpConfig(
+        host,
+        port,
+        settings.mail_from,
+        settings.smtp_starttls,
+        settings.smtp_username,
+        settings.smtp_password,
+        settings.smtp_timeout_s,
+    )
+    client = httpx.AsyncClient(timeout=settings.http_timeout_s)
+    senders: dict[Channel, ChannelSender] = {
+        "letter": LetterSender(LetterWriter(settings.letters_dir, font, settings.ward())),
+        "email": SmtpSender(smtp),
+        "webhook": webhook_sender(client),
+    }
+    if settings.sms_gateway_url:
+        senders["sms"] = sms_sender(client, settings.sms_gateway_url)
+    return senders
+
+
+def _time(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def bootstrap(context: ServiceContext[NotifierSettings], **overrides: Any) -> NotifierDeps:
+    """The handlers' dependencies from the context and settings; `overrides` replace fields."""
+    settings = context.settings
+    routing_files = [settings.routing_file] if settings.routing_file else []
+    staff_files = [settings.staff_file] if settings.staff_file else []
+    make_repos = make_repos_for(settings.topic_prefix)
+    deps = NotifierDeps(
+        uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
+        senders=overrides.pop("senders", None) or _senders(settings),
+        routing=load_routing(default_routing(), routing_files),
+        staff=load_staff(default_staff(), staff_files),
+        deliveries_topic=context.topic(NOTIFIER_DELIVERIES),
+        ward=settings.ward(),
+        letters_dir=settings.letters_dir,
+        window=timedelta(seconds=settings.aggregation_window_s),
+        quiet=QuietHours(_time(settings.quiet_hours_start), _time(settings.quiet_hours_end)),
+        retry=RetrySchedule(
+            timedelta(seconds=settings.retry_first_delay_s),
+            timedelta(seconds=settings.retry_max_delay_s),
+            settings.retry_max_attempts,
+        ),
+        hold_for=timedelta(seconds=settings.unknown_recipient_hold_s),
+        silence=timedelta(seconds=settings.watcher_silence_s),
+        sms_enabled=bool(settings.sms_gateway_url),
+        staff_webhook_url=settings.staff_webhook_url,
+        on_unrouted=lambda event_type: UNROUTED_EVENTS.labels(event_type).inc(),
+    )
+    return replace(deps, **overrides)
 
 
 def build(context: ServiceContext[NotifierSettings]) -> None:
-    """Plumbing only for now: a subscriber on a business topic without its handler would
-    commit offsets past messages nobody applied."""
+    build_with(context)
+
+
+def build_with(context: ServiceContext[NotifierSettings], **overrides: Any) -> NotifierDeps:
+    """`build` with chosen dependencies; returns them so tests can look inside."""
+    deps = bootstrap(context, **overrides)
+    register_subscribers(context, deps)
+    context.add_task(lambda: run_delivery_worker(context, deps))
+    context.add_task(lambda: run_held_retries(context, deps))
+    context.add_task(lambda: run_watcher_check(context, deps))
+    context.add_route(DELIVERIES_PATH, deliveries_route(deps))
+    return deps
+
+
+async def run_delivery_worker(context: ServiceContext[Any], deps: NotifierDeps) -> None:
+    async def step() -> float | None:
+        # Cleared before looking, so a wake-up that arrives while we work is not lost.
+        deps.wake.clear()
+        for _ in range(STEP_MESSAGES):
+            if context.stopping.is_set() or not await deliver_next(deps):
+                break
+        else:
+            return 0.0  # more may be due: look again at once
+        return await seconds_until_next_due(deps, POLL_S)
+
+    await resilient_loop(
+        step,
+        name="delivery worker",
+        stopping=context.stopping,
+        interval_s=POLL_S,
+        backoff=Backoff(0.2, 5.0),
+        wake=deps.wake,
+    )
+
+
+async def run_held_retries(context: ServiceContext[Any], deps: NotifierDeps) -> None:
+    async def step() -> float | None:
+        while not context.stopping.is_set() and await retry_next_held(deps):
+            pass
+        return await seconds_until_next_held(deps, POLL_S)
+
+    await resilient_loop(
+        step,
+        name="held-event retry",
+        stopping=context.stopping,
+        interval_s=POLL_S,
+        backoff=Backoff(0.2, 5.0),
+    )
+
+
+async def run_watcher_check(context: ServiceContext[Any], deps: NotifierDeps) -> None:
+    async def step() -> float | None:
+        return min(await check_watcher(deps), 30.0)
+
+    await resilient_loop(
+        step,
+        name="silent-watcher check",
+        stopping=context.stopping,
+        interval_s=30.0,
+        backoff=Backoff(0.5, 10.0),
+    )
 
 
 def definition() -> ServiceDefinition[NotifierSettings]:

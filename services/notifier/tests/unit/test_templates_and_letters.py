@@ -117,8 +117,8 @@ def test_every_template_has_test_data() -> None:
 def test_each_template_renders_japanese_text_and_html(template: str) -> None:
     message = TemplateRenderer().render(template, context_for(template))
     assert message.subject == TEMPLATES[template].subject
-    assert ("様" in message.text)
-    assert (WARD.name in message.text)
+    assert "様" in message.text
+    assert WARD.name in message.text
     assert message.text.strip() in message.html or "<p>" in message.html
     if template in EXPECTED_TEXT:
         assert EXPECTED_TEXT[template] in message.text

@@ -211,3 +211,13 @@ class _Page:
         if current:
             lines.append(current)
         return lines
+
+
+def manifest_summary(letters_dir: Path, batch: str) -> tuple[int, int]:
+    """(letters, flagged for manual handling) listed in a batch's manifest."""
+    manifest = letters_dir / batch / MANIFEST_NAME
+    if not manifest.exists():
+        return 0, 0
+    with manifest.open(encoding="utf-8", newline="") as rows:
+        listed = list(csv.DictReader(rows))
+    return len(listed), sum(1 for row in listed if row["manual"] == "yes")

@@ -28,6 +28,7 @@ from notifier.domain.content import ResidentView, StaffView, message_context
 from notifier.domain.events import delivery_failed, delivery_logged
 from notifier.domain.records import Delivery, Message, Resident
 from notifier.domain.templates_catalogue import TEMPLATES
+from notifier.service_layer.apology import complete_if_done
 from notifier.service_layer.deps import NotifierDeps
 from notifier.service_layer.planning import Source, plan_for
 from notifier.service_layer.ports import NotifierRepos, Outgoing, SendFailed
@@ -49,6 +50,8 @@ async def deliver_next(deps: NotifierDeps) -> bool:
             return False
         deliveries = await uow.repos.deliveries_of(message.message_id)
         await _deliver(uow, message, deliveries, deps, now)
+        if message.batch_id is not None:
+            await complete_if_done(uow, message.batch_id, deps, now)
         await uow.commit()
     return True
 

@@ -1,0 +1,102 @@
+"""Builders of the input events the notifier's tests produce (as their producers write them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from mynaflow.contracts import deadlines, resident
+from mynaflow.contracts.envelope import CloudEvent, encode_event, make_event
+
+NOW = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
+
+
+def breach(
+    key: str,
+    *,
+    queue: str = "card-records",
+    policy: str = "notice_sla",
+    event_id: str | None = None,
+) -> CloudEvent[Any]:
+    due = NOW - timedelta(days=400)
+    data = deadlines.DeadlineEvent(
+        key=key,
+        policy=policy,
+        stage="breach",
+        role="desk_manager",
+        due_at=due,
+        at=due,
+        fired_at=NOW,
+        late=True,
+        subject=deadlines.DeadlineSubject(type="notice", ids={"notice_id": key.split(":")[-1]}),
+        audience=deadlines.DeadlineAudience(queue=queue),
+    )
+    event = make_event(
+        source="deadline-watcher",
+        event_type=deadlines.DEADLINE_BREACHED_V1,
+        data=data,
+        subject=key,
+    )
+    return event if event_id is None else event.model_copy(update={"id": event_id})
+
+
+def resident_stage(resident_id: str, card_id: str, stage: str = "resident_30d") -> CloudEvent[Any]:
+    due = datetime(2022, 6, 13, 14, 59, 59, 999999, tzinfo=UTC)
+    data = deadlines.DeadlineEvent(
+        key=f"chip-rewrite:{card_id}",
+        policy="chip_rewrite_90d",
+        stage=stage,
+        role="resident",
+        due_at=due,
+        at=datetime(2022, 5, 14, 0, 0, tzinfo=UTC),
+        fired_at=NOW,
+        subject=deadlines.DeadlineSubject(
+            type="resident_card", ids={"card_id": card_id, "resident_id": resident_id}
+        ),
+        audience=deadlines.DeadlineAudience(queue="card-records", resident_id=resident_id),
+    )
+    return make_event(
+        source="deadline-watcher",
+        event_type=deadlines.DEADLINE_STAGE_REACHED_V1,
+        data=data,
+        subject=data.key,
+    )
+
+
+def moved_in(
+    resident_id: str,
+    household_id: str,
+    name: str,
+    *,
+    email: str | None = None,
+    card_id: str | None = None,
+) -> CloudEvent[Any]:
+    data = resident.ResidentMovedIn(
+        resident_id=resident_id,
+        household_id=household_id,
+        notified_on=date(2022, 3, 15),
+        moved_in_on=date(2022, 3, 14),
+        name=name,
+        address="横浜市中区山下町1-2-3",
+        birth_date=date(1980, 4, 1),
+        card_id=card_id,
+        card_presented=True,
+        email=email,
+        postal_code="231-0023",
+        name_kana="タカハシ サキコ",
+    )
+    return resident.resident_event(data, event_type=resident.MOVED_IN_V1)
+
+
+def moved_out(resident_id: str, household_id: str) -> CloudEvent[Any]:
+    data = resident.ResidentMovedOut(
+        resident_id=resident_id,
+        household_id=household_id,
+        moved_out_on=date(2022, 5, 1),
+        notified_on=date(2022, 5, 1),
+    )
+    return resident.resident_event(data, event_type=resident.MOVED_OUT_V1)
+
+
+def encoded(event: CloudEvent[Any]) -> bytes:
+    return encode_event(event)
