@@ -13,7 +13,7 @@ from notice_intake.settings import NoticeIntakeSettings
 
 
 def make_individual_number(first11: str) -> str:
-    """A valid 個人番号 computed from DOMAIN.md's formula, so none is ever committed."""
+    """A valid 個人番号 computed from docs/domain.md's formula, so none is ever committed."""
     return first11 + str(personal_number_check_digit(first11))
 
 

@@ -33,7 +33,7 @@ REDACTION_MARKERS = (REDACTION_MARKER, BYTES_REDACTION_MARKER.decode("ascii"))
 
 
 def individual_number(first11: str) -> str:
-    """A valid 個人番号 built here from DOMAIN.md's formula (never a real person's)."""
+    """A valid 個人番号 built here from docs/domain.md's formula (never a real person's)."""
     return first11 + str(personal_number_check_digit(first11))
 
 

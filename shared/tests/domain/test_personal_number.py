@@ -30,7 +30,7 @@ FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 def reference_remainder(first11: str) -> int:
-    """DOMAIN.md, literally: Pn is the n-th digit from the right; Qn = n+1 (n<=6), n-5 (n>=7)."""
+    """docs/domain.md, literally: Pn is the n-th digit from the right; Qn = n+1, or n-5 if n>6."""
     total = 0
     for n in range(1, 12):
         p_n = int(first11[11 - n])

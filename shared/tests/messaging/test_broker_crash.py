@@ -1,9 +1,10 @@
 """Service test: a consumer killed with SIGKILL after real progress, three times, loses nothing.
 
-DESIGN.md: "After kill -9, restart resumes with no loss." The consumer is a real process
-(`crash_consumer.py`) that kills itself between its database commit and its offset commit. The
-invariant is stated as sets: the applied ids equal the published ids, with no duplicate, although
-each crashed event was delivered twice (the inbox absorbs the redelivery).
+docs/architecture.md, Delivery guarantees: after `kill -9` a restart resumes with no loss. The
+consumer is a real process (`crash_consumer.py`) that kills itself between its database commit
+and its offset commit. The invariant is stated as sets: the applied ids equal the published ids,
+with no duplicate, although each crashed event was delivered twice (the inbox absorbs the
+redelivery).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ async def test_a_due_on_date_ends_at_23_59_59_jst_in_any_server_time_zone(
     suffix = uuid.uuid4().hex[:6]
     sla_key, today_key = f"tz-sla-{suffix}", f"tz-today-{suffix}"
     today = to_jst_date(datetime.now(UTC) + timedelta(seconds=10))
-    # Issued 2025-12-26 with 5 business days: due 2026-01-09 (year-end closure; DOMAIN.md).
+    # Issued 2025-12-26 with 5 business days: due 2026-01-09 (year-end closure; docs/domain.md).
     await deployment.schedule(
         request(sla_key, "notice_sla", due_on=date(2026, 1, 9)),
         request(today_key, "same_day", due_on=today),

@@ -25,7 +25,7 @@ def jst(
 
 
 def test_chip_rewrite_of_case_2_family() -> None:
-    """Move-in notified 2022-03-15: the last valid day is 2022-06-13 (DOMAIN.md)."""
+    """Move-in notified 2022-03-15: the last valid day is 2022-06-13 (docs/domain.md)."""
     ladder = Ladder(POLICIES["chip_rewrite_90d"], end_of_jst_day(date(2022, 6, 13)), CALENDAR)
     assert [(o.stage, o.role, o.at) for o in ladder.planned()] == [
         ("resident_60d", "resident", jst(2022, 4, 14, 9)),

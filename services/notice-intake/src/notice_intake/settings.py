@@ -1,6 +1,6 @@
 """Settings of notice-intake: the common variables, with this service's own.
 
-Owner queues and SLAs per notice kind (DOMAIN.md's table is the default):
+Owner queues and SLAs per notice kind (docs/domain.md's table is the default):
     NOTICE_KIND_QUEUES='{"record_update_required": "card-records", ...}'   kind → queue
     NOTICE_KIND_SLA_DAYS='{"record_update_required": 3, "expiry_notice_sent": null}'
 `NOTICE_KIND_SLA_DAYS` is merged over the defaults (a ward may add kinds or change days; null

@@ -47,7 +47,7 @@ def jst(y: int, m: int, d: int, h: int = 10) -> datetime:
 @pytest.mark.parametrize(
     ("kind", "issued", "due"),
     [
-        ("record_update_required", jst(2022, 3, 10), date(2022, 3, 15)),  # DOMAIN.md example
+        ("record_update_required", jst(2022, 3, 10), date(2022, 3, 15)),  # docs/domain.md example
         ("record_update_required", jst(2025, 5, 1), date(2025, 5, 8)),  # Golden Week
         ("card_delivered", jst(2025, 12, 26), date(2026, 1, 9)),  # year-end closure
         ("application_defect", jst(2025, 12, 26, 23), date(2026, 1, 9)),

@@ -5,7 +5,7 @@ Every notice is valid by the contract (notice-intake accepts it), unique to its 
 details hold no run of 12 digits, and each payload is checked before it is handed out, so a
 load test can never be the thing that puts one on a topic.
 
-The kinds follow DOMAIN.md: the four known kinds, weighted roughly as a ward sees them, plus a
+The kinds follow docs/domain.md: the four known kinds, weighted roughly as a ward sees them, plus a
 small share of a kind intake does not know (routed to triage), so every routing path is loaded.
 No `sequence` is sent: sequence numbers are per municipality, and synthetic ones would open
 sequence gaps against a deployment's real numbering.
@@ -31,7 +31,7 @@ RUN_ID_LENGTH = 8
 _RUN_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 UNKNOWN_KIND = "loadtest_unlisted_notice"
-# kind → how many of every 20 notices (DOMAIN.md's table, plus one unknown kind for triage).
+# kind → how many of every 20 notices (docs/domain.md's table, plus one unknown kind for triage).
 KIND_MIX: tuple[tuple[str, int], ...] = (
     ("record_update_required", 8),
     ("card_delivered", 5),
@@ -96,7 +96,7 @@ def municipality_for(n: int) -> str:
 
 
 def notice_value(run_id: str, n: int, issued_at: datetime) -> dict[str, object]:
-    """The JSON object of notice `n` of a run (DOMAIN.md's fields, no sequence)."""
+    """The JSON object of notice `n` of a run (docs/domain.md's fields, no sequence)."""
     kind = kind_for(n)
     return {
         "notice_id": notice_id(run_id, n),

@@ -1,6 +1,6 @@
 """Which of the firings due now are emitted, and which are recorded as skipped.
 
-The rules (issue 4, "Catch-up"):
+The rules (docs/deadline-watcher.md, "Catch-up"):
 - the breach fact (the breach stage's first firing) always fires: other services act on it;
 - a firing is *missed* when it is reached more than `late_after` (60 s) after its time; it then
   fires marked late, unless a more severe reminder of the same deadline is due at the same

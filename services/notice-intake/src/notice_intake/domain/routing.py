@@ -1,6 +1,6 @@
 """Which queue owns a notice, and by which JST date it must be handled (its SLA).
 
-Known kinds come from configuration, defaulting to DOMAIN.md's table. Every known kind must
+Known kinds come from configuration, defaulting to docs/domain.md's table. Every known kind must
 have an owner queue: a kind nobody owns is exactly how Case 1 slipped for 19 months, so a
 missing owner is a start-up error, never a silent default. Anything else goes to triage.
 """
@@ -14,7 +14,7 @@ from datetime import date, datetime
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.time import to_jst_date
 
-# DOMAIN.md: days per kind; None means the kind has no SLA (informational).
+# docs/domain.md, J-LIS notices: days per kind; None means the kind has no SLA (informational).
 DEFAULT_SLA_BUSINESS_DAYS: Mapping[str, int | None] = {
     "record_update_required": 3,
     "application_defect": 5,

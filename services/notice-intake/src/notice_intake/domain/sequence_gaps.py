@@ -1,4 +1,4 @@
-"""Sequence gaps per municipality (DOMAIN.md "nothing slips" 2: gaps are visible).
+"""Sequence gaps per municipality (docs/domain.md, "nothing slips" 2: gaps are visible).
 
 J-LIS numbers notices per municipality. They arrive out of order across partitions, so a hole
 is only a gap once it has stayed open longer than a grace period.
