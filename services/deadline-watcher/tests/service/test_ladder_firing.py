@@ -72,18 +72,18 @@ async def test_a_ladder_fires_every_stage_once_in_order_at_its_time(deployment: 
 
 
 async def test_calendar_day_and_business_day_stages_fire_at_their_computed_instants(
-    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+    deployment: Deployment,
 ) -> None:
     stage_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
     today = stage_at.astimezone(JST).date()
     # Today is a business day for this ward whatever the weekday (an extra open day), so "one
     # business day before" the next business day is today.
-    monkeypatch.setenv("WARD_OPEN_DAYS", today.isoformat())
-    calendar = MynaflowSettings().business_calendar()  # reads WARD_OPEN_DAYS, as the watcher
+    ward = {"ward_open_days": today.isoformat()}  # a setting of the watcher, as WARD_OPEN_DAYS
+    calendar = MynaflowSettings(**ward).business_calendar()
     clock = stage_at.astimezone(JST).timetz()
     calendar_due = stage_at + timedelta(days=1)
     business_due = datetime.combine(calendar.add_business_days(today, 1), clock)
-    await deployment.start_watcher()
+    await deployment.start_watcher(**ward)
     await deployment.schedule(
         request("cal", "calendar_day", due_at=calendar_due),
         request("biz", "business_day", due_at=business_due),

@@ -66,19 +66,17 @@ async def test_heartbeats_come_every_interval_from_each_replica(deployment: Depl
 
 
 async def test_the_digest_is_due_once_a_day_even_with_two_replicas(
-    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+    deployment: Deployment,
 ) -> None:
     today = to_jst_date(datetime.now(UTC))
     options = {"digest_time": "00:00", "heartbeat_interval_s": 0.5, "catchup_settle_s": 0.2}
     # First, with today closed (no digest yet), a notice from 2022 is scheduled and breaches.
-    monkeypatch.setenv("WARD_CLOSURES", today.isoformat())
-    seeding = await deployment.start_watcher(**options)
+    seeding = await deployment.start_watcher(ward_closures=today.isoformat(), **options)
     await deployment.schedule(request("overdue-1", "notice_sla", due_on=date(2022, 3, 15)))
     await deployment.events_until(lambda es: bool(of_type(es, "breached", "overdue-1")))
     assert await seeding.stop() == 0
     # Then today is a business day (a ward's extra open day) and its digest time has passed.
-    monkeypatch.delenv("WARD_CLOSURES")
-    monkeypatch.setenv("WARD_OPEN_DAYS", today.isoformat())
+    options["ward_open_days"] = today.isoformat()
     first = await deployment.start_watcher(**options)
     second = await deployment.start_watcher(**options)
     events = await deployment.events_until(
