@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from mynaflow.contracts import deadlines, resident
+from mynaflow.contracts import deadlines, registry, resident
 from mynaflow.contracts.envelope import CloudEvent, encode_event, make_event
 
 NOW = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
@@ -100,3 +100,16 @@ def moved_out(resident_id: str, household_id: str) -> CloudEvent[Any]:
 
 def encoded(event: CloudEvent[Any]) -> bytes:
     return encode_event(event)
+
+
+def command_rejected(staff_id: str, card_id: str = "C-0042") -> CloudEvent[Any]:
+    data = registry.CommandOutcome(
+        command_id="3f1c2a4e-8d3b-4c1e-9a57-2b8e0d4f7a10",
+        command_type=registry.VERIFY_CHIP_REWRITE_V1,
+        staff_id=staff_id,
+        performed_at=NOW,
+        card_id=card_id,
+        reason="four_eyes_same_staff",
+        message="書換を行った職員本人は確認できません（二人確認）",
+    )
+    return registry.registry_event(registry.COMMAND_REJECTED_V1, data, subject=card_id)

@@ -1,0 +1,110 @@
+"""Webhooks retried with backoff (3 failures, then once); always failing ends `dead` with
+`delivery-failed` and a desk manager alert; 48 breaches within a minute give one aggregated
+escalation per manager."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from mynaflow.contracts.notifier import DELIVERY_FAILED_V1
+from mynaflow_testing.kafka_helpers import consume_until, produce
+from mynaflow_testing.waiting import wait_for
+
+from .conftest import (
+    HOOKED,
+    ISSUANCE_EMAIL,
+    MANAGER_EMAIL,
+    HttpReceiver,
+    MakeSettings,
+    SmtpCatcher,
+)
+from .events import breach, command_rejected, encoded
+from .test_email_delivery import deliveries
+
+pytestmark = pytest.mark.service
+
+
+async def test_a_webhook_failing_three_times_then_succeeding_delivers_once(
+    notifier_settings: MakeSettings,
+    start_notifier: Any,
+    receiver: HttpReceiver,
+    kafka_topics: dict[str, str],
+) -> None:
+    receiver.fail_first = 3
+    settings = notifier_settings()
+    service = await start_notifier(settings)
+    event = command_rejected(HOOKED)
+    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+
+    (row,) = await wait_for(
+        lambda: deliveries(service.url, recipient=HOOKED, status="sent"),
+        what="the webhook delivered",
+    )
+    assert receiver.statuses == [503, 503, 503, 200]
+    assert row["attempts"] == 4
+    assert row["channel"] == "webhook"
+    ids = {body["idempotency_id"] for body in receiver.requests}
+    assert len(ids) == 1, "every retry carries the same idempotency id"
+    assert "二人確認" in receiver.requests[-1]["text"]
+
+
+async def test_a_webhook_that_always_fails_ends_dead_and_the_desk_manager_hears(
+    notifier_settings: MakeSettings,
+    start_notifier: Any,
+    receiver: HttpReceiver,
+    smtp: SmtpCatcher,
+    kafka_topics: dict[str, str],
+) -> None:
+    receiver.always_fail = True
+    settings = notifier_settings(retry_max_attempts=3)
+    service = await start_notifier(settings)
+    event = command_rejected(HOOKED)
+    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+
+    await wait_for(
+        lambda: deliveries(service.url, recipient=HOOKED, status="dead"), what="the webhook dead"
+    )
+    assert len(receiver.requests) == 3
+    failed = await consume_until(
+        settings,
+        kafka_topics["notifier.deliveries"],
+        lambda events: any(DELIVERY_FAILED_V1.encode() in e.value for e in events),
+    )
+    (failure,) = [json.loads(e.value) for e in failed if DELIVERY_FAILED_V1.encode() in e.value]
+    assert failure["data"]["recipient_id"] == HOOKED
+    assert failure["data"]["attempts"] == 3
+    assert failure["data"]["error"] == "webhook_http_503"
+    alert = await wait_for(lambda: _async(smtp.to(MANAGER_EMAIL)), what="the manager alert")
+    assert [m["Subject"] for m in alert] == ["【警告】通知を送達できませんでした"]
+    assert HOOKED in alert[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_48_breaches_within_a_minute_give_one_escalation_per_manager(
+    notifier_settings: MakeSettings,
+    start_notifier: Any,
+    smtp: SmtpCatcher,
+    kafka_topics: dict[str, str],
+) -> None:
+    settings = notifier_settings(aggregation_window_s=5.0)
+    service = await start_notifier(settings)
+    events = [breach(f"notice:JLIS-2022-{n:06d}", queue="card-records") for n in range(30)]
+    events += [breach(f"notice:JLIS-2022-{n:06d}", queue="card-issuance") for n in range(30, 48)]
+    await produce(settings, kafka_topics["deadlines.events"], [encoded(e) for e in events])
+
+    await wait_for(
+        lambda: deliveries(service.url, status="sent"),
+        until=lambda rows: len(rows) == 48,
+        what="all 48 deliveries sent",
+    )
+    records = smtp.to(MANAGER_EMAIL)
+    issuance = smtp.to(ISSUANCE_EMAIL)
+    assert (len(records), len(issuance)) == (1, 1)
+    assert "対象 30 件" in records[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "対象 18 件" in issuance[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert len(smtp.messages) == 2
+
+
+async def _async(value: Any) -> Any:
+    return value
