@@ -4,13 +4,15 @@ It keeps the real unit's invariants, so a handler that passes here behaves the s
 PostgreSQL: nothing is kept without `commit()`, an inbox id is claimed once, and emitted events
 are published (to `self.published`) only on commit, in emission order.
 
-Repositories are plain objects the test builds. A rollback cannot undo what a fake repository
-already changed, so tests of rollback assert on `published` and `committed`, and on the
-repository only where the handler writes after its last check.
+Repositories are plain objects the test builds. By default a rollback cannot undo what a fake
+repository already changed, so tests of rollback assert on `published` and `committed`. With
+`rollback_repos=True` the unit deep-copies the state (attributes) of each repository on entry
+and puts it back on rollback, as the database would.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -25,8 +27,10 @@ ReposT = TypeVar("ReposT")
 class FakeUnitOfWork(Generic[ReposT]):
     """`UnitOfWork[ReposT]` over `repos`; reuse one instance for a whole test (like a factory)."""
 
-    def __init__(self, repos: ReposT) -> None:
+    def __init__(self, repos: ReposT, *, rollback_repos: bool = False) -> None:
         self._repos = repos
+        self._rollback_repos = rollback_repos
+        self._saved: list[tuple[object, dict[str, Any]]] = []
         self.inbox: set[tuple[str, str]] = set()
         self.published: list[Emitted] = []
         self.commits = 0
@@ -51,7 +55,14 @@ class FakeUnitOfWork(Generic[ReposT]):
     async def __aenter__(self) -> Self:
         self._open, self._committed = True, False
         self._pending, self._claimed = [], set()
+        if self._rollback_repos:
+            self._saved = [(repo, copy.deepcopy(vars(repo))) for repo in self._repositories()]
         return self
+
+    def _repositories(self) -> list[object]:
+        """The repositories: the attributes of a repos object (a dataclass), or itself."""
+        parts = vars(self._repos).values() if hasattr(self._repos, "__dict__") else []
+        return list(parts) or [self._repos]
 
     async def __aexit__(
         self,
@@ -61,7 +72,10 @@ class FakeUnitOfWork(Generic[ReposT]):
     ) -> None:
         if not self._committed:
             self.rollbacks += 1
-        self._open = False
+            for repo, state in self._saved:
+                vars(repo).clear()
+                vars(repo).update(state)
+        self._open, self._saved = False, []
 
     async def claim(self, event_id: str | UUID, *, consumer: str = "default") -> bool:
         key = (consumer, str(event_id))
