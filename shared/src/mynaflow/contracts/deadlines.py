@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mynaflow.contracts.envelope import CloudEvent, EventData, make_event
+from mynaflow.contracts.redaction import RedactedJsonValue, RedactedText
 from mynaflow.domain.time import end_of_jst_day
 
 # --- event types -------------------------------------------------------------------------------
@@ -63,8 +64,13 @@ class DeadlineSubject(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    type: str = Field(min_length=1, examples=["notice", "resident_card", "move_in"])
-    ids: dict[str, str] = Field(default_factory=dict, examples=[{"notice_id": "N-0001"}])
+    # Extra fields are passed through too: redacted like the declared ones.
+    __pydantic_extra__: dict[str, RedactedJsonValue] = Field(init=False)
+
+    type: RedactedText = Field(min_length=1, examples=["notice", "resident_card", "move_in"])
+    ids: dict[RedactedText, RedactedText] = Field(
+        default_factory=dict, examples=[{"notice_id": "N-0001"}]
+    )
 
 
 class DeadlineAudience(BaseModel):
@@ -72,9 +78,11 @@ class DeadlineAudience(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    queue: str | None = None
-    resident_id: str | None = None
-    assignee: str | None = None
+    __pydantic_extra__: dict[str, RedactedJsonValue] = Field(init=False)
+
+    queue: RedactedText | None = None
+    resident_id: RedactedText | None = None
+    assignee: RedactedText | None = None
 
 
 # --- requests: deadlines.requests ---------------------------------------------------------------
@@ -88,7 +96,7 @@ class ScheduleDeadline(EventData):
     never fired, and reports show ages from it.
     """
 
-    key: str = Field(min_length=1, max_length=KEY_MAX_LENGTH)
+    key: RedactedText = Field(min_length=1, max_length=KEY_MAX_LENGTH)
     policy: str = Field(min_length=1)
     due_at: AwareDatetime | None = None
     due_on: date | None = None
@@ -118,8 +126,12 @@ class ClearDeadline(EventData):
     `cleared` event is whether that moment was no later than the due time.
     """
 
-    key: str = Field(min_length=1, max_length=KEY_MAX_LENGTH)
-    reason: str = Field(min_length=1, examples=["notice_resolved", "chip_rewrite_verified"])
+    key: RedactedText = Field(min_length=1, max_length=KEY_MAX_LENGTH)
+    # Free text a producer (or a person, through one) wrote: redacted, and the clear still
+    # applies (docs/domain.md, individual numbers).
+    reason: RedactedText = Field(
+        min_length=1, examples=["notice_resolved", "chip_rewrite_verified"]
+    )
     resolved_at: AwareDatetime | None = None
 
 
@@ -146,7 +158,7 @@ class DeadlineEvent(EventData):
     - `stages` (scheduled only): the whole computed ladder.
     """
 
-    key: str
+    key: RedactedText
     policy: str
     stage: str | None = None
     role: Role | None = None
@@ -160,7 +172,7 @@ class DeadlineEvent(EventData):
     audience: DeadlineAudience
     starts_at: datetime | None = None
     met: bool | None = None
-    reason: str | None = None
+    reason: RedactedText | None = None
     stages: list[PlannedStage] | None = None
 
 
@@ -169,7 +181,7 @@ class OverdueDeadline(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    key: str
+    key: RedactedText
     policy: str
     due_at: datetime
     overdue_days: int

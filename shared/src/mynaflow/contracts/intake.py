@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from pydantic import Field
 
 from mynaflow.contracts.envelope import EventData
 from mynaflow.contracts.jlis import QuarantineReason
+from mynaflow.contracts.redaction import RedactedJsonObject, RedactedText
 
 NOTICE_ACKNOWLEDGED_V1 = "jp.mynaflow.intake.notice-acknowledged.v1"
 SEQUENCE_GAP_DETECTED_V1 = "jp.mynaflow.intake.sequence-gap-detected.v1"
@@ -67,15 +67,17 @@ class NoticeAcknowledged(EventData):
     """
 
     receipt_id: UUID
-    notice_id: str | None
+    # Fields read from J-LIS's input are redacted again at this boundary (the parser did it
+    # first): a receipt is stored and published, and must never carry an individual number.
+    notice_id: RedactedText | None
     status: ReceiptStatus
-    kind: str | None
-    municipality_code: str | None = None
+    kind: RedactedText | None
+    municipality_code: RedactedText | None = None
     issued_at: datetime | None
-    application_id: str | None
-    resident_ref: str | None
+    application_id: RedactedText | None
+    resident_ref: RedactedText | None
     sequence: int | None
-    details: dict[str, Any] | None
+    details: RedactedJsonObject | None
     owner_queue: str
     received_at: datetime
     sla_due_on: date | None

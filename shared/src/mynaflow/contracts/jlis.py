@@ -39,6 +39,7 @@ from pydantic import (
     ValidationError,
 )
 
+from mynaflow.contracts.redaction import RedactedText
 from mynaflow.domain.municipality import is_valid_municipality_code
 from mynaflow.domain.personal_number import (
     BYTES_REDACTION_MARKER,
@@ -141,7 +142,9 @@ class QuarantineReason(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     code: str
-    message: str
+    # Built by the parser from pydantic's messages, which never quote the input; redacted all
+    # the same, since receipts carry it to every consumer.
+    message: RedactedText
     field: str | None = None
 
 
