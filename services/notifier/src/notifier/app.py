@@ -80,9 +80,10 @@ def bootstrap(context: ServiceContext[NotifierSettings], **overrides: Any) -> No
     routing_files = [settings.routing_file] if settings.routing_file else []
     staff_files = [settings.staff_file] if settings.staff_file else []
     make_repos = make_repos_for(settings.topic_prefix)
+    senders = overrides.pop("senders") if "senders" in overrides else _senders(settings)
     deps = NotifierDeps(
         uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
-        senders=overrides.pop("senders", None) or _senders(settings),
+        senders=senders,
         routing=load_routing(default_routing(), routing_files),
         staff=load_staff(default_staff(), staff_files),
         deliveries_topic=context.topic(NOTIFIER_DELIVERIES),
