@@ -3,7 +3,6 @@ outage; the daily digest groups by queue, for each manager their own queues."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,16 +29,14 @@ START = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def notifier_pool(
-    fresh_schema: str, pg_pool_factory: Any
-) -> AsyncIterator[asyncpg.Pool[asyncpg.Record]]:
+async def notifier_pool(fresh_schema: str, pg_pool_factory: Any) -> asyncpg.Pool[asyncpg.Record]:
     pool = await pg_pool_factory(fresh_schema)
     await apply_migrations(
         pool,
         schema=fresh_schema,
         directories=[PLATFORM_MIGRATIONS, migrations_dir_for(app.__file__)],
     )
-    yield pool
+    return pool
 
 
 @pytest.fixture
