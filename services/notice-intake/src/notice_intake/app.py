@@ -4,7 +4,7 @@
 `clock=FakeClock(...)` or `uow=FakeUnitOfWork(...)`); it checks the routing configuration, so a
 known kind with no owner queue stops the start-up. `build(context)`, called by `run_service`
 with the pool, producer, broker and settings ready, registers the batch subscriber on
-`jlis.notices.raw`, the gap watcher and `GET /stats`.
+`jlis.notices.raw`, the gap watcher and `GET /stats` on them (`register`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ def bootstrap(context: ServiceContext[NoticeIntakeSettings], **overrides: Any) -
 
 def build(context: ServiceContext[NoticeIntakeSettings]) -> None:
     """Wire notice-intake: subscriber, gap watcher, read endpoints."""
-    deps = bootstrap(context)
+    register(context, bootstrap(context))
+
+
+def register(context: ServiceContext[NoticeIntakeSettings], deps: IntakeDeps) -> None:
+    """The batch subscriber, the gap watcher and `GET /stats`, on `deps`."""
     max_records = context.settings.intake_batch_max_records
     register_intake_subscriber(context, deps, max_records=max_records)
 
