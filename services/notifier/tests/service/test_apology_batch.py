@@ -14,7 +14,6 @@ from mynaflow.contracts import notifier as contract
 from mynaflow.contracts.envelope import encode_event
 from mynaflow.contracts.registry import CaseLike
 from mynaflow_testing.kafka_helpers import consume_until, produce
-from mynaflow_testing.waiting import wait_for
 from pypdf import PdfReader
 
 from .conftest import MakeSettings
