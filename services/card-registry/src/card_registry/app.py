@@ -46,16 +46,15 @@ def bootstrap(context: ServiceContext[CardRegistrySettings], **overrides: Any) -
 
 
 def build(context: ServiceContext[CardRegistrySettings]) -> None:
-    build_with(context)
+    """Wire card-registry: notice work, move-in cases, the card lifecycle and their reports."""
+    register(context, bootstrap(context))
 
 
-def build_with(context: ServiceContext[CardRegistrySettings], **overrides: Any) -> RegistryDeps:
-    """`build` with chosen dependencies; returns them so tests can look inside."""
-    deps = bootstrap(context, **overrides)
+def register(context: ServiceContext[CardRegistrySettings], deps: RegistryDeps) -> None:
+    """The subscriber of the four inputs, the sweep of parked commands and the read routes."""
     register_subscribers(context, deps)
     context.add_task(lambda: sweep_parked_commands(context, deps))
     register_routes(context, deps)
-    return deps
 
 
 async def sweep_parked_commands(
