@@ -271,7 +271,8 @@ _FOLDABLE_CLASS = f"[{re.escape(_FOLDABLE)}\U00010000-\U0010ffff]"
 # What starts an encoded spelling: a backslash escape (any number of backslashes, for text that
 # was escaped twice), a URL escape, an HTML character reference, a foldable character.
 _ENCODED = re.compile(
-    r"\\+u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\+u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"(?P<pair>[\ud800-\udbff][\udc00-\udfff])"
+    r"|\\+u(?P<high>[dD][89abAB][0-9a-fA-F]{2})\\+u(?P<low>[dD][c-fC-F][0-9a-fA-F]{2})"
     r"|\\+u(?P<u4>[0-9a-fA-F]{4})|\\+U(?P<u8>[0-9a-fA-F]{8})|\\+u\{(?P<ub>[0-9a-fA-F]{1,6})\}"
     r"|\\+N\{(?P<name>[A-Za-z0-9 -]{1,80})\}"
     r"|(?P<xrun>(?:\\+x[0-9a-fA-F]{2})+)|(?P<pct>(?:%[0-9a-fA-F]{2})+)"
@@ -279,8 +280,8 @@ _ENCODED = re.compile(
     rf"|(?P<fold>{_FOLDABLE_CLASS})"
 )
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_ENCODED_HINT = re.compile(rf"[\\%&]|{_FOLDABLE_CLASS}")
-_WORTH_A_LOOK = re.compile(rf"[{_DIGIT}A-Z\\%&]|{_FOLDABLE_CLASS}")
+_ENCODED_HINT = re.compile(rf"[\\%&\ud800-\udbff]|{_FOLDABLE_CLASS}")
+_WORTH_A_LOOK = re.compile(rf"[{_DIGIT}A-Z\\%&\ud800-\udbff]|{_FOLDABLE_CLASS}")
 _UPPER_OR_DIGIT = re.compile(r"[A-Z0-9]")
 _HEX_PAIR = re.compile(r"[0-9a-fA-F]{2}")
 
@@ -288,6 +289,8 @@ _HEX_PAIR = re.compile(r"[0-9a-fA-F]{2}")
 def _decode_encoded(found: re.Match[str]) -> str:
     """The characters an escape (or a foldable character) stands for, folded."""
     groups = found.groupdict()
+    if groups["pair"]:  # UTF-16 read one code unit at a time
+        return _fold_text(groups["pair"].encode("utf-16-le", "surrogatepass").decode("utf-16-le"))
     if groups["fold"]:
         return _fold_character(groups["fold"])
     if groups["xrun"] or groups["pct"]:
@@ -341,19 +344,46 @@ def _redact_decoded_view(text: str, marker: str) -> tuple[str, int]:
     total = 0
     # Repeat until clean: each replacement removes at least one digit of the view.
     while True:
-        view, starts, ends = _decoded_view(text)
-        candidates = _valid_candidates(view)
-        if not candidates:
+        spans, count = _decoded_view_spans(text)
+        if not count:
             return text, total
-        spans = _merged_spans(
-            [PersonalNumberMatch(starts[c.start], ends[c.end - 1], c.digits) for c in candidates]
-        )
         text = _replace_spans(text, spans, marker)
-        total += len(candidates)
+        total += count
+
+
+def _decoded_view_spans(text: str) -> tuple[list[tuple[int, int]], int]:
+    """Spans of the original text whose decoded view holds a number, and how many numbers."""
+    view, starts, ends = _decoded_view(text)
+    candidates = _valid_candidates(view)
+    spans = [PersonalNumberMatch(starts[c.start], ends[c.end - 1], c.digits) for c in candidates]
+    return _merged_spans(spans), len(candidates)
+
+
+def _every_view_spans(chars: str) -> tuple[list[tuple[int, int]], int]:
+    """All spans to replace in `chars` (as read from bytes in some encoding): the plain search,
+    and, where worth a look, the decoded view and base64 runs, merged."""
+    candidates = _valid_candidates(chars)
+    spans = [(c.start, c.end) for c in candidates]
+    count = len(candidates)
+    if _WORTH_A_LOOK.search(chars):
+        if _ENCODED_HINT.search(chars):
+            # The decoded view sees what the plain search sees, and more: count once.
+            decoded, in_decoded = _decoded_view_spans(chars)
+            spans += decoded
+            count = max(count, in_decoded)
+        base64_spans, in_base64 = _base64_spans(chars)
+        spans += base64_spans
+        count += in_base64
+    return _merged_spans([PersonalNumberMatch(a, b, "") for a, b in sorted(spans)]), count
 
 
 def _redact_base64_runs(text: str, marker: str) -> tuple[str, int]:
     """Replace each base64 (or base64url) run whose decoded bytes hold a number."""
+    spans, total = _base64_spans(text)
+    return (_replace_spans(text, spans, marker), total) if spans else (text, 0)
+
+
+def _base64_spans(text: str) -> tuple[list[tuple[int, int]], int]:
     spans: list[tuple[int, int]] = []
     total = 0
     for found in _BASE64_RUN.finditer(text):
@@ -365,7 +395,7 @@ def _redact_base64_runs(text: str, marker: str) -> tuple[str, int]:
         if count:
             spans.append(found.span())
             total += count
-    return (_replace_spans(text, spans, marker), total) if spans else (text, 0)
+    return spans, total
 
 
 def _numbers_in_base64(run: str) -> int:
@@ -473,11 +503,11 @@ def _redact_utf8_lenient(data: bytes) -> tuple[bytes, int]:
 
 def _redact_cp932(data: bytes) -> tuple[bytes, int]:
     chars, offsets = _cp932_characters(data)
-    candidates = _valid_candidates(chars)
-    if not candidates:
+    spans, count = _every_view_spans(chars)
+    if not count:
         return data, 0
-    byte_spans = [(offsets[start], offsets[end]) for start, end in _merged_spans(candidates)]
-    return _replace_spans(data, byte_spans, BYTES_REDACTION_MARKER), len(candidates)
+    byte_spans = [(offsets[start], offsets[end]) for start, end in spans]
+    return _replace_spans(data, byte_spans, BYTES_REDACTION_MARKER), count
 
 
 def _cp932_characters(data: bytes) -> tuple[str, list[int]]:
@@ -533,13 +563,11 @@ def _utf16_pass(big_endian: bool, alignment: int) -> _BytesPass:
 
     def redact(data: bytes) -> tuple[bytes, int]:
         chars = _utf16_code_units(data, big_endian, alignment)
-        candidates = _valid_candidates(chars)
-        if not candidates:
+        unit_spans, count = _every_view_spans(chars)
+        if not count:
             return data, 0
-        spans = [
-            (alignment + 2 * start, alignment + 2 * end) for start, end in _merged_spans(candidates)
-        ]
-        return _replace_spans(data, spans, marker), len(candidates)
+        spans = [(alignment + 2 * start, alignment + 2 * end) for start, end in unit_spans]
+        return _replace_spans(data, spans, marker), count
 
     return redact
 
