@@ -54,6 +54,7 @@ lint: sync
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run python scripts/typecheck.py   # mypy --strict: the code, then each test folder
+	$(UV) run lint-imports                  # layer contracts (pyproject.toml [tool.importlinter])
 
 format: sync
 	$(UV) run ruff check --fix .
