@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from mynaflow.contracts.topics import DEADLINES_EVENTS
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
 from deadline_watcher.adapters.repository import SqlDeadlineReads, make_repos

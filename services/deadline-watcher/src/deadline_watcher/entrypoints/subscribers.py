@@ -21,7 +21,7 @@ from mynaflow.contracts.deadlines import (
 from mynaflow.contracts.envelope import RawCloudEvent
 from mynaflow.contracts.topics import DEADLINES_REQUESTS
 from mynaflow.messaging.errors import PoisonMessage
-from mynaflow.runtime.service import ServiceContext
+from mynaflow.runtime.definition import ServiceContext
 
 from deadline_watcher.domain.policies import Policy
 from deadline_watcher.service_layer.deps import WatcherDeps
