@@ -154,6 +154,9 @@ class MynaflowSettings(KafkaSecuritySettings):
     # `mynaflow.domain.calendar.parse_date_list` for the format.
     ward_closures: str = ""
     ward_open_days: str = ""
+    # Where the service's own migrations are, when not next to its code in the workspace layout
+    # (`services/<name>/migrations`); a container image that copies them elsewhere sets it.
+    migrations_dir: Path | None = None
     # Replicas of each partition a service creates: 1 for the local single-node broker.
     topic_replication_factor: int = Field(default=1, gt=0)
     # Partitions and retention per topic where a deployment differs from the catalogue; read from

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from pathlib import Path
 
 import pytest
 from mynaflow.contracts.topics import INTAKE_RECEIPTS, JLIS_NOTICES_RAW, REGISTRY_COMMANDS
@@ -20,7 +21,7 @@ SATURDAY = date(2026, 6, 6)
 def _no_deployment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test states the variables it reads; none leak in from the shell running pytest."""
     for name in list(os.environ):
-        if name.startswith(("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_")):
+        if name.startswith(("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_", "MIGRATIONS_")):
             monkeypatch.delenv(name)
 
 
@@ -88,3 +89,9 @@ def test_replication_factor_and_batch_sizes_are_settings(monkeypatch: pytest.Mon
         settings.outbox_batch_size,
         settings.retention_batch_size,
     ) == (3, 50, 1000)
+
+
+def test_a_deployment_may_say_where_the_migrations_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MynaflowSettings().migrations_dir is None  # the workspace layout, next to the code
+    monkeypatch.setenv("MIGRATIONS_DIR", "/srv/notice-intake/migrations")
+    assert MynaflowSettings().migrations_dir == Path("/srv/notice-intake/migrations")

@@ -8,7 +8,6 @@ __file__)`; `mynaflow.runtime.runner.run_service(definition)` runs it. `build(co
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,14 +40,12 @@ TaskFactory = Callable[[], Awaitable[None]]
 
 
 def migrations_dir_for(package_file: str) -> Path:
-    """A service's `migrations/` folder.
+    """A service's `migrations/` folder in the workspace layout.
 
-    `MIGRATIONS_DIR` wins when set (container images copy the folder and set it). Otherwise the
-    workspace layout: `services/<name>/src/<pkg>/<module>.py` → `services/<name>/migrations`.
+    `services/<name>/src/<pkg>/<module>.py` → `services/<name>/migrations`. A deployment that keeps
+    them elsewhere sets `MIGRATIONS_DIR` (`MynaflowSettings.migrations_dir`), which the runner
+    prefers.
     """
-    configured = os.environ.get("MIGRATIONS_DIR")
-    if configured:
-        return Path(configured)
     return Path(package_file).resolve().parents[2] / "migrations"
 
 

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Generic
 
 import asyncpg
@@ -134,10 +135,14 @@ class ServiceRunner(Generic[SettingsT]):
         schema = self.definition.schema
         self._pool = pool = await create_pool(self.settings.database_url, schema=schema)
         applied = await apply_migrations(
-            pool, schema=schema, directories=[PLATFORM_MIGRATIONS, self.definition.migrations_dir]
+            pool, schema=schema, directories=[PLATFORM_MIGRATIONS, self._migrations_dir()]
         )
         log.info("migrations applied", extra={"applied": applied, "schema": schema})
         return pool
+
+    def _migrations_dir(self) -> Path:
+        """The deployment's `MIGRATIONS_DIR` if set, else the folder next to the service's code."""
+        return self.settings.migrations_dir or self.definition.migrations_dir
 
     async def _open_kafka(self) -> AIOKafkaProducer:
         settings = self.settings
