@@ -17,10 +17,8 @@ outbox relay's among them).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mynaflow.runtime.loops import Backoff, retry_for
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -130,20 +130,20 @@ async def _retry_connect(
     connect: Callable[[], Awaitable[T]], database_url: str, timeout_s: float
 ) -> T:
     """Call `connect` until it succeeds, backing off on transient errors, up to `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    backoff = _FIRST_BACKOFF_S
-    while True:
-        try:
-            return await connect()
-        except TRANSIENT_CONNECT_ERRORS as error:
-            if time.monotonic() + backoff > deadline:
-                raise DatabaseUnavailableError(
-                    f"PostgreSQL at {redact_url(database_url)} did not accept connections "
-                    f"within {timeout_s:g}s (last error: {type(error).__name__}: {error})"
-                ) from error
-            log.warning("PostgreSQL not reachable yet (%s); retrying", type(error).__name__)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+    try:
+        return await retry_for(
+            connect,
+            seconds=timeout_s,
+            retry_on=TRANSIENT_CONNECT_ERRORS,
+            backoff=Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S),
+            what="PostgreSQL",
+            logger=log,
+        )
+    except TRANSIENT_CONNECT_ERRORS as error:
+        raise DatabaseUnavailableError(
+            f"PostgreSQL at {redact_url(database_url)} did not accept connections "
+            f"within {timeout_s:g}s (last error: {type(error).__name__}: {error})"
+        ) from error
 
 
 async def create_pool(
