@@ -1,7 +1,7 @@
 """`jlis.notices.raw`: the raw J-LIS notice, and the ONE parser from raw bytes to a notice.
 
 The raw notice is plain JSON (not CloudEvents) because it comes from outside. Its fields are
-those of DOMAIN.md:
+those of docs/domain.md ("J-LIS notices"):
 
     {"notice_id": "N-0001", "kind": "record_update_required", "municipality_code": "141046",
      "issued_at": "2025-05-01T10:00:00+09:00", "application_id": "A-1", "resident_ref": "R-1",
