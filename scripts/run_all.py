@@ -27,6 +27,10 @@ from pathlib import Path
 from types import FrameType
 
 SERVICES = ["notice-intake", "card-registry", "deadline-watcher", "notifier"]
+# With the notifier and no SMTP_URL of its own, a local catcher stores every email it sends.
+MAIL_CATCHER = "mail-catcher"
+MAIL_CATCHER_URL = "smtp://127.0.0.1:1025"
+COMMANDS = {MAIL_CATCHER: ["python", "scripts/mail_catcher.py", "--dir", ".mynaflow/mail"]}
 STOP_TIMEOUT = 15.0
 COLOURS = ["36", "33", "35", "32", "34", "31"]
 
@@ -79,7 +83,7 @@ class Runner:
         width = max(len(s) for s in self.services)
         for i, name in enumerate(self.services):
             proc = subprocess.Popen(
-                [*uv_command(), "run", "--frozen", name],
+                [*uv_command(), "run", "--frozen", *COMMANDS.get(name, [name])],
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -149,6 +153,9 @@ class Runner:
 
 def main() -> int:
     services = sys.argv[1:] or SERVICES
+    if "notifier" in services and "SMTP_URL" not in os.environ:
+        services = [MAIL_CATCHER, *services]
+        os.environ["SMTP_URL"] = MAIL_CATCHER_URL
     runner = Runner(services)
     signal.signal(signal.SIGINT, runner.on_signal)
     signal.signal(signal.SIGTERM, runner.on_signal)
