@@ -1,7 +1,7 @@
 """The contract events notice-intake emits, built from domain values (pure: no I/O).
 
-Each builder returns the Kafka key with the event: the key is the aggregate the event is about
-(the notice, the deadline, the municipality's sequence), which keeps its events in order.
+Each event's subject is its Kafka key: the aggregate the event is about (the notice, the
+deadline, the municipality's sequence), which keeps that aggregate's events in order.
 """
 
 from __future__ import annotations
@@ -24,22 +24,19 @@ from mynaflow.contracts.intake import (
 
 from notice_intake.domain.sequence_gaps import Gap
 
-Keyed = tuple[str, CloudEvent[Any]]
 
-
-def receipt_event(receipt: NoticeAcknowledged) -> Keyed:
+def receipt_event(receipt: NoticeAcknowledged) -> CloudEvent[Any]:
+    """Keyed by the notice id, or by the receipt id when no notice id could be read."""
     key = receipt.kafka_key()
-    return key, make_event(
-        source=SOURCE, event_type=NOTICE_ACKNOWLEDGED_V1, data=receipt, subject=key
-    )
+    return make_event(source=SOURCE, event_type=NOTICE_ACKNOWLEDGED_V1, data=receipt, subject=key)
 
 
-def deadline_request_event(request: ScheduleDeadline) -> Keyed:
+def deadline_request_event(request: ScheduleDeadline) -> CloudEvent[Any]:
     """A `notice_sla` schedule request, keyed by the deadline key."""
-    return request.key, schedule_request_event(request, source=SOURCE)
+    return schedule_request_event(request, source=SOURCE)
 
 
-def gap_detected_event(municipality_code: str, gap: Gap, at: datetime) -> Keyed:
+def gap_detected_event(municipality_code: str, gap: Gap, at: datetime) -> CloudEvent[Any]:
     data = SequenceGapDetected(
         gap_id=gap.gap_id,
         municipality_code=municipality_code,
@@ -52,7 +49,7 @@ def gap_detected_event(municipality_code: str, gap: Gap, at: datetime) -> Keyed:
     return _gap_event(SEQUENCE_GAP_DETECTED_V1, municipality_code, data)
 
 
-def gap_closed_event(municipality_code: str, gap: Gap) -> Keyed:
+def gap_closed_event(municipality_code: str, gap: Gap) -> CloudEvent[Any]:
     assert gap.closed_at is not None, "only a closed gap is announced as closed"
     data = SequenceGapClosed(
         gap_id=gap.gap_id,
@@ -67,6 +64,7 @@ def gap_closed_event(municipality_code: str, gap: Gap) -> Keyed:
 
 def _gap_event(
     event_type: str, municipality_code: str, data: SequenceGapDetected | SequenceGapClosed
-) -> Keyed:
+) -> CloudEvent[Any]:
+    """Keyed by the municipality: its gaps' events stay in order."""
     key = gap_event_key(municipality_code)
-    return key, make_event(source=SOURCE, event_type=event_type, data=data, subject=key)
+    return make_event(source=SOURCE, event_type=event_type, data=data, subject=key)

@@ -31,9 +31,8 @@ async def report_due_gaps(deps: IntakeDeps) -> int:
     async with deps.uow() as uow:
         due = await uow.repos.sequences.claim_due_gaps(now - deps.gap_grace, now)
         for item in due:
-            uow.emit(
-                deps.topics.receipts, *gap_detected_event(item.municipality_code, item.gap, now)
-            )
+            event = gap_detected_event(item.municipality_code, item.gap, now)
+            uow.emit(deps.topics.receipts, event.subject, event)
         await uow.commit()
     if due:
         metrics.GAPS_REPORTED.inc(len(due))

@@ -264,12 +264,14 @@ async def _queue_events(
     closed: list[tuple[str, Gap]],
     deps: IntakeDeps,
 ) -> None:
-    """Receipts in message order, then their deadline requests, then closed gaps."""
+    """Receipts in message order, then their deadline requests, then closed gaps; each keyed by
+    its subject (the aggregate it is about)."""
     topics = deps.topics
-    for receipt in result:
-        uow.emit(topics.receipts, *receipt_event(receipt))
+    for event in map(receipt_event, result):
+        uow.emit(topics.receipts, event.subject, event)
     for request in filter(None, map(deadline_request, result)):
-        uow.emit(topics.deadline_requests, *deadline_request_event(request))
+        event = deadline_request_event(request)
+        uow.emit(topics.deadline_requests, event.subject, event)
     for item in fresh:
         if item.parsed.unreadable_json:
             reason = next(r for r in item.parsed.reasons if r.code in (INVALID_JSON, INVALID_UTF8))
@@ -277,7 +279,8 @@ async def _queue_events(
                 item.message, reason, service=deps.service, prefix=topics.prefix
             )
     for code, gap in closed:
-        uow.emit(topics.receipts, *gap_closed_event(code, gap))
+        event = gap_closed_event(code, gap)
+        uow.emit(topics.receipts, event.subject, event)
 
 
 def _log_outcome(outcome: BatchOutcome) -> None:
