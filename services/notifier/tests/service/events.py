@@ -69,6 +69,7 @@ def moved_in(
     name: str,
     *,
     email: str | None = None,
+    phone: str | None = None,
     card_id: str | None = None,
 ) -> CloudEvent[Any]:
     data = resident.ResidentMovedIn(
@@ -82,6 +83,7 @@ def moved_in(
         card_id=card_id,
         card_presented=True,
         email=email,
+        phone=phone,
         postal_code="231-0023",
         name_kana="タカハシ サキコ",
     )

@@ -14,7 +14,7 @@ from mynaflow_testing.kafka_helpers import consume_until, produce
 from mynaflow_testing.waiting import wait_for
 from pypdf import PdfReader
 
-from .conftest import MakeSettings, SmtpCatcher
+from .conftest import HttpReceiver, MakeSettings, SmtpCatcher
 from .events import encoded, moved_in, moved_out, resident_stage
 from .test_email_delivery import deliveries
 
@@ -113,3 +113,32 @@ async def test_a_resident_who_moved_out_gets_no_letter(
     )
     assert row["channel"] == "letter"
     assert list((tmp_path / "letters").rglob("*.pdf")) == []
+
+
+async def test_a_resident_with_a_phone_gets_an_sms_through_the_gateway(
+    notifier_settings: MakeSettings,
+    start_notifier: Any,
+    receiver: HttpReceiver,
+    kafka_topics: dict[str, str],
+) -> None:
+    settings = notifier_settings(sms_gateway_url=receiver.url)
+    service = await start_notifier(settings)
+    move = moved_in("R-8", "H-8", "山田 三郎", phone="090-0000-0008", card_id="C-8")
+    await produce(settings, kafka_topics["resident.moves"], [encoded(move)])
+    await produce(
+        settings, kafka_topics["deadlines.events"], [encoded(resident_stage("R-8", "C-8"))]
+    )
+
+    await wait_for(
+        lambda: deliveries(service.url, recipient="R-8", status="sent"),
+        until=lambda rows: {r["channel"] for r in rows} == {"letter", "sms"},
+        what="the letter and the SMS sent",
+    )
+    (sms,) = receiver.requests
+    assert sms["to"] == "090-0000-0008"
+    assert sms["template"] == "chip_rewrite_reminder"
+    assert "令和4年6月13日" in sms["text"]
+    logged = await consume_until(
+        settings, kafka_topics["notifier.deliveries"], lambda events: len(events) >= 4
+    )
+    assert not any(b"090-0000-0008" in e.value for e in logged), "no phone on the delivery log"
