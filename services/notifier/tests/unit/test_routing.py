@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from card_registry.settings import CardRegistrySettings
 from deadline_watcher.domain.policies import DEFAULT_POLICY_CONFIG
+from mynaflow.contracts import deadlines, intake, registry, resident
 from mynaflow.contracts.deadlines import DEADLINE_BREACHED_V1, DEADLINE_STAGE_REACHED_V1
-from notifier.domain.defaults import default_routing
+from notice_intake.domain.routing import DEFAULT_OWNER_QUEUES, DEFAULT_TRIAGE_QUEUE
+from notifier.domain.defaults import default_routing, default_staff
 from notifier.domain.routing import RoutingConfigError, load_routing
 from notifier.domain.templates_catalogue import TEMPLATES
 
@@ -80,3 +83,29 @@ def test_an_unknown_template_stops_the_start(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"routes": [{"type": "x", "template": "nope"}]}))
     with pytest.raises(RoutingConfigError, match="nope"):
         load_routing(default_routing(), [bad])
+
+
+def test_every_event_type_the_notifier_consumes_is_routed_or_deliberately_ignored() -> None:
+    """Nothing goes unrouted by omission: each known type has a rule or is listed as ignored."""
+    table = load_routing(default_routing())
+    routed_by_data = {
+        DEADLINE_STAGE_REACHED_V1,  # by policy and stage (tested above)
+        DEADLINE_BREACHED_V1,
+        intake.NOTICE_ACKNOWLEDGED_V1,  # by kind
+    }
+    consumed = {
+        *deadlines.EVENT_TYPES,
+        *intake.EVENT_TYPES,
+        *registry.EVENT_MODELS,
+        *resident.EVENT_TYPES,
+    }
+    unaccounted = {
+        t for t in consumed - routed_by_data if table.route(t, {}) is None and not table.ignores(t)
+    }
+    assert unaccounted == set()
+
+
+def test_the_shipped_staff_cover_the_queues_the_other_services_name() -> None:
+    queues = {*DEFAULT_OWNER_QUEUES.values(), DEFAULT_TRIAGE_QUEUE}
+    queues.add(CardRegistrySettings.model_fields["card_queue"].default)
+    assert queues <= set(default_staff()["queues"])
