@@ -32,18 +32,9 @@ pytestmark = pytest.mark.unit
 
 # A Tuesday, 08:00 JST: before the digest time, on a business day.
 T0 = datetime(2025, 5, 13, 8, tzinfo=JST).astimezone(UTC)
-POLICIES = load_policies(
-    json.dumps(
-        {
-            "pair": {
-                "stages": [
-                    {"name": "reminder", "offset": "-1min", "role": "assignee"},
-                    {"name": "breach", "role": "desk_manager"},
-                ]
-            }
-        }
-    )
-)
+REMINDER = {"name": "reminder", "offset": "-1min", "role": "assignee"}
+BREACH = {"name": "breach", "role": "desk_manager"}
+POLICIES = load_policies(json.dumps({"pair": {"stages": [REMINDER, BREACH]}}))
 
 
 @pytest.fixture

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from uuid import UUID
 
-from deadline_watcher.adapters.repository import Identity, LedgerEntry, LedgerRow, WatcherRepos
+from deadline_watcher.adapters.repository import (
+    Identity,
+    LedgerEntry,
+    LedgerRow,
+    ReportQuery,
+    WatcherRepos,
+)
 from deadline_watcher.domain.deadline import Deadline
 from mynaflow.storage.unit_of_work import Emitted
 
@@ -107,17 +113,8 @@ class MemoryDeadlineReads:
     async def digest_recorded(self, day: date) -> bool:
         return day in self.digests.days
 
-    async def report(
-        self,
-        *,
-        due_before: datetime | None,
-        breached_only: bool,
-        policy: str | None,
-        include_cleared: bool,
-        limit: int,
-    ) -> list[Deadline]:
-        asked = (due_before, breached_only, policy, include_cleared, limit)
-        raise AssertionError(f"report{asked} is not kept in memory: see the service tests")
+    async def report(self, query: ReportQuery) -> list[Deadline]:
+        raise AssertionError(f"{query} is not kept in memory: see the service tests")
 
     async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]:
         raise AssertionError(f"ledger_of({list(keys)}) is not kept in memory")

@@ -83,6 +83,17 @@ class LedgerEntry:
         return (self.key, self.generation, occurrence.stage, occurrence.repetition)
 
 
+@dataclass(frozen=True)
+class ReportQuery:
+    """Which deadlines `GET /deadlines` lists (soonest due first)."""
+
+    due_before: datetime | None = None
+    breached_only: bool = False
+    policy: str | None = None
+    include_cleared: bool = False
+    limit: int = 1000
+
+
 LedgerRow = Mapping[str, Any]
 Identity = tuple[str, int, str, int]
 
@@ -330,15 +341,7 @@ class DeadlineReads(Protocol):
 
     async def digest_recorded(self, day: date) -> bool: ...
 
-    async def report(
-        self,
-        *,
-        due_before: datetime | None,
-        breached_only: bool,
-        policy: str | None,
-        include_cleared: bool,
-        limit: int,
-    ) -> list[Deadline]: ...
+    async def report(self, query: ReportQuery) -> list[Deadline]: ...
 
     async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]: ...
 
@@ -362,15 +365,7 @@ class SqlDeadlineReads:
         )
         return found
 
-    async def report(
-        self,
-        *,
-        due_before: datetime | None,
-        breached_only: bool,
-        policy: str | None,
-        include_cleared: bool,
-        limit: int,
-    ) -> list[Deadline]:
+    async def report(self, query: ReportQuery) -> list[Deadline]:
         """Deadlines for `mynaflow deadlines`, soonest due first.
 
         Only the conditions asked for are in the query, so the planner can use
@@ -379,17 +374,17 @@ class SqlDeadlineReads:
         conditions: list[str] = []
         args: list[object] = []
         for wanted, condition, value in (
-            (due_before is not None, "due_at <= ${}", due_before),
-            (breached_only, "breached_at IS NOT NULL", None),
-            (policy is not None, "policy = ${}", policy),
-            (not include_cleared, "status = 'open'", None),
+            (query.due_before is not None, "due_at <= ${}", query.due_before),
+            (query.breached_only, "breached_at IS NOT NULL", None),
+            (query.policy is not None, "policy = ${}", query.policy),
+            (not query.include_cleared, "status = 'open'", None),
         ):
             if wanted:
                 if "{}" in condition:
                     args.append(value)
                     condition = condition.format(len(args))
                 conditions.append(condition)
-        args.append(limit)
+        args.append(query.limit)
         where = " AND ".join(conditions) or "true"
         records = await self._pool.fetch(
             f"""

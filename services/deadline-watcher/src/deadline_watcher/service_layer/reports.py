@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from deadline_watcher.adapters.repository import ReportQuery
 from deadline_watcher.domain.deadline import Deadline
 from deadline_watcher.service_layer.deps import WatcherDeps
 
 MAX_REPORT_ROWS = 10_000
 
-
-@dataclass(frozen=True)
-class ReportQuery:
-    due_before: datetime | None = None
-    breached_only: bool = False
-    policy: str | None = None
-    include_cleared: bool = False
-    limit: int = 1000
+__all__ = ["MAX_REPORT_ROWS", "ReportQuery", "deadline_report"]
 
 
 def _stages(deadline: Deadline, ledger: Sequence[Any], deps: WatcherDeps) -> list[dict[str, Any]]:
@@ -88,13 +82,7 @@ def _row(
 
 async def deadline_report(query: ReportQuery, deps: WatcherDeps) -> dict[str, Any]:
     now = deps.clock.now()
-    deadlines = await deps.reads.report(
-        due_before=query.due_before,
-        breached_only=query.breached_only,
-        policy=query.policy,
-        include_cleared=query.include_cleared,
-        limit=min(query.limit, MAX_REPORT_ROWS),
-    )
+    deadlines = await deps.reads.report(replace(query, limit=min(query.limit, MAX_REPORT_ROWS)))
     by_key: dict[str, list[Any]] = defaultdict(list)
     for row in await deps.reads.ledger_of([d.key for d in deadlines]):
         by_key[row["key"]].append(row)
