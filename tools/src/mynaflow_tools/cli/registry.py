@@ -304,35 +304,27 @@ async def publish_and_wait(
     prefix = settings.topic_prefix
     events_topic = topic_name(REGISTRY_EVENTS, prefix)
     options = kafka_client_options(settings)
+    producer = AIOKafkaProducer(acks="all", **options)
     consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **options)
-    await consumer.start()
+    await producer.start()
     try:
-        await consumer.topics()
+        await consumer.start()
         partitions = [
-            TopicPartition(events_topic, p)
-            for p in consumer.partitions_for_topic(events_topic) or ()
+            TopicPartition(events_topic, p) for p in await producer.partitions_for(events_topic)
         ]
         consumer.assign(partitions)
         for partition, offset in (await consumer.end_offsets(partitions)).items():
             consumer.seek(partition, offset)
-        await _publish(options, topic_name(REGISTRY_COMMANDS, prefix), event)
-        async with asyncio.timeout(timeout_s):
-            return await _answer(consumer, event.id)
-    finally:
-        await consumer.stop()
-
-
-async def _publish(options: dict[str, Any], topic: str, event: CloudEvent[Any]) -> None:
-    producer = AIOKafkaProducer(acks="all", **options)
-    await producer.start()
-    try:
         await producer.send_and_wait(
-            topic,
+            topic_name(REGISTRY_COMMANDS, prefix),
             encode_event(event),
             key=(event.subject or event.id).encode(),
             headers=[("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())],
         )
+        async with asyncio.timeout(timeout_s):
+            return await _answer(consumer, event.id)
     finally:
+        await consumer.stop()
         await producer.stop()
 
 
