@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from mynaflow.runtime.definition import ServiceContext
 from mynaflow.settings import load_settings
 from mynaflow_testing.ports import free_port
 from mynaflow_testing.service import RunningService, start_service
@@ -40,7 +41,7 @@ class SmtpCatcher:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802, ARG002
         parsed = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        self.messages.append((list(envelope.rcpt_tos), parsed))
         return "250 OK"
 
     def start(self) -> None:
@@ -181,7 +182,10 @@ async def start_notifier(
     running: list[RunningService[NotifierSettings]] = []
 
     async def start(settings: NotifierSettings, **overrides: Any) -> RunningService[Any]:
-        service = replace(definition(), build=lambda context: build_with(context, **overrides))
+        def build(context: ServiceContext[NotifierSettings]) -> None:
+            build_with(context, **overrides)
+
+        service = replace(definition(), build=build)
         started = await start_service(service, settings, schema=fresh_schema)
         running.append(started)
         return started

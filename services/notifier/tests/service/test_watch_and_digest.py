@@ -4,7 +4,6 @@ outage; the daily digest groups by queue, for each manager their own queues."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import pytest
@@ -14,6 +13,7 @@ from mynaflow.domain.clock import FakeClock
 from mynaflow.runtime.definition import migrations_dir_for
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow_testing.context import storage_context
+from mynaflow_testing.fixture_types import Pool, PoolFactory
 from notifier import app
 from notifier.adapters.repository import SqlRepository
 from notifier.domain.records import Delivery
@@ -29,7 +29,7 @@ START = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def notifier_pool(fresh_schema: str, pg_pool_factory: Any) -> asyncpg.Pool[asyncpg.Record]:
+async def notifier_pool(fresh_schema: str, pg_pool_factory: PoolFactory) -> Pool:
     pool = await pg_pool_factory(fresh_schema)
     await apply_migrations(
         pool,

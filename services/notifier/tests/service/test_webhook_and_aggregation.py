@@ -78,7 +78,7 @@ async def test_a_webhook_that_always_fails_ends_dead_and_the_desk_manager_hears(
     assert failure["data"]["error"] == "webhook_http_503"
     alert = await wait_for(lambda: _async(smtp.to(MANAGER_EMAIL)), what="the manager alert")
     assert [m["Subject"] for m in alert] == ["【警告】通知を送達できませんでした"]
-    assert HOOKED in alert[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert HOOKED in alert[0].get_body(("plain",)).get_content()
 
 
 async def test_48_breaches_within_a_minute_give_one_escalation_per_manager(
