@@ -50,8 +50,9 @@ class FakeRepos:
     async def replace_members(self, queue: str, members: Sequence[str]) -> None:
         self.queue_members[queue] = list(members)
 
-    async def members(self, queue: str) -> list[str]:
-        return sorted(self.queue_members.get(queue, []))
+    async def members(self, queue: str) -> list[str] | None:
+        known = self.queue_members.get(queue)
+        return None if known is None else sorted(known)
 
     async def known_queues(self) -> list[str]:
         return sorted(

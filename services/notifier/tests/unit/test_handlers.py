@@ -23,6 +23,7 @@ from mynaflow.domain.clock import FakeClock
 from mynaflow_testing.uow import FakeUnitOfWork
 from notifier.domain.content import WardInfo
 from notifier.domain.defaults import default_routing, default_staff
+from notifier.domain.records import Resident
 from notifier.domain.retry import RetrySchedule
 from notifier.domain.routing import load_routing
 from notifier.domain.staff import load_staff
@@ -196,3 +197,52 @@ async def test_the_requester_cannot_release_their_own_apology_batch(world: Any) 
     assert refused.data.reason == "same_staff"
     assert uow.repos.batches["B-1"].status == "draft"
     assert uow.repos.deliveries == {}
+
+
+def surface_stage(assignee: str) -> RawCloudEvent:
+    data = deadlines.DeadlineEvent(
+        key="surface-chip:C-1",
+        policy="surface_chip_same_day",
+        stage="chip_pending",
+        role="assignee",
+        due_at=START + timedelta(hours=3),
+        fired_at=START,
+        subject=deadlines.DeadlineSubject(type="resident_card", ids={"card_id": "C-1"}),
+        audience=deadlines.DeadlineAudience(queue="card-counter", assignee=assignee),
+    )
+    return raw(deadlines.DEADLINE_STAGE_REACHED_V1, data)
+
+
+async def test_an_assignee_who_left_the_queue_is_never_reminded(world: Any) -> None:
+    uow, clock, sender, unrouted = world
+    deps = make_deps(uow, clock, sender, unrouted)
+    uow.repos.queue_members["card-counter"] = ["S-2"]  # S-1 has left
+    await handle_event(surface_stage("S-1"), None, deps)
+    assert {d.recipient_id for d in uow.repos.deliveries.values()} == {"M-ISSUANCE"}
+
+    uow.repos.queue_members["card-counter"] = ["S-1", "S-2"]
+    await handle_event(surface_stage("S-1"), None, deps)
+    assert "S-1" in {d.recipient_id for d in uow.repos.deliveries.values()}
+
+
+async def test_a_resident_email_due_at_night_waits_for_eight_jst(world: Any) -> None:
+    uow, _, sender, unrouted = world
+    clock = FakeClock(datetime(2026, 12, 3, 12, 30, tzinfo=UTC))  # 21:30 JST
+    deps = make_deps(uow, clock, sender, unrouted)
+    uow.repos.residents_by_id["R-1"] = Resident(
+        "R-1", "H-1", name="髙橋 﨑子", address="横浜市中区1-1", email="r1@example.test"
+    )
+    data = deadlines.DeadlineEvent(
+        key="card-renewal:C-1",
+        policy="card_renewal",
+        stage="resident_30d",
+        role="resident",
+        due_at=START + timedelta(days=30),
+        fired_at=clock.now(),
+        subject=deadlines.DeadlineSubject(type="resident_card", ids={"card_id": "C-1"}),
+        audience=deadlines.DeadlineAudience(resident_id="R-1"),
+    )
+    await handle_event(raw(deadlines.DEADLINE_STAGE_REACHED_V1, data), None, deps)
+    (email,) = [m for m in uow.repos.messages.values() if m.channel == "email"]
+    assert email.send_after == datetime(2026, 12, 3, 23, 0, tzinfo=UTC)  # 08:00 JST
+    assert email.aggregation_key is None, "a resident's email is never merged"

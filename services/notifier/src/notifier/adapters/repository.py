@@ -100,13 +100,22 @@ class SqlRepository:
 
     # --- queue members and assignees ---------------------------------------------------------
     async def replace_members(self, queue: str, members: Sequence[str]) -> None:
+        await self.conn.execute(
+            "INSERT INTO membership_known (queue) VALUES ($1) ON CONFLICT DO NOTHING", queue
+        )
         await self.conn.execute("DELETE FROM queue_members WHERE queue = $1", queue)
         await self.conn.executemany(
             "INSERT INTO queue_members (queue, staff_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             [(queue, member) for member in members],
         )
 
-    async def members(self, queue: str) -> list[str]:
+    async def members(self, queue: str) -> list[str] | None:
+        """The queue's current members; None when the registry never reported them."""
+        known = await self.conn.fetchval(
+            "SELECT true FROM membership_known WHERE queue = $1", queue
+        )
+        if not known:
+            return None
         rows = await self.conn.fetch(
             "SELECT staff_id FROM queue_members WHERE queue = $1 ORDER BY staff_id", queue
         )

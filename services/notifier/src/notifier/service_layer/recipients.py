@@ -79,11 +79,11 @@ async def _resolve_one(
     if audience == "resident":
         return await _resident(data, repos, deps)
     if audience == "queue":
-        members = await repos.members(queue) if queue else []
+        members = (await repos.members(queue) if queue else None) or []
         # A queue with nobody in it is orphaned (the registry says so); its manager hears.
         return [staff(m, deps) for m in members] or _managers("desk_manager", queue, deps)
     if audience == "assignee":
-        assignee = assignee_of(data) or await _work_item_assignee(data, repos)
+        assignee = await _current_assignee(data, queue, repos)
         return [staff(assignee, deps)] if assignee else _managers("desk_manager", queue, deps)
     if audience == "staff":
         staff_id = data.get("staff_id")
@@ -93,9 +93,17 @@ async def _resolve_one(
     return _managers(audience, queue, deps)
 
 
-async def _work_item_assignee(data: Mapping[str, Any], repos: NotifierRepos) -> str | None:
+async def _current_assignee(
+    data: Mapping[str, Any], queue: str | None, repos: NotifierRepos
+) -> str | None:
+    """The assignee, unless they have left the queue: then nobody (the manager hears)."""
     key = data.get("key") or data.get("work_item_id")
-    return await repos.assignee_of(str(key)) if key else None
+    assignee = assignee_of(data) or (await repos.assignee_of(str(key)) if key else None)
+    members = await repos.members(queue) if queue and assignee else None
+    if assignee and members is not None and assignee not in members:
+        log.info("assignee has left the queue; the desk manager is told instead")
+        return None
+    return assignee
 
 
 def _managers(role: str, queue: str | None, deps: NotifierDeps) -> list[Recipient]:
