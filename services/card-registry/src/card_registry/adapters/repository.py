@@ -92,14 +92,16 @@ class PostgresCards:
         self._conn = conn
 
     async def get(self, card_id: str) -> Card | None:
+        # FOR UPDATE throughout: a command (keyed by card) and a breach (keyed by deadline) of
+        # one card arrive on different partitions, and must not both act on the old state.
         row = await self._conn.fetchrow(
-            f"SELECT {_CARD_COLUMNS} FROM cards WHERE card_id = $1", card_id
+            f"SELECT {_CARD_COLUMNS} FROM cards WHERE card_id = $1 FOR UPDATE", card_id
         )
         return card_from_record(row) if row is not None else None
 
     async def of_resident(self, resident_id: str) -> list[Card]:
         rows = await self._conn.fetch(
-            f"SELECT {_CARD_COLUMNS} FROM cards WHERE resident_id = $1 ORDER BY card_id",
+            f"SELECT {_CARD_COLUMNS} FROM cards WHERE resident_id = $1 ORDER BY card_id FOR UPDATE",
             resident_id,
         )
         return [card_from_record(row) for row in rows]
@@ -146,7 +148,7 @@ class PostgresWorkItems:
 
     async def get(self, key: str) -> WorkItem | None:
         row = await self._conn.fetchrow(
-            f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE key = $1", key
+            f"SELECT {_ITEM_COLUMNS} FROM work_items WHERE key = $1 FOR UPDATE", key
         )
         return WorkItem(**dict(row)) if row is not None else None
 
