@@ -43,7 +43,7 @@ def make_deps(
     uow: FakeUnitOfWork[FakeRepos], clock: FakeClock, sender: RecordingSender, unrouted: list[str]
 ) -> NotifierDeps:
     return NotifierDeps(
-        uow=uow,  # type: ignore[arg-type]
+        uow=uow,
         senders={"email": sender, "webhook": sender},
         routing=load_routing(default_routing()),
         staff=load_staff(default_staff()),
