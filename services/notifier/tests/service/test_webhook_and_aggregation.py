@@ -108,3 +108,31 @@ async def test_48_breaches_within_a_minute_give_one_escalation_per_manager(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_restart_continues_the_retry_schedule_from_the_database(
+    notifier_settings: MakeSettings,
+    start_notifier: Any,
+    receiver: HttpReceiver,
+    kafka_topics: dict[str, str],
+) -> None:
+    receiver.fail_first = 3
+    settings = notifier_settings(retry_first_delay_s=0.5, retry_max_delay_s=0.5)
+    service = await start_notifier(settings)
+    event = command_rejected(HOOKED)
+    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+    await wait_for(
+        lambda: deliveries(service.url, recipient=HOOKED, status="retrying"),
+        what="a first failed attempt recorded",
+    )
+    attempts_before = len(receiver.requests)
+    assert await service.stop() == 0
+
+    service = await start_notifier(settings)
+    (row,) = await wait_for(
+        lambda: deliveries(service.url, recipient=HOOKED, status="sent"),
+        what="the webhook delivered after the restart",
+    )
+    assert receiver.statuses.count(200) == 1, "delivered exactly once"
+    # Every attempt, before and after the restart, was counted in the database.
+    assert row["attempts"] == len(receiver.requests) >= attempts_before + 1
