@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from notifier.adapters.letters import LetterRequest, LetterWriter, load_font, missing_glyphs
+from notifier.adapters.letters import (
+    FontMissingError,
+    LetterRequest,
+    LetterWriter,
+    load_font,
+    missing_glyphs,
+)
 from notifier.adapters.templates import TemplateRenderer
 from notifier.domain.content import ResidentView, StaffView, WardInfo, message_context
 from notifier.domain.templates_catalogue import TEMPLATES
@@ -178,3 +185,8 @@ def test_a_name_the_font_lacks_is_never_printed_and_is_flagged(writer: LetterWri
     assert [(r["file"], r["manual"], r["resident_ids"]) for r in rows] == [
         ("gaiji-1.pdf", "yes", "R-9")
     ]
+
+
+def test_a_missing_letter_font_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(FontMissingError, match="fonts-ipaexfont"):
+        load_font(tmp_path / "no-such-font.ttf")
