@@ -1,0 +1,69 @@
+"""Poison input is dead-lettered with a reason, and the partition moves on."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from mynaflow.contracts.envelope import encode_event, make_event
+from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
+from mynaflow.contracts.topics import RESIDENT_MOVES, dead_letter_topic_for
+from mynaflow.messaging.topics_admin import kafka_client_options
+from mynaflow_testing.harness.card_registry import RegistryRun
+from mynaflow_testing.kafka_helpers import consume_until
+from mynaflow_testing.waiting import wait_for
+
+pytestmark = pytest.mark.service
+
+
+async def test_bad_json_and_a_move_without_its_fields_are_dead_lettered_and_the_rest_applies(
+    registry: RegistryRun,
+) -> None:
+    broken = make_event(
+        source="resident-registry",
+        event_type=MOVED_IN_V1,
+        data=ResidentMovedIn(
+            resident_id="R-bad",
+            household_id="H-1",
+            notified_on=date(2022, 3, 15),
+            moved_in_on=date(2022, 3, 12),
+            name="x",
+            address="y",
+            birth_date=date(1990, 1, 1),
+        ),
+    )
+    raw = json.loads(encode_event(broken))
+    del raw["data"]["notified_on"]
+    good = ResidentMovedIn(
+        resident_id="R-ok",
+        household_id="H-1",
+        notified_on=date(2022, 3, 15),
+        moved_in_on=date(2022, 3, 12),
+        name="x",
+        address="y",
+        birth_date=date(1990, 1, 1),
+        card_id="C-ok",
+    )
+    producer = AIOKafkaProducer(acks="all", **kafka_client_options(registry.settings))
+    await producer.start()
+    try:
+        topic = registry.topic(RESIDENT_MOVES)
+        for value in (
+            b"move_in R-0042",
+            json.dumps(raw).encode(),
+            encode_event(resident_event(good, event_type=MOVED_IN_V1)),
+        ):
+            await producer.send_and_wait(topic, value, key=b"R-same")
+    finally:
+        await producer.stop()
+    dead_topic = registry.topic(dead_letter_topic_for("card-registry"))
+    records = await consume_until(registry.settings, dead_topic, lambda rs: len(rs) >= 2)
+    reasons = sorted(json.loads(r.value)["data"]["reason"] for r in records if r.value)
+    assert reasons == ["bad_json", "schema_invalid"]
+    pool = await registry.pool()
+    assert (
+        await wait_for(lambda: pool.fetchval("SELECT count(*) FROM cards WHERE card_id = 'C-ok'"))
+        == 1
+    )
