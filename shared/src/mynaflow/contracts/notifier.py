@@ -87,14 +87,9 @@ class ApproveApology(EventData):
 
 
 # --- events: notifier.deliveries ----------------------------------------------------------------
-class DeliveryLogged(EventData):
-    """`jp.mynaflow.notifier.delivery-logged.v1`: one status of one delivery.
-
-    A delivery is one (source event, recipient, channel): `idempotency_key` names it, and it is
-    sent at most once. `attempt` counts send attempts so far (0 while `queued`); `retrying`
-    carries `next_attempt_at`; `error` says what kind of failure it was. `events` is how many
-    source events the message covers (more than 1 when aggregated).
-    """
+class DeliveryRef(EventData):
+    """Which delivery an event is about: one (source event, recipient, channel), named by its
+    `idempotency_key` and sent at most once."""
 
     delivery_id: UUID
     idempotency_key: str
@@ -103,6 +98,16 @@ class DeliveryLogged(EventData):
     recipient_kind: RecipientKind
     channel: Channel
     template: str
+
+
+class DeliveryLogged(DeliveryRef):
+    """`jp.mynaflow.notifier.delivery-logged.v1`: one status of one delivery.
+
+    `attempt` counts send attempts so far (0 while `queued`); `retrying` carries
+    `next_attempt_at`; `error` says what kind of failure it was. `events` is how many source
+    events the message covers (more than 1 when aggregated).
+    """
+
     status: DeliveryStatus
     attempt: int = 0
     events: int = 1
@@ -112,19 +117,12 @@ class DeliveryLogged(EventData):
     logged_at: datetime
 
 
-class DeliveryFailed(EventData):
+class DeliveryFailed(DeliveryRef):
     """`jp.mynaflow.notifier.delivery-failed.v1`: a delivery was given up after its last attempt.
 
     The desk manager is alerted separately (a delivery of its own, template `delivery_failed`).
     """
 
-    delivery_id: UUID
-    idempotency_key: str
-    source_event_id: str
-    recipient_id: str
-    recipient_kind: RecipientKind
-    channel: Channel
-    template: str
     attempts: int
     error: str
     failed_at: datetime

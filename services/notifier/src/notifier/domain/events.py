@@ -30,6 +30,19 @@ from mynaflow.contracts.notifier import (
 from notifier.domain.records import ApologyBatch, Delivery
 
 
+def _about(delivery: Delivery) -> dict[str, Any]:
+    """The fields of `DeliveryRef`: which delivery an event is about (ids only)."""
+    return {
+        "delivery_id": delivery.delivery_id,
+        "idempotency_key": delivery.idempotency_key,
+        "source_event_id": delivery.source_event_id,
+        "recipient_id": delivery.recipient_id,
+        "recipient_kind": delivery.recipient_kind,
+        "channel": delivery.channel,
+        "template": delivery.template,
+    }
+
+
 def delivery_logged(
     delivery: Delivery,
     status: DeliveryStatus,
@@ -41,13 +54,7 @@ def delivery_logged(
     error: str | None = None,
 ) -> CloudEvent[Any]:
     data = DeliveryLogged(
-        delivery_id=delivery.delivery_id,
-        idempotency_key=delivery.idempotency_key,
-        source_event_id=delivery.source_event_id,
-        recipient_id=delivery.recipient_id,
-        recipient_kind=delivery.recipient_kind,
-        channel=delivery.channel,
-        template=delivery.template,
+        **_about(delivery),
         status=status,
         attempt=attempt,
         events=events,
@@ -63,13 +70,7 @@ def delivery_failed(
     delivery: Delivery, *, attempts: int, error: str, at: datetime
 ) -> CloudEvent[Any]:
     data = DeliveryFailed(
-        delivery_id=delivery.delivery_id,
-        idempotency_key=delivery.idempotency_key,
-        source_event_id=delivery.source_event_id,
-        recipient_id=delivery.recipient_id,
-        recipient_kind=delivery.recipient_kind,
-        channel=delivery.channel,
-        template=delivery.template,
+        **_about(delivery),
         attempts=attempts,
         error=error,
         failed_at=at,
