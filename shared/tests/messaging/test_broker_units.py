@@ -27,7 +27,12 @@ from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.errors import PoisonMessage, TransientError
 from mynaflow.messaging.failures import FailureKind, classify_failure
 from mynaflow.messaging.records import RawRecord, record_of
-from mynaflow.messaging.reliable_consume import RetryPolicy, reliable_subscriber
+from mynaflow.messaging.reliable_consume import (
+    STORAGE_REJECTED_REASON,
+    RetryPolicy,
+    poison_reason,
+    reliable_subscriber,
+)
 from mynaflow.settings import MynaflowSettings
 from pydantic import BaseModel
 
@@ -46,6 +51,13 @@ def validation_error() -> pydantic.ValidationError:
     raise AssertionError("unreachable")
 
 
+def sqlstate_error(sqlstate: str) -> asyncpg.PostgresError:
+    """An error as asyncpg raises it for a SQLSTATE it has no class of its own for."""
+    error = asyncpg.PostgresError(f"server said {sqlstate}")
+    error.sqlstate = sqlstate
+    return error
+
+
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
@@ -59,7 +71,22 @@ def validation_error() -> pydantic.ValidationError:
         (asyncpg.DeadlockDetectedError("deadlock"), FailureKind.TRANSIENT),
         (asyncpg.AdminShutdownError("server restarting"), FailureKind.TRANSIENT),
         (asyncpg.InterfaceError("connection is closed"), FailureKind.TRANSIENT),
+        # By SQLSTATE class: a database that is away, read-only or shutting down may pass.
+        (asyncpg.ReadOnlySQLTransactionError("read-only transaction"), FailureKind.TRANSIENT),
+        (asyncpg.IdleInTransactionSessionTimeoutError("idle"), FailureKind.TRANSIENT),
+        (asyncpg.QueryCanceledError("statement timeout"), FailureKind.TRANSIENT),
+        (asyncpg.PostgresIOError("could not read block"), FailureKind.TRANSIENT),
+        (asyncpg.SerializationError("could not serialize access"), FailureKind.TRANSIENT),
+        (asyncpg.TooManyConnectionsError("too many clients"), FailureKind.TRANSIENT),
+        (asyncpg.ConnectionDoesNotExistError("connection lost"), FailureKind.TRANSIENT),
+        (sqlstate_error("57P05"), FailureKind.TRANSIENT),  # a 57P code asyncpg has no class for
+        (sqlstate_error("08999"), FailureKind.TRANSIENT),
+        # Data the database refuses never passes.
+        (asyncpg.DataError("invalid input syntax"), FailureKind.POISON),
+        # asyncpg's own DataError is the client refusing an argument: a mistake in the call.
         (asyncpg.exceptions._base.DataError("invalid input for $1"), FailureKind.UNHANDLED),
+        (asyncpg.CharacterNotInRepertoireError("invalid byte sequence 0x00"), FailureKind.POISON),
+        (sqlstate_error("22999"), FailureKind.POISON),
         (asyncpg.UniqueViolationError("duplicate key"), FailureKind.UNHANDLED),
         (KafkaConnectionError(), FailureKind.TRANSIENT),
         (KeyError("bug"), FailureKind.UNHANDLED),
@@ -68,6 +95,11 @@ def validation_error() -> pydantic.ValidationError:
 )
 def test_failures_are_classified(error: Exception, kind: FailureKind) -> None:
     assert classify_failure(error) is kind
+
+
+def test_data_the_database_refuses_is_dead_lettered_as_storage_rejected() -> None:
+    error = asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding")
+    assert poison_reason(error, []) == STORAGE_REJECTED_REASON
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

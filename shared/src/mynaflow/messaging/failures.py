@@ -28,18 +28,15 @@ __all__ = [
     "FailureKind",
     "classify_failure",
     "describe_error",
+    "is_poison",
     "is_transient",
 ]
 
 # Failures that may pass on their own: retried in place, never skipped, never dead-lettered.
+# PostgreSQL's errors are classified by SQLSTATE (`_TRANSIENT_SQLSTATE_CLASSES`), not listed here.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     TransientError,
     OSError,  # ConnectionError and TimeoutError are OSErrors
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,  # shutdown, restart, cannot connect now, query cancelled
-    asyncpg.InsufficientResourcesError,  # too many connections, disk full, out of memory
-    asyncpg.TransactionRollbackError,  # serialization failure, deadlock
-    asyncpg.LockNotAvailableError,
     KafkaError,
 )
 # Failures that can never succeed: the bytes do not parse or do not fit the contract.
@@ -50,6 +47,22 @@ POISON_ERRORS: tuple[type[Exception], ...] = (
     json.JSONDecodeError,
     UnicodeDecodeError,
 )
+# SQLSTATE classes (the first two characters) that say the database is away or busy, never that
+# the statement is wrong: 08 connection exception, 40 serialization failure or deadlock,
+# 53 insufficient resources, 57 operator intervention (shutdown, restart, cancelled, cannot
+# connect now), 58 system error (I/O). A class, not a list of asyncpg classes, so that a code
+# asyncpg has no class for (a newer server's) is still retried.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_TRANSIENT_SQLSTATES = frozenset(
+    {
+        "25006",  # read-only transaction: a demoted primary during a failover
+        "25P03",  # idle-in-transaction timeout ended the session
+        "55P03",  # lock not available
+    }
+)
+# Class 22 (data exception): the database refuses the values themselves (a NUL in text, an
+# invalid byte sequence, a number out of range); the same values are refused every time.
+_POISON_SQLSTATE_CLASSES = frozenset({"22"})
 _MAX_ERROR_TEXT = 4000
 
 
@@ -59,16 +72,33 @@ class FailureKind(StrEnum):
     UNHANDLED = "unhandled"
 
 
+def _sqlstate(error: BaseException) -> str | None:
+    if not isinstance(error, asyncpg.PostgresError):
+        return None
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, asyncpg.InterfaceError):
         # Only the base class means a closed or busy connection; its subclasses are mistakes in
         # the call (argument types, configuration) that no retry fixes.
         return type(error) is asyncpg.InterfaceError
+    sqlstate = _sqlstate(error)
+    if sqlstate is not None:
+        return sqlstate in _TRANSIENT_SQLSTATES or sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
     return isinstance(error, TRANSIENT_ERRORS)
 
 
+def is_poison(error: BaseException) -> bool:
+    sqlstate = _sqlstate(error)
+    if sqlstate is not None:
+        return sqlstate[:2] in _POISON_SQLSTATE_CLASSES
+    return isinstance(error, POISON_ERRORS)
+
+
 def classify_failure(error: BaseException) -> FailureKind:
-    if isinstance(error, POISON_ERRORS):
+    if is_poison(error):
         return FailureKind.POISON
     if is_transient(error):
         return FailureKind.TRANSIENT

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import fast_depends
 import pydantic
 from faststream import BaseMiddleware
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "STORAGE_REJECTED_REASON",
     "UNHANDLED_REASON",
     "UNREADABLE_REASON",
     "ReliableConsumeMiddleware",
@@ -66,6 +68,8 @@ __all__ = [
 
 UNHANDLED_REASON = "unhandled_error"
 UNREADABLE_REASON = "unreadable_record"
+# The database refused the record's values (SQLSTATE class 22): no retry will store them.
+STORAGE_REJECTED_REASON = "storage_rejected"
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def poison_reason(error: BaseException, records: list[RawRecord]) -> str:
         return (
             "bad_json" if any(not _parses_as_json(r.value) for r in records) else "schema_invalid"
         )
+    if isinstance(error, asyncpg.PostgresError):
+        return STORAGE_REJECTED_REASON
     return UNHANDLED_REASON
 
 
