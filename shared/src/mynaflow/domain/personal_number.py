@@ -431,7 +431,10 @@ def _may_hold_digits(data: bytes) -> bool:
     """A cheap test before a full search: four digits (in some encoding) are needed at least."""
     if len(data.translate(None, _NOT_ASCII_DIGIT_BYTES)) >= 4:
         return True
-    return _OTHER_DIGIT_BYTES.search(data) is not None
+    if _OTHER_DIGIT_BYTES.search(data):
+        return True
+    # Other digits (mathematical, Arabic-Indic, ...) or escapes in UTF-8 text.
+    return _ENCODED_HINT.search(data.decode("utf-8", "ignore")) is not None
 
 
 # --- bytes ---------------------------------------------------------------------------------
@@ -439,11 +442,30 @@ def _may_hold_digits(data: bytes) -> bool:
 _BytesPass = Callable[[bytes], tuple[bytes, int]]
 
 _CP932_FULL_WIDTH_DIGIT = re.compile(rb"\x82[\x4f-\x58]")
-# Four digit code units in a row (every number form has a group of four), ASCII or full-width,
-# little- or big-endian: only then is it worth reading the bytes as UTF-16.
-_UTF16_DIGIT_GROUP = re.compile(
-    rb"(?:[0-9]\x00|[\x10-\x19]\xff){4}|(?:\x00[0-9]|\xff[\x10-\x19]){4}"
-)
+
+
+def _utf16_digit_pair_pattern() -> re.Pattern[bytes]:
+    """Two digit code units in a row, little- or big-endian: only then is it worth reading the
+    bytes as UTF-16. Every number form has two digits side by side (zero-width characters go at
+    most between every pair). A digit is any Unicode decimal digit of the BMP (ASCII, full-width,
+    Arabic-Indic, ...) or any surrogate pair (the mathematical digits are astral)."""
+    starts = {
+        code - unicodedata.digit(chr(code)) for code in range(0x10000) if chr(code).isdecimal()
+    }
+    little: list[bytes] = [rb"[\x00-\xff][\xd8-\xdb][\x00-\xff][\xdc-\xdf]"]
+    big: list[bytes] = [rb"[\xd8-\xdb][\x00-\xff][\xdc-\xdf][\x00-\xff]"]
+    for start in sorted(starts):
+        high, low = re.escape(bytes([start >> 8])), bytes([start & 0xFF])
+        low_range = b"[" + re.escape(low) + b"-" + re.escape(bytes([(start & 0xFF) + 9])) + b"]"
+        little.append(low_range + high)
+        big.append(high + low_range)
+    unit_le, unit_be = b"|".join(little), b"|".join(big)
+    # Or sixteen ASCII code units in a row: UTF-16 text that may hold base64 or escapes.
+    ascii_text = rb"|(?:[\x20-\x7e]\x00){16}|(?:\x00[\x20-\x7e]){16}"
+    return re.compile(b"(?:" + unit_le + b"){2}|(?:" + unit_be + b"){2}" + ascii_text)
+
+
+_UTF16_DIGIT_PAIR = _utf16_digit_pair_pattern()
 
 
 def redact_bytes(data: bytes) -> tuple[bytes, int]:
@@ -471,7 +493,7 @@ def _bytes_passes(data: bytes) -> list[_BytesPass]:
         passes.append(_redact_utf8_lenient)
         if _CP932_FULL_WIDTH_DIGIT.search(data):
             passes.append(_redact_cp932)
-    if _UTF16_DIGIT_GROUP.search(data):
+    if _UTF16_DIGIT_PAIR.search(data):
         passes.extend(_utf16_passes())
     return passes
 
