@@ -18,11 +18,15 @@ import asyncpg
 import pydantic
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.structs import ConsumerRecord
 from faststream.exceptions import AckMessage
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaMessage as KafkaStreamMessage
+from faststream.kafka.parser import AioKafkaParser
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, RawCloudEvent
 from mynaflow.messaging.broker import make_broker
+from mynaflow.messaging.codec import parse_tolerating_bad_headers
 from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.errors import PoisonMessage, TransientError
 from mynaflow.messaging.failures import FailureKind, classify_failure
@@ -144,14 +148,26 @@ async def test_cloudevents_content_type_is_decoded_and_poison_is_dead_lettered()
     ]
 
 
-async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        # Not a known poison error: still no record may be left unrecorded and uncommitted.
+        AttributeError("'NoneType' object has no attribute 'decode'"),
+        RecursionError("maximum recursion depth exceeded"),
+        KeyError("content-type"),
+    ],
+)
+async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable(
+    error: Exception,
+) -> None:
     settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
     broker = make_broker(settings, service="card-registry")
     sink = RecordingSink()
     handled: list[Any] = []
 
     async def parser_that_fails(_record: Any) -> Any:
-        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        raise error
 
     @reliable_subscriber(
         broker, "registry.events", group_id="g", dead_letter=sink, parser=parser_that_fails
@@ -202,3 +218,58 @@ async def test_one_subscriber_can_read_several_topics_and_tell_them_apart() -> N
         await test_broker.publish({"n": 2}, "t.registry.events")
 
     assert seen == [("t.intake.receipts", 1), ("t.registry.events", 2)]
+
+
+def test_a_null_header_value_is_kept_as_null_in_the_raw_record() -> None:
+    record = ConsumerRecord(
+        topic="t.registry.events",
+        partition=0,
+        offset=7,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k\x00",
+        value=b"{}",
+        checksum=None,
+        serialized_key_size=2,
+        serialized_value_size=2,
+        headers=[("traceparent", None), ("content-type", b"application/json")],
+    )
+    raw = RawRecord.from_consumer_record(record)
+    assert raw.headers == (("traceparent", None), ("content-type", b"application/json"))
+    assert raw.key == b"k\x00"
+
+
+async def test_the_parser_reads_a_record_with_a_null_header_value() -> None:
+    record = ConsumerRecord(
+        topic="t.registry.events",
+        partition=0,
+        offset=7,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=b'{"n": 1}',
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=8,
+        headers=[("traceparent", None)],
+    )
+    faststream_parser = AioKafkaParser(KafkaStreamMessage, None)
+    message = await parse_tolerating_bad_headers(record, faststream_parser.parse_message)
+    assert message.headers["traceparent"] == ""
+    assert message.body == b'{"n": 1}'
+
+
+async def test_json_nested_deeper_than_the_stack_is_passed_on_as_bytes() -> None:
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    broker = make_broker(settings, service="card-registry")
+    sink = RecordingSink()
+    nested = b"[" * 100_000 + b"]" * 100_000
+
+    @reliable_subscriber(broker, "registry.events", group_id="g", dead_letter=sink)
+    async def on_event(event: Numbered) -> None:
+        raise AssertionError(f"never valid: {event}")
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(nested, "t.registry.events")
+
+    assert [reason for _, reason in sink.records] == ["bad_json"]

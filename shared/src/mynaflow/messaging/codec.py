@@ -1,4 +1,4 @@
-"""The broker's decoder and parser: JSON and CloudEvents bodies, headers that are not UTF-8.
+"""The broker's decoder and parser: JSON and CloudEvents bodies, headers null or not UTF-8.
 
 Both run before any middleware (`make_broker` installs them); neither ever fails a record, so a
 body that does not parse reaches the handler's validation and is dead-lettered with its reason.
@@ -32,7 +32,7 @@ def _decode_body(body: bytes, content_type: str | None) -> Any:
         return body
     try:
         return json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than the stack
         return body
 
 
@@ -47,7 +47,11 @@ async def decode_json_bodies(message: StreamMessage[Any]) -> Any:
     return _decode_body(message.body, message.content_type)
 
 
-def _readable_header(value: bytes) -> bytes:
+def _readable_header(value: bytes | None) -> bytes:
+    # Kafka allows a null header value (a Java producer may send one), which aiokafka returns as
+    # None; FastStream would call `None.decode()`. Header values never affect validation.
+    if value is None:
+        return b""
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:
@@ -58,10 +62,10 @@ def _readable_header(value: bytes) -> bytes:
 async def parse_tolerating_bad_headers(
     record: Any, parse: Callable[[Any], Awaitable[StreamMessage[Any]]]
 ) -> StreamMessage[Any]:
-    """Broker parser: a header value that is not UTF-8 is replaced, not fatal.
+    """Broker parser: a header value that is null or not UTF-8 is replaced, not fatal.
 
-    FastStream decodes every header as UTF-8 before any middleware runs; one stray byte in a
-    tracing header would otherwise make a good record unprocessable.
+    FastStream decodes every header as UTF-8 before any middleware runs; one stray byte (or a
+    null) in a tracing header would otherwise make a good record unprocessable.
     """
     for raw in record if isinstance(record, tuple) else (record,):
         if raw.headers:

@@ -19,7 +19,8 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes
-    headers: tuple[tuple[str, bytes], ...]
+    # A header value may be null (None): Kafka allows it.
+    headers: tuple[tuple[str, bytes | None], ...]
     timestamp_ms: int
 
     @classmethod
@@ -30,7 +31,7 @@ class RawRecord:
             offset=record.offset,
             key=_as_bytes(record.key),
             value=_as_bytes(record.value) or b"",
-            headers=tuple((name, bytes(value)) for name, value in (record.headers or ())),
+            headers=tuple((name, _as_bytes(value)) for name, value in (record.headers or ())),
             timestamp_ms=record.timestamp,
         )
 

@@ -38,7 +38,6 @@ from mynaflow.contracts.topics import TopicSpec
 from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.errors import PoisonMessage
 from mynaflow.messaging.failures import (
-    POISON_ERRORS,
     FailureKind,
     classify_failure,
     describe_error,
@@ -115,7 +114,7 @@ def poison_reason(error: BaseException, records: list[RawRecord]) -> str:
 def _parses_as_json(value: bytes) -> bool:
     try:
         json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return False
     return True
 
@@ -170,13 +169,18 @@ class _ReliableConsumeScope(BaseMiddleware):
         exc_val: BaseException | None = None,
         exc_tb: TracebackType | None = None,  # noqa: ARG002
     ) -> bool | None:
-        """A record FastStream could not even parse (e.g. non-UTF-8 headers) is poison too.
+        """A record FastStream could not even parse is poison, whatever the exception.
 
         Parsing happens before `consume_scope`. FastStream then cannot build the message it would
         nack, so it does nothing, and the next record's commit silently skips this one. Here it
-        is dead-lettered (kept, with its bytes) and committed instead.
+        is dead-lettered (kept, with its bytes) and committed instead. Any exception counts, not
+        only the known poison ones: parsing touches no database or network, so nothing there
+        can pass by itself, and a record left unrecorded would be lost.
         """
-        if self._consumed or not isinstance(exc_val, POISON_ERRORS):
+        # FastStream's own control flow (AckMessage, StopConsume, ...) is not a failure.
+        if self._consumed or not isinstance(exc_val, Exception):
+            return False
+        if isinstance(exc_val, IgnoredException):
             return False
         raw = self.msg if isinstance(self.msg, tuple) else (self.msg,)
         records = [RawRecord.from_consumer_record(record) for record in raw]
