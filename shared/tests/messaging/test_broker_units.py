@@ -58,7 +58,7 @@ def validation_error() -> pydantic.ValidationError:
 def sqlstate_error(sqlstate: str) -> asyncpg.PostgresError:
     """An error as asyncpg raises it for a SQLSTATE it has no class of its own for."""
     error = asyncpg.PostgresError(f"server said {sqlstate}")
-    error.sqlstate = sqlstate
+    setattr(error, "sqlstate", sqlstate)  # noqa: B010  (asyncpg sets it per instance too)
     return error
 
 
