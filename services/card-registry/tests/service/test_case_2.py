@@ -8,21 +8,14 @@ mismatch of that day and expires both cards at the end of 2022-06-13 JST.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
-import pytest_asyncio
 from mynaflow.contracts import registry as r
 from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
 from mynaflow.domain.time import JST
-from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.harness.card_registry import RegistryRun, of_type
-from mynaflow_testing.harness.deadline_watcher import (
-    Deployment,
-    deployment_settings,
-    new_schema,
-)
+from mynaflow_testing.harness.deadline_watcher import Deployment
 from mynaflow_testing.harness.deadline_watcher import of_type as deadline_events
 
 pytestmark = pytest.mark.service
@@ -32,18 +25,6 @@ PRINTED_AT = datetime(2022, 3, 15, 10, 5, tzinfo=JST)
 END_OF_JUNE_13 = datetime(2022, 6, 13, 14, 59, 59, 999_999, tzinfo=UTC)
 END_OF_MARCH_15 = datetime(2022, 3, 15, 14, 59, 59, 999_999, tzinfo=UTC)
 FAMILY = {"R-0042": "C-0042-1", "R-0043": "C-0043-1"}
-
-
-@pytest_asyncio.fixture
-async def watcher(kafka_settings: MynaflowSettings, database_url: str) -> AsyncIterator[Deployment]:
-    deployment = Deployment(
-        deployment_settings(kafka_settings, database_url, catchup_settle_s=1.0), new_schema()
-    )
-    await deployment.start_watcher()
-    try:
-        yield deployment
-    finally:
-        await deployment.close()
 
 
 def moved_in(resident_id: str, card_id: str) -> ResidentMovedIn:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
 from mynaflow.settings import MynaflowSettings
-from mynaflow_testing.harness.card_registry import RegistryRun, registry_settings, start_registry
+from mynaflow_testing.harness.card_registry import (
+    RegistryRun,
+    moved_in_event,
+    registry_settings,
+    start_registry,
+)
 from mynaflow_testing.waiting import wait_for
 from mynaflow_tools.cli.main import build_app
 from typer.testing import CliRunner
@@ -46,17 +49,7 @@ async def test_staff_commands_wait_for_the_answer_and_reports_read_the_endpoints
 ) -> None:
     code, answer = await cli("staff", "staff-joined-queue", "--queue", "card-counter", "--json")
     assert (code, answer["type"]) == (0, "jp.mynaflow.registry.command-accepted.v1")
-    move = ResidentMovedIn(
-        resident_id="R-1",
-        household_id="H-1",
-        notified_on=date(2022, 3, 15),
-        moved_in_on=date(2022, 3, 12),
-        name="中区 花子",
-        address="横浜市中区日本大通35",
-        birth_date=date(1985, 7, 1),
-        card_id="C-1",
-    )
-    await registry.moves(resident_event(move, event_type=MOVED_IN_V1))
+    await registry.moves(moved_in_event("R-1", "C-1"))
     code, answer = await cli("staff", "record-chip-rewrite", "--card", "C-1", "--json")
     assert code == 0, answer
     code, answer = await cli("staff", "verify-chip-rewrite", "--card", "C-1", "--json")

@@ -7,25 +7,10 @@ from datetime import date, datetime
 
 import pytest
 from mynaflow.contracts import registry as r
-from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
-from mynaflow_testing.harness.card_registry import RegistryRun, answers
+from mynaflow_testing.harness.card_registry import RegistryRun, answers, moved_in_event
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
-
-
-def moved_in(resident_id: str, card_id: str) -> ResidentMovedIn:
-    return ResidentMovedIn(
-        resident_id=resident_id,
-        household_id="H-1",
-        notified_on=date(2026, 12, 1),
-        moved_in_on=date(2026, 11, 30),
-        name="中区 花子",
-        address="横浜市中区日本大通35",
-        birth_date=date(1985, 7, 1),
-        card_id=card_id,
-        card_presented=True,
-    )
 
 
 async def joined(registry: RegistryRun, *staff: str) -> None:
@@ -48,7 +33,7 @@ async def test_a_command_arriving_before_its_move_in_is_applied_once_the_move_in
         return [row["waiting_for"] for row in rows]
 
     assert await wait_for(parked, what="the command parked") == ["card:C-early"]
-    await registry.moves(resident_event(moved_in("R-early", "C-early"), event_type=MOVED_IN_V1))
+    await registry.moves(moved_in_event("R-early", "C-early", notified_on=date(2026, 12, 1)))
     answer = await registry.answer_to(command)
     assert answer["type"] == r.COMMAND_ACCEPTED_V1
     requests = await registry.requests_until(
@@ -73,7 +58,7 @@ async def test_a_command_for_a_card_never_seen_is_rejected_after_the_wait(
 
 async def test_a_redelivered_command_applies_once(registry: RegistryRun) -> None:
     await joined(registry, "S-1", "S-2")
-    await registry.moves(resident_event(moved_in("R-2", "C-2"), event_type=MOVED_IN_V1))
+    await registry.moves(moved_in_event("R-2", "C-2", notified_on=date(2026, 12, 1)))
     rewrite = r.command_event(r.RecordChipRewrite(staff_id="S-1", card_id="C-2"))
     marker = r.command_event(r.VerifyChipRewrite(staff_id="S-2", card_id="C-2"))
     # Same key, so one partition: the marker is read after both copies of the rewrite.

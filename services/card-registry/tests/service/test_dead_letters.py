@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from mynaflow.contracts.envelope import encode_event, make_event
-from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
+from mynaflow.contracts.envelope import encode_event
 from mynaflow.contracts.topics import RESIDENT_MOVES, dead_letter_topic_for
 from mynaflow.messaging.topics_admin import kafka_client_options
-from mynaflow_testing.harness.card_registry import RegistryRun
+from mynaflow_testing.harness.card_registry import RegistryRun, moved_in_event
 from mynaflow_testing.kafka_helpers import consume_until
 from mynaflow_testing.waiting import wait_for
 
@@ -21,31 +19,9 @@ pytestmark = pytest.mark.service
 async def test_bad_json_and_a_move_without_its_fields_are_dead_lettered_and_the_rest_applies(
     registry: RegistryRun,
 ) -> None:
-    broken = make_event(
-        source="resident-registry",
-        event_type=MOVED_IN_V1,
-        data=ResidentMovedIn(
-            resident_id="R-bad",
-            household_id="H-1",
-            notified_on=date(2022, 3, 15),
-            moved_in_on=date(2022, 3, 12),
-            name="x",
-            address="y",
-            birth_date=date(1990, 1, 1),
-        ),
-    )
-    raw = json.loads(encode_event(broken))
+    raw = json.loads(encode_event(moved_in_event("R-bad")))
     del raw["data"]["notified_on"]
-    good = ResidentMovedIn(
-        resident_id="R-ok",
-        household_id="H-1",
-        notified_on=date(2022, 3, 15),
-        moved_in_on=date(2022, 3, 12),
-        name="x",
-        address="y",
-        birth_date=date(1990, 1, 1),
-        card_id="C-ok",
-    )
+    good = moved_in_event("R-ok", "C-ok")
     producer = AIOKafkaProducer(acks="all", **kafka_client_options(registry.settings))
     await producer.start()
     try:
@@ -53,7 +29,7 @@ async def test_bad_json_and_a_move_without_its_fields_are_dead_lettered_and_the_
         for value in (
             b"move_in R-0042",
             json.dumps(raw).encode(),
-            encode_event(resident_event(good, event_type=MOVED_IN_V1)),
+            encode_event(good),
         ):
             await producer.send_and_wait(topic, value, key=b"R-same")
     finally:

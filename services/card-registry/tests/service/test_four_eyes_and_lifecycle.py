@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from mynaflow.contracts import registry as r
 from mynaflow.contracts.resident import (
     MOVED_IN_V1,
@@ -17,28 +15,11 @@ from mynaflow.contracts.resident import (
     resident_event,
 )
 from mynaflow.domain.time import JST, to_jst_date
-from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.harness.card_registry import RegistryRun, of_type
-from mynaflow_testing.harness.deadline_watcher import (
-    Deployment,
-    deployment_settings,
-    new_schema,
-)
+from mynaflow_testing.harness.deadline_watcher import Deployment
 from mynaflow_testing.harness.deadline_watcher import of_type as deadline_events
 
 pytestmark = pytest.mark.service
-
-
-@pytest_asyncio.fixture
-async def watcher(kafka_settings: MynaflowSettings, database_url: str) -> AsyncIterator[Deployment]:
-    deployment = Deployment(
-        deployment_settings(kafka_settings, database_url, catchup_settle_s=1.0), new_schema()
-    )
-    await deployment.start_watcher()
-    try:
-        yield deployment
-    finally:
-        await deployment.close()
 
 
 async def accepted(registry: RegistryRun, *commands: r.RegistryCommand) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,7 @@ from card_registry.app import SERVICE_NAME, bootstrap, register
 from card_registry.service_layer.deps import RegistryDeps
 from card_registry.settings import CardRegistrySettings
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
+from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
 from mynaflow.contracts.topics import (
     DEADLINES_REQUESTS,
     INTAKE_RECEIPTS,
@@ -151,6 +153,32 @@ class RegistryRun:
             await self._producer.stop()
         if self._pool is not None:
             await self._pool.close()
+
+
+def moved_in(
+    resident_id: str,
+    card_id: str | None = None,
+    *,
+    notified_on: date = date(2022, 3, 15),
+    household_id: str = "H-1",
+) -> ResidentMovedIn:
+    """A move-in with made-up (never real) personal data; the card, when given, is presented."""
+    return ResidentMovedIn(
+        resident_id=resident_id,
+        household_id=household_id,
+        notified_on=notified_on,
+        moved_in_on=notified_on.replace(day=1),
+        name="中区 花子",
+        address="横浜市中区日本大通35",
+        birth_date=date(1985, 7, 1),
+        card_id=card_id,
+        card_presented=card_id is not None,
+    )
+
+
+def moved_in_event(resident_id: str, card_id: str | None = None, **fields: Any) -> CloudEvent[Any]:
+    """`moved_in(...)` as the resident registry publishes it."""
+    return resident_event(moved_in(resident_id, card_id, **fields), event_type=MOVED_IN_V1)
 
 
 def answers(events: Events, command_id: str) -> Events:

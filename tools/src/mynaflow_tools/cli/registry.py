@@ -264,12 +264,12 @@ DEFAULT_WAIT_S = 75.0
 def send_command(
     model: type[contract.RegistryCommand],
     fields: dict[str, Any],
-    *,
     staff: str | None,
     performed_at: str | None,
     timeout_s: float,
     as_json: bool,
 ) -> None:
+    """Publish the command, print its answer; exit 3 when it was rejected."""
     settings = load_settings(RegistryCliSettings)
     staff_id = staff or settings.mynaflow_staff_id
     if not staff_id:
@@ -381,14 +381,7 @@ def assign_notice(
 ) -> None:
     """Give a work item to a staff member (default: yourself)."""
     fields = {**_work_item(notice, receipt, work_item), "assignee": assignee}
-    send_command(
-        contract.AssignNotice,
-        fields,
-        staff=staff,
-        performed_at=performed_at,
-        timeout_s=timeout,
-        as_json=as_json,
-    )
+    send_command(contract.AssignNotice, fields, staff, performed_at, timeout, as_json)
 
 
 @staff_app.command("resolve-notice")
@@ -405,14 +398,7 @@ def resolve_notice(
 ) -> None:
     """Resolve a work item; its SLA deadline is cleared as of --performed-at."""
     fields = {**_work_item(notice, receipt, work_item), "resolution": resolution, "note": note}
-    send_command(
-        contract.ResolveNotice,
-        fields,
-        staff=staff,
-        performed_at=performed_at,
-        timeout_s=timeout,
-        as_json=as_json,
-    )
+    send_command(contract.ResolveNotice, fields, staff, performed_at, timeout, as_json)
 
 
 def _card_command(model: type[contract.CardCommand], help_text: str) -> None:
@@ -423,14 +409,7 @@ def _card_command(model: type[contract.CardCommand], help_text: str) -> None:
         timeout: TimeoutOption = DEFAULT_WAIT_S,
         as_json: JsonOption = False,
     ) -> None:
-        send_command(
-            model,
-            {"card_id": card},
-            staff=staff,
-            performed_at=performed_at,
-            timeout_s=timeout,
-            as_json=as_json,
-        )
+        send_command(model, {"card_id": card}, staff, performed_at, timeout, as_json)
 
     command.__doc__ = help_text
     staff_app.command(contract.action_of(contract.COMMAND_TYPE_OF[model]))(command)
@@ -465,14 +444,7 @@ def record_card_delivered(
     except ValueError as error:
         stderr_console().print(f"[red]{error}[/red]")
         raise typer.Exit(EXIT_BAD_OPTION) from error
-    send_command(
-        contract.RecordCardDelivered,
-        fields,
-        staff=staff,
-        performed_at=performed_at,
-        timeout_s=timeout,
-        as_json=as_json,
-    )
+    send_command(contract.RecordCardDelivered, fields, staff, performed_at, timeout, as_json)
 
 
 def _queue_command(model: type[contract.QueueCommand], help_text: str) -> None:
@@ -483,14 +455,7 @@ def _queue_command(model: type[contract.QueueCommand], help_text: str) -> None:
         timeout: TimeoutOption = DEFAULT_WAIT_S,
         as_json: JsonOption = False,
     ) -> None:
-        send_command(
-            model,
-            {"queue": queue},
-            staff=staff,
-            performed_at=performed_at,
-            timeout_s=timeout,
-            as_json=as_json,
-        )
+        send_command(model, {"queue": queue}, staff, performed_at, timeout, as_json)
 
     command.__doc__ = help_text
     staff_app.command(contract.action_of(contract.COMMAND_TYPE_OF[model]))(command)
