@@ -22,7 +22,7 @@ from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 from notifier.adapters.http_channels import sms_sender, webhook_sender
 from notifier.adapters.letter_sender import LetterSender
 from notifier.adapters.letters import LetterWriter, load_font
-from notifier.adapters.metrics import UNROUTED_EVENTS
+from notifier.adapters.metrics import UNROUTED_EVENTS, count_deliveries
 from notifier.adapters.repository import make_repos_for
 from notifier.adapters.smtp import SmtpConfig, SmtpSender
 from notifier.domain.defaults import default_routing, default_staff
@@ -101,6 +101,7 @@ def bootstrap(context: ServiceContext[NotifierSettings], **overrides: Any) -> No
         sms_enabled=bool(settings.sms_gateway_url),
         staff_webhook_url=settings.staff_webhook_url,
         on_unrouted=lambda event_type: UNROUTED_EVENTS.labels(event_type).inc(),
+        on_delivery_status=count_deliveries,
     )
     return replace(deps, **overrides)
 

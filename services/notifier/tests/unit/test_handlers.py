@@ -105,7 +105,9 @@ async def test_a_breach_records_a_queued_delivery_once_whatever_is_redelivered(
 
 async def test_events_in_the_window_fold_into_one_message_sent_after_it(world: Any) -> None:
     uow, clock, sender, unrouted = world
+    counted: list[tuple[str, str, int]] = []
     deps = make_deps(uow, clock, sender, unrouted)
+    deps.on_delivery_status = lambda *args: counted.append(args)
     for n in range(3):
         await handle_event(breach(f"notice:N-{n}"), None, deps)
     assert len(uow.repos.messages) == 1
@@ -115,6 +117,7 @@ async def test_events_in_the_window_fold_into_one_message_sent_after_it(world: A
     (outgoing,) = sender.sent
     assert "対象 3 件" in outgoing.rendered.text
     assert {d.status for d in uow.repos.deliveries.values()} == {"sent"}
+    assert counted == [("email", "queued", 1)] * 3 + [("email", "sent", 3)]
 
 
 async def test_a_send_failing_to_the_end_is_dead_with_delivery_failed_and_an_alert(

@@ -73,6 +73,7 @@ class _Attempt:
     now: datetime
 
     def log_all(self, status: DeliveryStatus, **fields: Any) -> None:
+        self.deps.on_delivery_status(self.message.channel, status, len(self.deliveries))
         for delivery in self.deliveries:
             event = delivery_logged(
                 delivery, status, at=self.now, events=len(self.deliveries), **fields
@@ -153,6 +154,7 @@ async def _drop_moved_out(
     await uow.repos.set_delivery_status(
         [d.delivery_id for d in moved], "undeliverable_moved", 0, now
     )
+    deps.on_delivery_status(message.channel, "undeliverable_moved", len(moved))
     for delivery in moved:
         event = delivery_logged(delivery, "undeliverable_moved", at=now)
         uow.emit(deps.deliveries_topic, delivery.recipient_id, event)

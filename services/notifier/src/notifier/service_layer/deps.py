@@ -31,6 +31,10 @@ def _count_nothing(event_type: str) -> None:
     """Default unrouted hook (tests); the service counts in a Prometheus metric."""
 
 
+def _count_no_deliveries(channel: str, status: str, count: int) -> None:
+    """Default delivery-status hook (tests); the service counts in a Prometheus metric."""
+
+
 @dataclass
 class NotifierDeps:
     uow: Callable[[], UnitOfWork[NotifierRepos]]
@@ -50,5 +54,7 @@ class NotifierDeps:
     sms_enabled: bool = False
     staff_webhook_url: str | None = None
     on_unrouted: Callable[[str], None] = _count_nothing
+    # (channel, status, how many): counted as they are recorded (Prometheus in the service).
+    on_delivery_status: Callable[[str, str, int], None] = _count_no_deliveries
     # Set after a commit that queued a message due now: the delivery worker looks at once.
     wake: asyncio.Event = field(default_factory=asyncio.Event)

@@ -75,6 +75,7 @@ async def plan_for(
             uow.emit(
                 deps.deliveries_topic, recipient.id, delivery_logged(delivery, "queued", at=now)
             )
+            deps.on_delivery_status(channel, "queued", 1)
             new += 1
     if new:
         deps_wake_after_commit(deps)
