@@ -82,6 +82,14 @@ async def test_staff_commands_wait_for_the_answer_and_reports_read_the_endpoints
     ]
     code, backlog = await cli("backlog", "--json")
     assert (code, backlog) == (0, {"count": 0, "items": []})
+    code, text = await cli("queues")
+    assert code == 0
+    assert "card-counter" in text
+    assert "staffed" in text
+    code, text = await cli("history", "card", "C-1")
+    # Rich folds long cells to the runner's 80 columns: check the parts that fit.
+    assert "History of card C-1" in text
+    assert "_same_staff" in text
     pool = await registry.pool()
     readers = await pool.fetch("SELECT reader, route FROM access_log ORDER BY id")
     assert [(row["reader"], row["route"]) for row in readers] == [
@@ -89,6 +97,8 @@ async def test_staff_commands_wait_for_the_answer_and_reports_read_the_endpoints
         ("S-1", "/queues"),
         ("S-1", "/history"),
         ("S-1", "/backlog"),
+        ("S-1", "/queues"),
+        ("S-1", "/history"),
     ]
 
 
