@@ -1,0 +1,505 @@
+"""Support for the fault-injection suite (`tests/faults/`): load, follow topics, state invariants.
+
+Invariants are stated as sets and their counts printed (what was lost, what was doubled), in the
+manner of Kafka's system tests and Jepsen's checkers. Progress is measured on the topics the
+services publish to, as any consumer sees it, so a fault is injected after real progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
+from mynaflow.messaging.topics_admin import admin_client, committed_offsets
+from mynaflow.storage.pool import open_connection
+
+from mynaflow_testing.processes import ServiceProcess
+from mynaflow_testing.waiting import wait_for
+
+FULL_VOLUME = 20_000
+
+
+def fault_volume() -> int:
+    """Notices per fault test: `FAULT_NOTICES`, else the issue's full 20,000."""
+    return int(os.environ.get("FAULT_NOTICES", str(FULL_VOLUME)))
+
+
+# --- load -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutRecord:
+    """A record a test publishes; `label` says what it is (for poison: its kind)."""
+
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    label: str = "notice"
+
+
+async def produce_records(
+    bootstrap: str, topic: str, records: Sequence[OutRecord], *, window: int = 1000
+) -> list[tuple[int, int]]:
+    """Publish in order (acks=all, idempotent); returns each record's (partition, offset)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_request_size=2 * 1024 * 1024,
+    )
+    await producer.start()
+    try:
+        coordinates: list[tuple[int, int]] = []
+        for start in range(0, len(records), window):
+            futures = [
+                await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
+                for r in records[start : start + window]
+            ]
+            coordinates.extend((m.partition, m.offset) for m in [await f for f in futures])
+        return coordinates
+    finally:
+        await producer.stop()
+
+
+# The one known kind without an SLA (docs/notice-intake.md): it gets no deadline request.
+KIND_WITHOUT_SLA = "expiry_notice_sent"
+
+
+@dataclass(frozen=True)
+class Load:
+    """The notices a test sends, in order, and the kind of each."""
+
+    records: list[OutRecord]
+    kinds: dict[str, str]
+
+    @property
+    def ids(self) -> set[str]:
+        return set(self.kinds)
+
+    def deadline_keys(self) -> set[tuple[str]]:
+        """The deadline each notice requests: `notice:<id>`, for every kind with an SLA."""
+        return {(f"notice:{n}",) for n, kind in self.kinds.items() if kind != KIND_WITHOUT_SLA}
+
+
+# --- following a topic ------------------------------------------------------------------------
+@dataclass
+class Followed:
+    """One record as read: its coordinates, key, and the JSON it holds (None if not JSON)."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    event: dict[str, Any] | None
+
+
+class TopicFollower:
+    """Reads topics from the beginning in the background, without a consumer group, and keeps
+    every record: progress and invariants are computed from what it has seen so far. It keeps
+    reading across a broker outage (the client reconnects)."""
+
+    def __init__(self, bootstrap: str, *topics: str) -> None:
+        self.topics = topics
+        self.records: dict[str, list[Followed]] = {topic: [] for topic in topics}
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=200)
+            except KafkaError:
+                # The broker is away (a fault under test); the client reconnects by itself.
+                await asyncio.sleep(0.5)
+                continue
+            for tp, batch in batches.items():
+                self.records[tp.topic].extend(_followed(r) for r in batch)
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        return [r.event for r in self.records[topic] if r.event is not None]
+
+    async def wait_until(
+        self, condition: Callable[[], bool], *, timeout_s: float, what: str
+    ) -> None:
+        async def seen() -> bool:
+            if self._task is not None and self._task.done():
+                self._task.result()  # the follower died: say why
+            return condition()
+
+        await wait_for(seen, timeout=timeout_s, interval=0.2, what=what)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+
+def _followed(record: Any) -> Followed:
+    try:
+        event = json.loads(record.value) if record.value else None
+    except ValueError:
+        event = None
+    return Followed(record.partition, record.offset, record.key, event)
+
+
+# --- receipts: the invariants -------------------------------------------------------------------
+def acknowledgements(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e.get("type") == NOTICE_ACKNOWLEDGED_V1]
+
+
+def receipted_notice_ids(events: Iterable[dict[str, Any]]) -> set[str]:
+    return {e["data"]["notice_id"] for e in acknowledgements(events) if e["data"]["notice_id"]}
+
+
+@dataclass
+class ReceiptCheck:
+    """What `intake.receipts` says about a set of notice ids, as sets and counts."""
+
+    sent: set[str]
+    receipt_ids: dict[str, set[str]] = field(default_factory=dict)
+    statuses: dict[str, Counter[str]] = field(default_factory=dict)
+    republished: int = 0  # the same event id read more than once (the outbox is at-least-once)
+
+    @classmethod
+    def of(cls, sent: set[str], events: Iterable[dict[str, Any]]) -> ReceiptCheck:
+        check = cls(sent)
+        seen: set[str] = set()
+        receipt_ids: dict[str, set[str]] = defaultdict(set)
+        statuses: dict[str, Counter[str]] = defaultdict(Counter)
+        for event in acknowledgements(events):
+            if event["id"] in seen:
+                check.republished += 1
+                continue
+            seen.add(event["id"])
+            notice_id = event["data"]["notice_id"]
+            receipt_ids[notice_id].add(event["data"]["receipt_id"])
+            statuses[notice_id][event["data"]["status"]] += 1
+        check.receipt_ids, check.statuses = dict(receipt_ids), dict(statuses)
+        return check
+
+    @property
+    def missing(self) -> set[str]:
+        return self.sent - self.receipt_ids.keys()
+
+    @property
+    def unexpected(self) -> set[str]:
+        return self.receipt_ids.keys() - self.sent
+
+    @property
+    def several_receipt_ids(self) -> set[str]:
+        return {n for n, ids in self.receipt_ids.items() if len(ids) != 1}
+
+    @property
+    def first_receipts_twice(self) -> set[str]:
+        """Notice ids with more than one non-duplicate receipt (a redelivery seen as new)."""
+        return {
+            n for n, found in self.statuses.items() if found["accepted"] + found["quarantined"] != 1
+        }
+
+    def duplicates(self) -> Counter[str]:
+        return Counter({n: found["duplicate"] for n, found in self.statuses.items()})
+
+    def report(self, title: str) -> str:
+        lines = [
+            f"[{title}] receipts on intake.receipts:",
+            f"  sent notice ids           {len(self.sent)}",
+            f"  receipted notice ids      {len(self.receipt_ids)}",
+            f"  missing (lost)            {len(self.missing)} {_sample(self.missing)}",
+            f"  unexpected ids            {len(self.unexpected)} {_sample(self.unexpected)}",
+            f"  >1 receipt id             {len(self.several_receipt_ids)} "
+            f"{_sample(self.several_receipt_ids)}",
+            f"  first receipt != 1        {len(self.first_receipts_twice)} "
+            f"{_sample(self.first_receipts_twice)}",
+            f"  duplicate receipts        {sum(self.duplicates().values())}",
+            f"  events re-published       {self.republished} (same event id; consumers dedupe)",
+        ]
+        return "\n".join(lines)
+
+    def assert_each_receipted_once(self, title: str, *, duplicates: int = 0) -> None:
+        """Every id sent was receipted, with one receipt id, one first receipt, and exactly
+        `duplicates` duplicate receipts in all."""
+        print(self.report(title), flush=True)
+        assert self.missing == set(), "lost: notices without a receipt"
+        assert self.unexpected == set()
+        assert self.several_receipt_ids == set(), "a notice with two receipt ids"
+        assert self.first_receipts_twice == set(), "a notice receipted as new twice"
+        assert sum(self.duplicates().values()) == duplicates
+
+
+def _sample(ids: Iterable[str], n: int = 5) -> str:
+    chosen = sorted(ids)[:n]
+    return f"e.g. {chosen}" if chosen else ""
+
+
+async def stored_receipts_per_notice(database_url: str, raw_topic: str) -> Counter[str]:
+    """Stored receipts per notice id. Verification only: no read endpoint lists receipts."""
+    conn = await open_connection(database_url, schema="notice_intake")
+    try:
+        rows = await conn.fetch(
+            "SELECT notice_id, count(*) AS n FROM receipts"
+            " WHERE source_topic = $1 AND notice_id IS NOT NULL GROUP BY notice_id",
+            raw_topic,
+        )
+    finally:
+        await conn.close()
+    return Counter({row["notice_id"]: row["n"] for row in rows})
+
+
+def assert_one_stored_receipt_each(title: str, sent: set[str], stored: Counter[str]) -> None:
+    doubled = {n for n, count in stored.items() if count != 1}
+    print(
+        f"[{title}] stored receipts: {len(stored)} notice ids for {len(sent)} sent; "
+        f"missing {len(sent - stored.keys())}, extra {len(stored.keys() - sent)}, "
+        f"stored more than once {len(doubled)} {_sample(doubled)}",
+        flush=True,
+    )
+    assert set(stored) == sent
+    assert doubled == set()
+
+
+# --- consumer groups and offsets ----------------------------------------------------------------
+async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    return (await committed_offsets(bootstrap, group)).get(topic, {})
+
+
+async def wait_group_empty(bootstrap: str, group: str, *, timeout_s: float = 60.0) -> None:
+    """Until the group has no member (a stopped service has left it)."""
+
+    async def state() -> str:
+        async with admin_client(bootstrap) as admin:
+            described = await admin.describe_consumer_groups([group])
+        return str(described[0].state if hasattr(described[0], "state") else described[0][2])
+
+    await wait_for(
+        state, until=lambda s: s in ("Empty", "Dead"), timeout=timeout_s, what=f"{group} empty"
+    )
+
+
+async def reset_group_to_earliest(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """Commit the earliest offset of every partition for `group` (which must be empty), as
+    `kafka-consumer-groups --reset-offsets --to-earliest` does; returns them."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            partitions = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
+        consumer.assign(partitions)
+        earliest = await consumer.beginning_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in earliest.items()})
+        return {tp.partition: offset for tp, offset in earliest.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    found: set[int] = consumer._client.cluster.partitions_for_topic(topic) or set()
+    return found
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+def print_counts(title: str, counts: Mapping[str, object]) -> None:
+    print(f"[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+
+
+# --- deadline requests and stages ---------------------------------------------------------------
+def events_by_identity(
+    events: Iterable[dict[str, Any]],
+    identity: Callable[[dict[str, Any]], tuple[Any, ...] | None],
+) -> tuple[dict[tuple[Any, ...], set[str]], int]:
+    """Distinct event ids per identity, and how many events were re-published copies (the same
+    event id read again: at-least-once publishing, harmless to consumers)."""
+    ids: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    seen: set[str] = set()
+    republished = 0
+    for event in events:
+        key = identity(event)
+        if key is None:
+            continue
+        if event["id"] in seen:
+            republished += 1
+        seen.add(event["id"])
+        ids[key].add(event["id"])
+    return dict(ids), republished
+
+
+def assert_each_once(
+    title: str,
+    what: str,
+    expected: set[tuple[Any, ...]],
+    found: Mapping[tuple[Any, ...], set[str]],
+    republished: int,
+) -> None:
+    """Every expected identity has exactly one event (one event id), and nothing else has one."""
+    missing = expected - found.keys()
+    extra = found.keys() - expected
+    twice = {key for key, ids in found.items() if len(ids) > 1}
+    print(
+        f"[{title}] {what}: expected {len(expected)}, found {len(found)}; "
+        f"missing {len(missing)} {_sample(map(str, missing))}, "
+        f"unexpected {len(extra)} {_sample(map(str, extra))}, "
+        f"more than once {len(twice)} {_sample(map(str, twice))}, "
+        f"re-published copies {republished}",
+        flush=True,
+    )
+    assert missing == set(), f"{what}: missing"
+    assert extra == set(), f"{what}: unexpected"
+    assert twice == set(), f"{what}: more than once"
+
+
+def schedule_request_identity(event: dict[str, Any]) -> tuple[str] | None:
+    if event.get("type") != "jp.mynaflow.deadline.schedule.v1":
+        return None
+    return (str(event["data"]["key"]),)
+
+
+def stage_identity(event: dict[str, Any]) -> tuple[str, int, str, int] | None:
+    """(key, generation, stage, repetition) of a stage-reached or breached event."""
+    if not str(event.get("type", "")).endswith((".stage-reached.v1", ".breached.v1")):
+        return None
+    data = event["data"]
+    return (data["key"], data["generation"], data["stage"], data["repetition"])
+
+
+# --- notice-intake under test -------------------------------------------------------------------
+@dataclass
+class IntakeUnderTest:
+    """notice-intake (one replica, a real process) with a follower of the topics it writes."""
+
+    process: ServiceProcess
+    bootstrap: str
+    prefix: str
+    database_url: str
+    follower: TopicFollower | None = None
+
+    @property
+    def raw_topic(self) -> str:
+        return f"{self.prefix}jlis.notices.raw"
+
+    @property
+    def receipts_topic(self) -> str:
+        return f"{self.prefix}intake.receipts"
+
+    @property
+    def requests_topic(self) -> str:
+        return f"{self.prefix}deadlines.requests"
+
+    @property
+    def group(self) -> str:
+        return f"{self.prefix}notice-intake"
+
+    async def start(self) -> None:
+        """Start the process and, once it made the topics, follow its output."""
+        await self.process.start_ready()
+        if self.follower is None:
+            self.follower = TopicFollower(self.bootstrap, self.receipts_topic, self.requests_topic)
+            await self.follower.start()
+
+    def receipts(self) -> list[dict[str, Any]]:
+        assert self.follower is not None
+        return self.follower.events(self.receipts_topic)
+
+    def receipted(self) -> int:
+        """Notice ids acknowledged on the topic so far: the progress a fault waits for."""
+        return len(receipted_notice_ids(self.receipts()))
+
+    async def wait_receipted(self, at_least: int, *, timeout_s: float = 300.0) -> int:
+        assert self.follower is not None
+        await self.follower.wait_until(
+            lambda: self.receipted() >= at_least,
+            timeout_s=timeout_s,
+            what=f"{at_least} notices receipted (last: {self.receipted()})",
+        )
+        return self.receipted()
+
+    async def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = await self.process.get_json("/stats")
+        return stats
+
+    async def check_invariants(self, title: str, load: Load, *, duplicates: int = 0) -> None:
+        """Every notice receipted once (topic, table and `/stats`), one deadline request each."""
+        assert self.follower is not None
+        await self.wait_receipted(len(load.ids))
+        requests = self.requests_topic
+        await self.follower.wait_until(
+            lambda: len(_schedules(self.follower, requests)) >= len(load.deadline_keys()),
+            timeout_s=120,
+            what="every deadline request published",
+        )
+        ReceiptCheck.of(load.ids, self.receipts()).assert_each_receipted_once(
+            title, duplicates=duplicates
+        )
+        stored = await stored_receipts_per_notice(self.database_url, self.raw_topic)
+        assert_one_stored_receipt_each(title, load.ids, stored)
+        found, republished = events_by_identity(
+            self.follower.events(requests), schedule_request_identity
+        )
+        assert_each_once(title, "deadline requests", load.deadline_keys(), found, republished)
+        stats = await self.stats()
+        print_counts(f"{title} /stats", {**stats["by_status"], "stored": stats["stored_receipts"]})
+        assert stats["stored_receipts"] == len(load.ids)
+        assert stats["by_status"]["duplicate"] == duplicates
+
+    async def terminate_cleanly(self) -> int:
+        """SIGTERM; the exit code. Its log must show no error (a traceback is a bug)."""
+        code = await self.process.terminate()
+        errors = error_lines(self.process.log_text())
+        print_counts(
+            "notice-intake log", {"error lines": len(errors), "starts": self.process.starts}
+        )
+        for line in errors[:5]:
+            print(f"  {line[:400]}", flush=True)
+        return code
+
+    async def close(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
+
+
+def _schedules(follower: TopicFollower | None, topic: str) -> set[tuple[Any, ...]]:
+    assert follower is not None
+    return set(events_by_identity(follower.events(topic), schedule_request_identity)[0])
+
+
+def error_lines(log: str) -> list[str]:
+    """The JSON log lines at level ERROR or above (printed, so a failure shows them)."""
+    found = []
+    for line in log.splitlines():
+        with contextlib.suppress(ValueError):
+            if json.loads(line).get("level") in ("ERROR", "CRITICAL"):
+                found.append(line)
+    return found
