@@ -28,8 +28,15 @@ class DeadLetteredMessage(EventData):
     reason: str
     # The error text, redacted.
     error: str
-    # The original bytes with individual numbers redacted, base64-encoded.
+    # The original bytes with individual numbers redacted, base64-encoded: at most the first
+    # 16 KiB of them (`original_truncated`), so the event always fits in a Kafka record. The
+    # service's `dead_letters` row keeps them all, for a replay.
     original_base64: str
+    # Length and SHA-256 (hex) of all the redacted original bytes; None in events written before
+    # they were added.
+    original_length: int | None = None
+    original_sha256: str | None = None
+    original_truncated: bool = False
     # How many individual numbers were redacted from the payload, key, reason and error.
     redactions: int
     dead_lettered_at: datetime
