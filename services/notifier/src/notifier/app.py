@@ -19,17 +19,15 @@ from mynaflow.runtime.loops import Backoff, resilient_loop
 from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
+from notifier.adapters.config_files import load_routing, load_staff
 from notifier.adapters.http_channels import sms_sender, webhook_sender
 from notifier.adapters.letter_sender import LetterSender
 from notifier.adapters.letters import LetterWriter, load_font
 from notifier.adapters.metrics import UNROUTED_EVENTS, count_deliveries
 from notifier.adapters.repository import make_repos_for
 from notifier.adapters.smtp import SmtpConfig, SmtpSender
-from notifier.domain.defaults import default_routing, default_staff
 from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.retry import RetrySchedule
-from notifier.domain.routing import load_routing
-from notifier.domain.staff import load_staff
 from notifier.entrypoints.http import DELIVERIES_PATH, deliveries_route
 from notifier.entrypoints.subscribers import register_subscribers
 from notifier.service_layer.delivery import deliver_next, seconds_until_next_due
@@ -84,8 +82,8 @@ def bootstrap(context: ServiceContext[NotifierSettings], **overrides: Any) -> No
     deps = NotifierDeps(
         uow=lambda: PostgresUnitOfWork(context.pool, make_repos),
         senders=senders,
-        routing=load_routing(default_routing(), routing_files),
-        staff=load_staff(default_staff(), staff_files),
+        routing=load_routing(routing_files),
+        staff=load_staff(staff_files),
         deliveries_topic=context.topic(NOTIFIER_DELIVERIES),
         ward=settings.ward(),
         letters_dir=settings.letters_dir,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from notifier.adapters.config_files import load_staff
 from notifier.domain.aggregation import aggregation_key, listed
-from notifier.domain.defaults import default_staff
 from notifier.domain.digest import TrackedDeadline, digest_by_queue, digest_for
-from notifier.domain.staff import StaffConfigError, load_staff
+from notifier.domain.staff import StaffConfigError, staff_directory
 
 pytestmark = pytest.mark.unit
 
@@ -85,8 +85,8 @@ def test_the_digest_groups_by_queue() -> None:
 
 
 def test_shipped_staff_name_a_manager_for_every_queue_and_refuse_unknown_ones() -> None:
-    staff = load_staff(default_staff())
+    staff = load_staff()
     assert staff.desk_manager("card-records") is not None
     assert staff.desk_manager("a-new-queue") is not None
     with pytest.raises(StaffConfigError):
-        load_staff({"queues": {"q": {"desk_manager": "ghost"}}})
+        staff_directory([("test", {"queues": {"q": {"desk_manager": "ghost"}}})])

@@ -21,12 +21,10 @@ from mynaflow.contracts.notifier import (
 from mynaflow.contracts.registry import CaseLike
 from mynaflow.domain.clock import FakeClock
 from mynaflow_testing.uow import FakeUnitOfWork
+from notifier.adapters.config_files import load_routing, load_staff
 from notifier.domain.content import WardInfo
-from notifier.domain.defaults import default_routing, default_staff
 from notifier.domain.records import Resident
 from notifier.domain.retry import RetrySchedule
-from notifier.domain.routing import load_routing
-from notifier.domain.staff import load_staff
 from notifier.service_layer.apology import handle_command
 from notifier.service_layer.consume import handle_event
 from notifier.service_layer.delivery import deliver_next
@@ -45,8 +43,8 @@ def make_deps(
     return NotifierDeps(
         uow=uow,
         senders={"email": sender, "webhook": sender},
-        routing=load_routing(default_routing()),
-        staff=load_staff(default_staff()),
+        routing=load_routing(),
+        staff=load_staff(),
         deliveries_topic="notifier.deliveries",
         ward=WardInfo("中区役所", "横浜市中区", "戸籍課", "045-000-0000"),
         letters_dir=Path("/nonexistent"),

@@ -14,10 +14,8 @@ where they gave one; staff and managers get email and webhook.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -107,13 +105,9 @@ def parse_routing(raw: Any, *, origin: str) -> RoutingConfig:
     return config
 
 
-def load_routing(default: Mapping[str, Any], files: Iterable[Path] = ()) -> RoutingTable:
-    """The shipped defaults, then each file's rules (later ones win ties)."""
-    table = RoutingTable(()).extended(parse_routing(default, origin="shipped defaults"))
-    for path in files:
-        try:
-            raw = json.loads(path.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise RoutingConfigError(f"{path}: {error}") from error
-        table = table.extended(parse_routing(raw, origin=str(path)))
+def routing_table(configs: Iterable[tuple[str, Any]]) -> RoutingTable:
+    """The table of each (origin, raw configuration) in order: later rules win ties."""
+    table = RoutingTable(())
+    for origin, raw in configs:
+        table = table.extended(parse_routing(raw, origin=origin))
     return table

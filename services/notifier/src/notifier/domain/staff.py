@@ -8,10 +8,8 @@ reminded.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -104,14 +102,12 @@ def parse_staff(raw: Any, *, origin: str) -> StaffConfig:
         raise StaffConfigError(f"{origin}: {error}") from error
 
 
-def load_staff(default: Mapping[str, Any], files: Iterable[Path] = ()) -> StaffDirectory:
-    config = parse_staff(default, origin="shipped defaults")
-    for path in files:
-        try:
-            raw = json.loads(path.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise StaffConfigError(f"{path}: {error}") from error
-        config = _merge(config, parse_staff(raw, origin=str(path)))
+def staff_directory(configs: Iterable[tuple[str, Any]]) -> StaffDirectory:
+    """The directory of each (origin, raw configuration) in order, later ones replacing staff by
+    id and queues by name. A manager with no `staff` entry is refused."""
+    config = StaffConfig()
+    for origin, raw in configs:
+        config = _merge(config, parse_staff(raw, origin=origin))
     directory = StaffDirectory(config)
     if missing := directory.missing_addresses():
         raise StaffConfigError(f"managers with no entry in `staff`: {missing}")
