@@ -128,3 +128,16 @@ async def test_a_delivery_for_an_unknown_resident_waits_then_is_rejected(reg: Re
     await reg.sweep()
     assert reg.outcomes()[-1] == ("record-card-delivered", "rejected", "unknown_resident")
     assert await state_of(reg) is None
+
+
+async def test_a_pickup_notice_recorded_before_the_delivery_is_applied_when_it_arrives(
+    reg: Registry,
+) -> None:
+    await registered(reg)
+    await reg.command(r.SendPickupNotice(staff_id="S-1", card_id="C-7"))
+    await reg.command(delivered())
+    assert reg.outcomes()[-2:] == [
+        ("record-card-delivered", "accepted", None),
+        ("send-pickup-notice", "accepted", None),
+    ]
+    assert await state_of(reg) is CardState.PICKUP_NOTICE_SENT

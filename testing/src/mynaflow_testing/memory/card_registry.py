@@ -197,6 +197,12 @@ class Registry:
         await handle_deadline_event(as_received(event), self.deps)
 
     @property
+    def cards(self) -> dict[str, Card]:
+        """The cards as stored now, by id."""
+        assert isinstance(self.repos.cards, Cards)
+        return self.repos.cards.rows
+
+    @property
     def history(self) -> list[HistoryEntry]:
         """Every history line written, in order."""
         assert isinstance(self.repos.history, History)

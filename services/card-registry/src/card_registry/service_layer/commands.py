@@ -319,6 +319,8 @@ async def record_card_delivered(judging: Judging) -> None:
     await judging.repos.cards.put(delivered)
     now = judging.effects.now
     judging.effects.emit(events.card_state_changed(delivered, now, by=command.staff_id))
+    reference = f"card:{command.card_id}"
+    await reexamine(judging.uow, judging.deps, judging.effects, reference)
 
 
 async def send_pickup_notice(judging: Judging) -> None:

@@ -53,6 +53,7 @@ async def open_work_item(
     await report_orphaned_queue(uow, effects, item)
     if _holds_a_card(receipt):
         await hold_card(uow, effects, item)
+        await reexamine(uow, deps, effects, f"card:{item.application_id}")
     await reexamine(uow, deps, effects, item.key)
 
 
