@@ -106,6 +106,12 @@ def test_unparseable_json_lines_keep_their_line() -> None:
     assert rows[1].payload == b"{broken"
 
 
+def test_a_json_line_nested_too_deeply_is_passed_on_as_unparseable() -> None:
+    deep = '{"notice_id": "a", "details": ' + "[" * 100 + "]" * 100 + "}"
+    rows = list(read_notice_bytes(deep.encode(), file_format=FileFormat.JSON_LINES).rows())
+    assert [(row.line, row.parsed, row.payload) for row in rows] == [(1, False, deep.encode())]
+
+
 def test_individual_numbers_never_leave_the_importer() -> None:
     number = individual_number("27182818284")
     text = "\n".join(

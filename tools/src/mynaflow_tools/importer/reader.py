@@ -28,7 +28,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mynaflow.contracts.jlis import NOTICE_FIELDS, REQUIRED_FIELDS
-from mynaflow.domain.personal_number import redact_json_value, redact_text
+from mynaflow.domain.personal_number import (
+    NestingTooDeepError,
+    redact_json_value,
+    redact_text,
+)
 
 Encoding = Literal["utf-8", "shift_jis"]
 # Python codec used for each encoding the operator can name.
@@ -141,7 +145,7 @@ def _json_line_row(number: int, line: str, codec: str) -> ImportRow:
         return _unparseable(number, line, codec, f"not JSON: {error.msg} (column {error.colno})")
     if not isinstance(value, dict):
         return _unparseable(number, line, codec, "not a JSON object")
-    return _parsed_row(number, value)
+    return _parsed_row(number, value, line, codec)
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ def _csv_row(number: int, header: list[str], cells: list[str], raw: str, codec: 
             notice[name] = _csv_value(name, cell)
         except ValueError as error:
             return _unparseable(number, raw, codec, str(error))
-    return _parsed_row(number, notice)
+    return _parsed_row(number, notice, raw, codec)
 
 
 def _csv_value(name: str, cell: str) -> Any:
@@ -233,8 +237,12 @@ def _csv_value(name: str, cell: str) -> Any:
 
 
 # --- shared --------------------------------------------------------------------------------------
-def _parsed_row(number: int, notice: dict[str, Any]) -> ImportRow:
-    redacted, redactions = redact_json_value(notice)
+def _parsed_row(number: int, notice: dict[str, Any], raw: str, codec: str) -> ImportRow:
+    try:
+        redacted, redactions = redact_json_value(notice)
+    except NestingTooDeepError:
+        # Published as the raw line (redacted as text): intake quarantines it as too deep.
+        return _unparseable(number, raw, codec, "JSON nested too deeply")
     payload = json.dumps(redacted, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     notice_id = redacted.get("notice_id")
     key = notice_id if isinstance(notice_id, str) and notice_id.strip() else None
