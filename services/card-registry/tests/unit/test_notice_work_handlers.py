@@ -176,3 +176,16 @@ async def test_a_record_update_notice_holds_the_applicants_card(reg: Registry) -
     await reg.receipt(receipt("N-1", application_id="AP-1"))
     [held] = reg.emitted(r.CARD_HELD_V1)
     assert (held.card_id, held.resident_id, held.state) == ("AP-1", "R-1", r.CardState.HELD)
+
+
+async def test_an_item_without_a_notice_id_is_resolved_by_its_receipt_id(reg: Registry) -> None:
+    await reg.join("S-1", queue="triage")
+    unreadable = receipt(None, status=ReceiptStatus.QUARANTINED, queue="triage")
+    await reg.receipt(unreadable)
+    await reg.command(
+        r.ResolveNotice(staff_id="S-1", receipt_id=unreadable.receipt_id, resolution="discarded")
+    )
+    [(_, clear)] = reg.requests()
+    assert (clear.key, clear.reason) == (f"receipt:{unreadable.receipt_id}", "notice_resolved")
+    [resolved] = reg.emitted(r.NOTICE_RESOLVED_V1)
+    assert (resolved.work_item_id, resolved.notice_id) == (f"receipt:{unreadable.receipt_id}", None)
