@@ -147,6 +147,18 @@ class TopicFollower:
 
         await wait_for(seen, timeout=timeout_s, interval=0.2, what=what)
 
+    async def wait_caught_up(self, bootstrap: str, *, timeout_s: float = 60.0) -> None:
+        """Until every record the topics hold now has been read."""
+        ends = {topic: sum((await end_offsets(bootstrap, topic)).values()) for topic in self.topics}
+        await self.wait_until(
+            lambda: all(len(self.records[t]) >= n for t, n in ends.items()),
+            timeout_s=timeout_s,
+            what=f"follower caught up with {ends}",
+        )
+
+    def event_ids(self, topic: str) -> set[str]:
+        return {str(e["id"]) for e in self.events(topic) if "id" in e}
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -288,8 +300,10 @@ async def wait_group_empty(bootstrap: str, group: str, *, timeout_s: float = 60.
 
     async def state() -> str:
         async with admin_client(bootstrap) as admin:
-            described = await admin.describe_consumer_groups([group])
-        return str(described[0].state if hasattr(described[0], "state") else described[0][2])
+            responses = await admin.describe_consumer_groups([group])
+        # DescribeGroups response: (error_code, group_id, state, protocol_type, ...).
+        groups = [found for response in responses for found in response.groups]
+        return str(groups[0][2]) if groups else "Dead"
 
     await wait_for(
         state, until=lambda s: s in ("Empty", "Dead"), timeout=timeout_s, what=f"{group} empty"
