@@ -328,6 +328,48 @@ async def test_a_record_with_a_non_utf8_header_is_processed_not_skipped(
     assert await harness.dead_letters() == []
 
 
+async def produce_hostile(
+    settings: MynaflowSettings,
+    topic: str,
+    records: list[tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]],
+) -> int:
+    """Publish (key, value, headers) records to partition 0, as a foreign producer might."""
+    producer = AIOKafkaProducer(acks="all", **kafka_client_options(settings))
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+    finally:
+        await producer.stop()
+    return 0
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+async def test_null_header_values_and_a_nul_in_a_poison_key_are_recorded_and_passed(
+    harness: Harness, batch: bool
+) -> None:
+    # A Java adapter's tracing header with a null value, on good records and on a poison one
+    # whose key holds a NUL byte (PostgreSQL's text refuses it).
+    null_trace: list[tuple[str, bytes | None]] = [("traceparent", None)]
+    partition = await produce_hostile(
+        harness.settings,
+        harness.topic,
+        [
+            (b"k", b'{"n": 0}', null_trace),
+            (b"k\x00ey", b"not json", null_trace),
+            (b"k", b'{"n": 2}', [("traceparent", None), ("content-type", b"application/json")]),
+            (b"k", b'{"n": 3}', []),
+        ],
+    )
+
+    await harness.consume(batch=batch, max_records=10 if batch else None)
+
+    assert await harness.applied_and_committed(3, partition, 4) == [0, 2, 3]
+    assert await harness.dead_letters() == [(1, "bad_json")]
+    key = await harness.pool.fetchval("SELECT key FROM dead_letters")
+    assert bytes(key) == b"k\x00ey"
+
+
 async def test_a_batch_hitting_a_bug_dead_letters_only_the_record_that_triggers_it(
     harness: Harness,
 ) -> None:
