@@ -50,14 +50,19 @@ async def handle_event(event: RawCloudEvent, record: RawRecord | None, deps: Not
 def held_event(
     event: RawCloudEvent, record: RawRecord | None, missing: str, deps: NotifierDeps, now: datetime
 ) -> HeldEvent:
-    payload = record.value if record is not None else event.model_dump_json().encode()
+    """The event as it will wait: its original record (what a dead letter keeps) and its times.
+
+    `record` is None only when a handler is called directly (tests): the event is re-encoded.
+    """
+    if record is None:
+        record = RawRecord("", 0, 0, None, event.model_dump_json().encode(), (), 0)
     return HeldEvent(
         event_id=event.id,
-        source_topic=record.topic if record is not None else "",
-        source_partition=record.partition if record is not None else 0,
-        source_offset=record.offset if record is not None else 0,
-        kafka_key=record.key if record is not None else None,
-        payload=payload,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        kafka_key=record.key,
+        payload=record.value,
         missing=missing,
         first_received_at=now,
         give_up_at=now + deps.hold_for,

@@ -44,14 +44,14 @@ async def retry_next_held(deps: NotifierDeps) -> bool:
 
 
 async def _still_unknown(
-    typed: NotifierRepos, held: HeldEvent, missing: str, now: datetime
+    repos: NotifierRepos, held: HeldEvent, missing: str, now: datetime
 ) -> None:
     if now >= held.give_up_at:
         waited = (now - held.first_received_at).total_seconds()
-        await typed.dead_letter_held(
+        await repos.dead_letter_held(
             held, UNKNOWN_RECIPIENT, f"{missing} not in the directory after {waited:.0f}s"
         )
-        await typed.release_held(held.event_id)
+        await repos.release_held(held.event_id)
         log.warning(
             "held event dead-lettered: recipient never appeared",
             extra={"event_id": held.event_id, "missing": missing},
@@ -60,7 +60,7 @@ async def _still_unknown(
     attempts = held.attempts + 1
     gap = min(timedelta(seconds=1 << min(attempts, 5)), MAX_RETRY_GAP)
     retry_at = min(now + gap, held.give_up_at)
-    await typed.hold(replace(held, missing=missing, retry_at=retry_at, attempts=attempts))
+    await repos.hold(replace(held, missing=missing, retry_at=retry_at, attempts=attempts))
 
 
 async def seconds_until_next_held(deps: NotifierDeps, cap_s: float) -> float:

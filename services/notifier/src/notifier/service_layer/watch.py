@@ -42,9 +42,7 @@ async def check_watcher(deps: NotifierDeps) -> float:
     return max(1.0, min(wait, deps.silence.total_seconds()))
 
 
-async def _alert(
-    typed: UnitOfWork[NotifierRepos], state: HeartbeatState, deps: NotifierDeps
-) -> None:
+async def _alert(uow: UnitOfWork[NotifierRepos], state: HeartbeatState, deps: NotifierDeps) -> None:
     now = deps.clock.now()
     item = {
         "silent_minutes": int(deps.silence / timedelta(minutes=1)),
@@ -53,6 +51,6 @@ async def _alert(
     source = Source(f"{WATCHER_SILENT}:{state.last_seen_at.isoformat()}", WATCHER_SILENT, item)
     for manager in deps.staff.all_desk_managers():
         await plan_for(
-            typed, source, "watcher_silent_alert", staff(manager, deps), deps, now, aggregate=False
+            uow, source, "watcher_silent_alert", staff(manager, deps), deps, now, aggregate=False
         )
     log.warning("deadline-watcher is silent; desk managers alerted", extra=item)
