@@ -5,6 +5,7 @@ publishes nothing. The same behaviour against PostgreSQL is in tests/service/.""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from notice_intake.domain.routing import (
 from notice_intake.service_layer.deps import IntakeDeps, IntakeTopics
 from notice_intake.service_layer.gap_watch import report_due_gaps
 from notice_intake.service_layer.intake import acknowledge_batch
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.unit
 
@@ -112,6 +114,40 @@ async def test_a_redelivered_batch_stores_and_emits_nothing(
     # A later offset is new, even with a notice id already known: a duplicate.
     (later,) = (await acknowledge_batch(batch([notice("R-1")], first_offset=3), deps)).receipts
     assert later.status.value == "duplicate"
+
+
+async def test_new_notices_at_reused_offsets_are_receipted_and_reported_loudly(
+    memory: MemoryIntake, deps: IntakeDeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The topic was re-created (or the broker lost its data): offsets start again at 0.
+    await acknowledge_batch(batch([notice("OLD-1"), notice("OLD-2"), b"old bytes"]), deps)
+    before = rewound_count()
+    reused = batch([notice("NEW-1"), notice("OLD-2"), b"new bytes", notice("NEW-2")])
+    with caplog.at_level(logging.ERROR):
+        outcome = await acknowledge_batch(reused, deps)
+    statuses = {r.notice_id: r.status.value for r in outcome.receipts}
+    assert statuses == {"NEW-1": "accepted", None: "quarantined", "NEW-2": "accepted"}
+    assert outcome.redeliveries == 1  # OLD-2 was receipted before: nothing new to say
+    assert rewound_count() - before == 2  # NEW-2 at offset 3 is above the mark anyway
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("offsets went backwards")]
+    assert (line.levelno, line.__dict__["applied_offset"], line.__dict__["notices"]) == (
+        logging.ERROR,
+        2,
+        2,
+    )
+    stored = {row.receipt.notice_id for row in memory.receipts.stored}
+    assert {"NEW-1", "NEW-2"} <= stored
+    # Delivered again, the same re-used offsets are now plain redeliveries.
+    again = await acknowledge_batch(reused, deps)
+    assert (again.receipts, again.redeliveries) == ([], 4)
+    assert rewound_count() - before == 2
+
+
+def rewound_count() -> float:
+    value = REGISTRY.get_sample_value(
+        "mynaflow_intake_rewound_notices_total", {"topic": RAW, "partition": "0"}
+    )
+    return value or 0.0
 
 
 async def test_a_known_notice_id_is_a_duplicate_and_changed_content_a_triage_item(

@@ -14,6 +14,7 @@ from notice_intake.adapters.repository.receipts import DuplicateCount, ReceiptRo
 from notice_intake.adapters.repository.reports import Row
 from notice_intake.adapters.repository.sequences import MunicipalityGap
 from notice_intake.domain.messages import RawNoticeMessage
+from notice_intake.domain.progress import Coordinates, PartitionKey
 from notice_intake.domain.receipts import OriginalReceipt
 from notice_intake.domain.sequence_gaps import Gap, MunicipalitySequence
 
@@ -22,15 +23,14 @@ from mynaflow_testing.uow import FakeUnitOfWork
 
 @dataclass
 class MemoryPartitions:
-    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    last_offsets: dict[PartitionKey, int] = field(default_factory=dict)
 
-    async def claim_new(self, messages: Sequence[RawNoticeMessage]) -> list[RawNoticeMessage]:
-        applied = dict(self.last_offsets)
-        fresh = [m for m in messages if m.offset > applied.get((m.topic, m.partition), -1)]
-        for m in fresh:
-            key = (m.topic, m.partition)
-            self.last_offsets[key] = max(self.last_offsets.get(key, -1), m.offset)
-        return fresh
+    async def lock(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
+        return {key: self.last_offsets.get(key, -1) for key in sorted(set(partitions))}
+
+    async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
+        for key, offset in highest.items():
+            self.last_offsets[key] = max(self.last_offsets.get(key, -1), offset)
 
 
 @dataclass
@@ -58,6 +58,17 @@ class MemoryReceipts:
             for row in self.stored
             if row.receipt.notice_id in wanted and row.receipt.notice_id is not None
         }
+
+    async def unreadable_payloads_at(
+        self, coordinates: Iterable[Coordinates]
+    ) -> dict[Coordinates, set[bytes]]:
+        wanted = set(coordinates)
+        found: dict[Coordinates, set[bytes]] = {}
+        for row in self.stored:
+            at = (row.message.topic, row.message.partition, row.message.offset)
+            if at in wanted and row.receipt.notice_id is None and row.raw_payload is not None:
+                found.setdefault(at, set()).add(row.raw_payload)
+        return found
 
     async def count_duplicates(self, counts: Sequence[DuplicateCount]) -> None:
         for count in counts:

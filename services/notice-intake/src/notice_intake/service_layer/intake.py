@@ -1,7 +1,8 @@
 """Acknowledge a batch of raw J-LIS notices: one transaction, every message receipted.
 
 `acknowledge_batch(messages, deps)` is the handler the subscriber calls. For each message not
-applied before (same topic/partition/offset) it:
+applied before (above its partition's mark, or behind it but never receipted: see
+domain/progress.py) it:
 1. parses the bytes with the single parser in `shared/` (never raises; everything redacted);
 2. stores a first receipt (accepted, or quarantined), or, for a notice id already stored,
    counts a duplicate on the original and, when the content differs, opens a triage item;
@@ -36,6 +37,15 @@ from notice_intake.adapters.repository import UNSTORABLE, IntakeRepos
 from notice_intake.adapters.repository.receipts import DuplicateCount, ReceiptRow, TriageItemRow
 from notice_intake.domain.events import deadline_request_event, gap_closed_event, receipt_event
 from notice_intake.domain.messages import RawNoticeMessage
+from notice_intake.domain.progress import (
+    ReceiptedBefore,
+    Rewind,
+    coordinates_of,
+    highest_offsets,
+    is_behind_mark,
+    partition_of,
+    rewinds,
+)
 from notice_intake.domain.receipts import (
     OriginalReceipt,
     deadline_request,
@@ -64,6 +74,7 @@ class BatchOutcome:
     redeliveries: int = 0
     gaps_opened: int = 0
     gaps_closed: int = 0
+    rewinds: list[Rewind] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.receipts if r.status.value == status)
@@ -95,10 +106,8 @@ async def _acknowledge(
     parse = parse or parse_raw_notice
     parsed = [_Parsed(m, parse(m.value)) for m in messages]
     async with deps.uow() as uow:
-        fresh_messages = await uow.repos.partitions.claim_new(messages)
-        fresh_ids = {id(m) for m in fresh_messages}
-        fresh = [p for p in parsed if id(p.message) in fresh_ids]
-        outcome = BatchOutcome(redeliveries=len(messages) - len(fresh))
+        fresh, rewound = await _claim_fresh(uow, parsed)
+        outcome = BatchOutcome(redeliveries=len(messages) - len(fresh), rewinds=rewound)
         outcome.receipts = await _store_receipts(uow, fresh, received_at, deps)
         closed = await _record_sequences(uow, fresh, received_at, outcome)
         await _queue_events(uow, fresh, outcome.receipts, closed, deps)
@@ -106,10 +115,61 @@ async def _acknowledge(
     if outcome.gaps_opened:
         deps.gaps_changed.set()
     _log_outcome(outcome)
+    _report_rewinds(outcome.rewinds)
     return outcome
 
 
 STORAGE_REJECTED = "storage_rejected"
+
+
+# --- progress ----------------------------------------------------------------------------------
+async def _claim_fresh(
+    uow: UnitOfWork[IntakeRepos], parsed: list[_Parsed]
+) -> tuple[list[_Parsed], list[Rewind]]:
+    """The messages to apply, in order, under the partitions' row locks (domain/progress.py):
+    those above their partition's mark, and those behind it that were never receipted."""
+    marks = await uow.repos.partitions.lock({partition_of(p.message) for p in parsed})
+    behind = [p for p in parsed if is_behind_mark(p.message, marks)]
+    receipted = await _receipted_before(uow, behind)
+    new_behind = {
+        id(p)
+        for p in behind
+        if not receipted.holds(p.parsed.notice_id, p.message, p.parsed.redacted_payload)
+    }
+    fresh = [p for p in parsed if not is_behind_mark(p.message, marks) or id(p) in new_behind]
+    await uow.repos.partitions.advance(highest_offsets(p.message for p in fresh))
+    rewound = rewinds((p.message for p in behind if id(p) in new_behind), marks)
+    return fresh, rewound
+
+
+async def _receipted_before(uow: UnitOfWork[IntakeRepos], behind: list[_Parsed]) -> ReceiptedBefore:
+    if not behind:  # the usual case: no extra query
+        return ReceiptedBefore(frozenset(), {})
+    notice_ids = {p.parsed.notice_id for p in behind if p.parsed.notice_id is not None}
+    originals = await uow.repos.receipts.originals_for(notice_ids)
+    unreadable = await uow.repos.receipts.unreadable_payloads_at(
+        coordinates_of(p.message) for p in behind
+    )
+    return ReceiptedBefore(frozenset(originals), unreadable)
+
+
+def _report_rewinds(found: list[Rewind]) -> None:
+    """Loud on purpose: offsets going backwards mean the topic was re-created, the broker lost
+    its data or the ward moved cluster (docs/operations.md says what to check)."""
+    for rewind in found:
+        metrics.REWOUND_NOTICES.labels(topic=rewind.topic, partition=str(rewind.partition)).inc(
+            rewind.notices
+        )
+        log.error(
+            "offsets went backwards: new notices found behind the applied offset; receipted as new",
+            extra={
+                "topic": rewind.topic,
+                "partition": rewind.partition,
+                "applied_offset": rewind.mark,
+                "first_offset": rewind.first_offset,
+                "notices": rewind.notices,
+            },
+        )
 
 
 def _unstorable_parse(payload: bytes) -> ParsedNotice:

@@ -6,7 +6,7 @@ tests use in-memory ones).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,6 +15,7 @@ from uuid import UUID
 from mynaflow.contracts.intake import NoticeAcknowledged, ReceiptStatus
 
 from notice_intake.domain.messages import RawNoticeMessage
+from notice_intake.domain.progress import Coordinates, PartitionKey
 from notice_intake.domain.receipts import OriginalReceipt
 
 if TYPE_CHECKING:
@@ -103,8 +104,12 @@ def _triage_values(item: TriageItemRow) -> tuple[Any, ...]:
 
 
 class ConsumedPartitions(Protocol):
-    async def claim_new(self, messages: Sequence[RawNoticeMessage]) -> list[RawNoticeMessage]:
-        """The messages not applied before (locking their partitions' progress)."""
+    async def lock(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
+        """Each partition's mark (the highest applied offset, -1 if none), row-locked."""
+        ...
+
+    async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
+        """Raise each mark to the offset given; a mark never moves down."""
         ...
 
 
@@ -112,6 +117,12 @@ class Receipts(Protocol):
     async def insert(self, rows: Sequence[ReceiptRow]) -> None: ...
 
     async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]: ...
+
+    async def unreadable_payloads_at(
+        self, coordinates: Iterable[Coordinates]
+    ) -> dict[Coordinates, set[bytes]]:
+        """The redacted bytes of receipts stored without a notice id at these coordinates."""
+        ...
 
     async def count_duplicates(self, counts: Sequence[DuplicateCount]) -> None: ...
 
@@ -124,15 +135,12 @@ class SqlConsumedPartitions:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def claim_new(self, messages: Sequence[RawNoticeMessage]) -> list[RawNoticeMessage]:
-        """Lock each partition's progress row and return only messages not applied before.
-
-        A message at or below the stored offset was applied by a transaction that committed before
-        Kafka's offset commit was lost: it must change nothing and emit nothing.
-        """
-        partitions = sorted({(m.topic, m.partition) for m in messages})
-        topics = [topic for topic, _ in partitions]
-        numbers = [partition for _, partition in partitions]
+    async def lock(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
+        """Lock each partition's progress row (a replica that briefly shares the partition
+        during a rebalance waits here) and return the marks."""
+        keys = sorted(set(partitions))
+        topics = [topic for topic, _ in keys]
+        numbers = [partition for _, partition in keys]
         await self._conn.execute(
             """
             INSERT INTO consumed_partitions (topic, partition, last_offset)
@@ -153,16 +161,9 @@ class SqlConsumedPartitions:
             topics,
             numbers,
         )
-        applied = {(row["topic"], row["partition"]): row["last_offset"] for row in rows}
-        fresh = [m for m in messages if m.offset > applied[(m.topic, m.partition)]]
-        await self._advance(fresh)
-        return fresh
+        return {(row["topic"], row["partition"]): row["last_offset"] for row in rows}
 
-    async def _advance(self, fresh: Iterable[RawNoticeMessage]) -> None:
-        highest: dict[tuple[str, int], int] = {}
-        for m in fresh:
-            key = (m.topic, m.partition)
-            highest[key] = max(highest.get(key, -1), m.offset)
+    async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
         await self._conn.executemany(
             """
             UPDATE consumed_partitions SET last_offset = $3, updated_at = now()
@@ -221,6 +222,27 @@ class SqlReceipts:
             )
             for row in rows
         }
+
+    async def unreadable_payloads_at(
+        self, coordinates: Iterable[Coordinates]
+    ) -> dict[Coordinates, set[bytes]]:
+        wanted = sorted(set(coordinates))
+        rows = await self._conn.fetch(
+            """
+            SELECT source_topic, source_partition, source_offset, raw_payload FROM receipts
+            WHERE notice_id IS NULL AND raw_payload IS NOT NULL
+              AND (source_topic, source_partition, source_offset)
+                  IN (SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]))
+            """,
+            [topic for topic, _, _ in wanted],
+            [partition for _, partition, _ in wanted],
+            [offset for _, _, offset in wanted],
+        )
+        found: dict[Coordinates, set[bytes]] = {}
+        for row in rows:
+            at = (row["source_topic"], row["source_partition"], row["source_offset"])
+            found.setdefault(at, set()).add(bytes(row["raw_payload"]))
+        return found
 
     async def count_duplicates(self, counts: Sequence[DuplicateCount]) -> None:
         """A duplicate stores nothing new beyond these counters on the original receipt."""
