@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ async def test_a_household_gets_one_letter_even_when_the_stage_came_before_the_m
     smtp: SmtpCatcher,
     kafka_topics: dict[str, str],
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     settings = notifier_settings(aggregation_window_s=2.0)
     service = await start_notifier(settings)
     # The deadline topic runs ahead of the resident topic: the stages arrive first.
@@ -61,6 +64,16 @@ async def test_a_household_gets_one_letter_even_when_the_stage_came_before_the_m
     ]
     (email,) = smtp.to("r1@example.test")
     assert email["Subject"] == "マイナンバーカードの継続利用手続のお願い"
+    # Residents by id only: no name, address or email in any log record or on the topic.
+    personal = ("髙橋", "r1@example.test", "山下町")
+    # At the service's log level; `mail.log` is the test's own SMTP server, not the notifier.
+    logged = [f"{r.getMessage()} {vars(r)}" for r in caplog.records if r.name != "mail.log"]
+    assert any(r.name.startswith("notifier.") for r in caplog.records), "the notifier logged"
+    assert not [line for line in logged if any(p in line for p in personal)]
+    on_topic = await consume_until(
+        settings, kafka_topics["notifier.deliveries"], lambda events: len(events) >= 6
+    )
+    assert not [e for e in on_topic if any(p.encode() in e.value for p in personal)]
 
 
 async def test_a_resident_who_never_appears_is_dead_lettered_after_the_hold(
