@@ -278,7 +278,7 @@ async def stored_receipts_per_notice(database_url: str, raw_topic: str) -> Count
     return Counter({row["notice_id"]: row["n"] for row in rows})
 
 
-def assert_one_stored_receipt_each(title: str, sent: set[str], stored: Counter[str]) -> None:
+def assert_one_stored_receipt_each(title: str, sent: set[str], stored: Mapping[str, int]) -> None:
     doubled = {n for n, count in stored.items() if count != 1}
     print(
         f"[{title}] stored receipts: {len(stored)} notice ids for {len(sent)} sent; "
@@ -464,28 +464,36 @@ class IntakeUnderTest:
         stats: dict[str, Any] = await self.process.get_json("/stats")
         return stats
 
-    async def check_invariants(self, title: str, load: Load, *, duplicates: int = 0) -> None:
-        """Every notice receipted once (topic, table and `/stats`), one deadline request each."""
+    async def check_invariants(
+        self, title: str, load: Load, *, duplicates: int = 0, others_stored: int = 0
+    ) -> None:
+        """Every notice of `load` receipted once (topic, table and `/stats`), one deadline
+        request each. `others_stored`: receipts of other records the test sent (poison)."""
         assert self.follower is not None
         await self.wait_receipted(len(load.ids))
         requests = self.requests_topic
         await self.follower.wait_until(
-            lambda: len(_schedules(self.follower, requests)) >= len(load.deadline_keys()),
+            lambda: len(load.deadline_keys() - _schedules(self.follower, requests)) == 0,
             timeout_s=120,
             what="every deadline request published",
         )
-        ReceiptCheck.of(load.ids, self.receipts()).assert_each_receipted_once(
-            title, duplicates=duplicates
-        )
+        receipts = [
+            e for e in acknowledgements(self.receipts()) if e["data"]["notice_id"] in load.ids
+        ]
+        ReceiptCheck.of(load.ids, receipts).assert_each_receipted_once(title, duplicates=duplicates)
         stored = await stored_receipts_per_notice(self.database_url, self.raw_topic)
-        assert_one_stored_receipt_each(title, load.ids, stored)
+        assert_one_stored_receipt_each(
+            title, load.ids, {n: c for n, c in stored.items() if n in load.ids}
+        )
         found, republished = events_by_identity(
             self.follower.events(requests), schedule_request_identity
         )
+        of_load = {f"notice:{n}" for n in load.ids}
+        found = {key: ids for key, ids in found.items() if key[0] in of_load}
         assert_each_once(title, "deadline requests", load.deadline_keys(), found, republished)
         stats = await self.stats()
         print_counts(f"{title} /stats", {**stats["by_status"], "stored": stats["stored_receipts"]})
-        assert stats["stored_receipts"] == len(load.ids)
+        assert stats["stored_receipts"] == len(load.ids) + others_stored
         assert stats["by_status"]["duplicate"] == duplicates
 
     async def terminate_cleanly(self) -> int:
