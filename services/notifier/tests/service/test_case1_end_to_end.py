@@ -45,7 +45,7 @@ async def test_a_2022_backlog_of_48_notices_gives_the_desk_manager_one_escalatio
     smtp: SmtpCatcher,
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    notifier = await start_notifier(notifier_settings(aggregation_window_s=10.0))
+    notifier = await start_notifier(notifier_settings(aggregation_window_s=20.0))
     intake = await start_in_process(
         NoticeIntakeSettings(
             **(kafka_settings.model_dump() | {"database_url": database_url, "http_port": 0})
