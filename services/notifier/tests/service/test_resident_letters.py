@@ -31,7 +31,7 @@ async def test_a_household_gets_one_letter_even_when_the_stage_came_before_the_m
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    settings = notifier_settings(aggregation_window_s=2.0)
+    settings = notifier_settings(aggregation_window_s=6.0)
     service = await start_notifier(settings)
     # The deadline topic runs ahead of the resident topic: the stages arrive first.
     stages = [resident_stage("R-1", "C-1"), resident_stage("R-2", "C-2")]
