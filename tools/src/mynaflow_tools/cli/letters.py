@@ -41,7 +41,12 @@ EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 
 letters_app = typer.Typer(help="Letters to residents: bulk apology letters (お詫び文).")
-StaffOption = Annotated[str, typer.Option("--staff", help="Your staff id (who does this).")]
+StaffOption = Annotated[
+    str,
+    typer.Option(
+        "--staff", envvar="MYNAFLOW_STAFF_ID", help="Your staff id (who does this, on trust)."
+    ),
+]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait.")]
 
 
