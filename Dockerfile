@@ -9,7 +9,12 @@
 # no test packages (pytest). docker-compose.yml builds all four services from this file.
 #
 # The base images are build arguments with public defaults, so a ward that mirrors images
-# internally can point at its own registry without editing this file.
+# internally can point at its own registry without editing this file. Where none can be pulled,
+# `make images` builds stand-ins from Debian's mirror and PyPI (docs/deployment.md).
+#
+# A TLS-inspecting proxy's CA reaches the build as the secret `build-ca` (a PEM bundle):
+#   docker build --secret id=build-ca,src=/etc/ssl/certs/ca-certificates.crt ...
+# It is mounted only while uv and apt download, and never stored in a layer.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
 
@@ -37,13 +42,21 @@ COPY services/notice-intake/pyproject.toml services/notice-intake/
 COPY services/card-registry/pyproject.toml services/card-registry/
 COPY services/deadline-watcher/pyproject.toml services/deadline-watcher/
 COPY services/notifier/pyproject.toml services/notifier/
-RUN uv sync --locked --package "${SERVICE}" --no-dev --no-install-workspace
+# The uv cache is a build cache mount: the four images download each wheel once.
+RUN --mount=type=secret,id=build-ca \
+    --mount=type=cache,id=mynaflow-uv,target=/root/.cache/uv \
+    if [ -s /run/secrets/build-ca ]; then export SSL_CERT_FILE=/run/secrets/build-ca; fi; \
+    uv sync --locked --package "${SERVICE}" --no-dev --no-install-workspace
 
 # Then the code. The workspace members stay editable on purpose: a service finds its
 # migrations/ next to its src/ (services/<service>/migrations).
 COPY shared/ shared/
 COPY services/${SERVICE}/ services/${SERVICE}/
-RUN uv sync --locked --package "${SERVICE}" --no-dev
+# Installing the members fetches their build backend, so this step needs the CA too.
+RUN --mount=type=secret,id=build-ca \
+    --mount=type=cache,id=mynaflow-uv,target=/root/.cache/uv \
+    if [ -s /run/secrets/build-ca ]; then export SSL_CERT_FILE=/run/secrets/build-ca; fi; \
+    uv sync --locked --package "${SERVICE}" --no-dev
 
 FROM ${PYTHON_IMAGE}
 ARG SERVICE
@@ -51,9 +64,11 @@ ARG PORT
 RUN test -n "${PORT}" || { echo "build with --build-arg PORT=<http port>" >&2; exit 1; }
 # The notifier renders PDF letters to residents, which need a Japanese font; no other service
 # gets one.
-RUN if [ "${SERVICE}" = "notifier" ]; then \
-      apt-get update \
-      && apt-get install -y --no-install-recommends fonts-ipaexfont \
+RUN --mount=type=secret,id=build-ca \
+    if [ "${SERVICE}" = "notifier" ]; then \
+      ca=; if [ -s /run/secrets/build-ca ]; then ca=-oAcquire::https::CAInfo=/run/secrets/build-ca; fi; \
+      apt-get $ca update \
+      && apt-get $ca install -y --no-install-recommends fonts-ipaexfont \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin mynaflow
