@@ -54,6 +54,12 @@ class Counted(EventData):
     seq: int
 
 
+class Padded(EventData):
+    key: str
+    seq: int
+    padding: str
+
+
 # --- Kafka helpers ------------------------------------------------------------------------------
 
 
@@ -453,6 +459,88 @@ async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
         await impatient.stop()
 
     assert event_ids(await read_topic(kafka_bootstrap, late_topic)) == {event.id: 1}
+
+
+def padded_event(key: str, seq: int, padding: int) -> CloudEvent[Padded]:
+    return make_event(
+        source="outbox-test",
+        event_type="jp.mynaflow.test.padded.v1",
+        subject=key,
+        data=Padded(key=key, seq=seq, padding="x" * padding),
+    )
+
+
+async def test_a_row_the_broker_can_never_accept_is_parked_and_the_rest_flow_on(
+    platform_pool: Pool,
+    fresh_schema: str,
+    kafka_bootstrap: str,
+    topic: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A producer that refuses records over 20 kB, as Kafka refuses those over about 1 MB.
+    small_limit = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=20_000,
+    )
+    await small_limit.start()
+    too_large = padded_event("b", 1, padding=30_000)
+    behind_it = padded_event("b", 2, padding=0)  # same key: must never overtake the parked row
+    others = [padded_event("a", 1, 0), padded_event("a", 2, 0), padded_event("c", 1, 0)]
+    async with platform_pool.acquire() as conn, conn.transaction():
+        for event in [others[0], too_large, behind_it, others[1], others[2]]:
+            await add_to_outbox(conn, topic=topic, key=event.subject, event=event)
+    try:
+        async with running_relay(platform_pool, small_limit, fresh_schema) as relay:
+            await relay.flush(timeout_s=30)
+    finally:
+        await small_limit.stop()
+
+    assert set(event_ids(await read_topic(kafka_bootstrap, topic))) == {e.id for e in others}
+    parked = await platform_pool.fetch(
+        "SELECT event_id, parked_reason FROM outbox WHERE parked_at IS NOT NULL"
+    )
+    assert [str(row["event_id"]) for row in parked] == [too_large.id]
+    assert "MessageSizeTooLargeError" in parked[0]["parked_reason"]
+    assert await unpublished_count(platform_pool) == 2  # the parked row and the one behind it
+    labels = {"service": fresh_schema}
+    assert REGISTRY.get_sample_value("mynaflow_outbox_parked", labels) == 1
+    assert REGISTRY.get_sample_value("mynaflow_outbox_pending", labels) == 2
+    assert "outbox row parked" in caplog.text
+
+
+async def test_the_pending_count_is_shown_while_the_broker_refuses_every_row(
+    platform_pool: Pool,
+    fresh_schema: str,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # No such topic yet: every publish fails, and the backlog must still be visible.
+    await add_events(
+        platform_pool,
+        topic_name(TEST_TOPIC, topic_prefix),
+        [counted_event("k", n) for n in range(3)],
+    )
+    impatient = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=1000,
+    )
+    await impatient.start()
+    labels = {"service": fresh_schema}
+
+    async def pending_shown() -> bool:
+        return REGISTRY.get_sample_value("mynaflow_outbox_pending", labels) == 3
+
+    try:
+        async with running_relay(platform_pool, impatient, fresh_schema):
+            await wait_for(pending_shown, what="mynaflow_outbox_pending == 3")
+    finally:
+        await impatient.stop()
+    assert "outbox relay for" in caplog.text  # it was failing all along
 
 
 async def test_stop_cuts_a_stuck_batch_short_and_keeps_its_rows(

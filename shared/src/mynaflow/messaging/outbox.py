@@ -10,6 +10,13 @@ Only one relay per schema publishes at a time: it holds a session advisory lock 
 connection, which also LISTENs for the insert trigger's NOTIFY. Other replicas wait for the lock.
 Rows of one key therefore leave in id order; callers keep id order per key by locking the
 aggregate's row before adding its event (the usual case for a state change).
+
+A row the broker can never accept (too large, an invalid topic: `PERMANENT_SEND_ERRORS`) is
+parked with its reason (`parked_at`, `parked_reason`), logged as an error and counted in
+`mynaflow_outbox_parked`, instead of being retried for ever in front of every later row. Later
+rows of the same topic and key wait behind it, so their order is kept; every other row flows on.
+`mynaflow_outbox_pending` is recounted after every pass, failed or not, and includes parked and
+waiting rows: it never shows an empty outbox that is not. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -24,6 +31,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from prometheus_client import Counter, Gauge
 
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
@@ -43,7 +57,40 @@ OUTBOX_PUBLISHED = Counter(
     "mynaflow_messages_out", "Events published to Kafka by the outbox relay", ["service", "topic"]
 )
 OUTBOX_PENDING = Gauge("mynaflow_outbox_pending", "Outbox rows not yet published", ["service"])
+OUTBOX_PARKED = Gauge(
+    "mynaflow_outbox_parked",
+    "Outbox rows the broker can never accept, parked for an operator (alert on > 0)",
+    ["service"],
+)
 
+# Refusals that no retry changes: the same bytes to the same topic are refused every time.
+PERMANENT_SEND_ERRORS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+    CorruptRecordException,
+)
+
+# A row (aliased `o`) the relay may send: unsent, not parked, and not behind a parked row of its
+# key (whose order it would break). Parked rows and those behind them are left to an operator.
+_SENDABLE = """
+    o.published_at IS NULL AND o.parked_at IS NULL
+    AND NOT EXISTS (
+        SELECT 1 FROM outbox AS p
+        WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL
+          AND p.topic = o.topic AND p.key = o.key AND p.id < o.id
+    )
+"""
+# The queries built on it are constants: only these literal fragments are joined.
+_FETCH_SENDABLE = (
+    f"SELECT id, topic, key, payload, headers FROM outbox AS o WHERE {_SENDABLE} "  # noqa: S608
+    "ORDER BY id LIMIT $1"
+)
+_MAX_SENDABLE_ID = f"SELECT max(id) FROM outbox AS o WHERE {_SENDABLE}"  # noqa: S608
+_NONE_SENDABLE_THROUGH = (
+    f"SELECT NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.id <= $1 AND {_SENDABLE})"  # noqa: S608
+)
 _LOCK_NAMESPACE = "mynaflow.outbox:"
 _CLOUDEVENTS_HEADERS = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
 _FIRST_BACKOFF_S = 0.2
@@ -135,6 +182,21 @@ class _Row:
 
     def kafka_key(self) -> bytes | None:
         return self.key.encode("utf-8") if self.key is not None else None
+
+    @property
+    def ordering_key(self) -> tuple[str, str] | None:
+        """Rows with the same ordering key must leave in id order (a null key orders nothing)."""
+        return None if self.key is None else (self.topic, self.key)
+
+
+@dataclass(frozen=True)
+class _Parked:
+    row: _Row
+    error: Exception
+
+    @property
+    def reason(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}"[:1000]
 
 
 def _headers_of(column: dict[str, str] | str) -> dict[str, str]:
@@ -312,17 +374,28 @@ class OutboxRelay:
             await sleep_until_woken_or_stopping(self._wake, self._stopping, self._poll_interval_s)
 
     async def _publish_pending(self, conn: DbConnection) -> None:
-        """Publish batches until none is left, then record the pending count."""
-        while await self._publish_batch(conn) == self._batch_size:
-            pass
-        OUTBOX_PENDING.labels(self._service).set(await self._count_pending(conn))
+        """Publish batches until none is left; the pending count is recorded however it ends."""
+        try:
+            while await self._publish_batch(conn) == self._batch_size:
+                pass
+        finally:
+            await self._record_backlog(conn)
         self._progress.set()
 
+    async def _record_backlog(self, conn: DbConnection) -> None:
+        # Best effort: when the database is away, the failure that got here is the one to report.
+        with contextlib.suppress(Exception):
+            pending, parked = await self._count_backlog(conn)
+            OUTBOX_PENDING.labels(self._service).set(pending)
+            OUTBOX_PARKED.labels(self._service).set(parked)
+
     async def _publish_batch(self, conn: DbConnection) -> int:
-        """Publish the oldest unsent rows; marks those acknowledged, raises if any was not."""
+        """Publish the oldest sendable rows; marks those acknowledged, parks those refused for
+        good, and raises if any other was not acknowledged. Returns how many rows it read."""
         rows = await self._fetch_unpublished(conn)
-        delivered, error = await self._send(rows)
+        delivered, parked, error = await self._send(rows)
         await self._mark_published(conn, delivered)
+        await self._park(conn, parked)
         self._count_published(rows, set(delivered))
         if error is not None:
             raise error
@@ -334,13 +407,9 @@ class OutboxRelay:
             OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
 
     async def _fetch_unpublished(self, conn: DbConnection) -> list[_Row]:
+        """The oldest unsent rows, leaving out parked rows and rows of a key waiting behind one."""
         records = await conn.fetch(
-            """
-            SELECT id, topic, key, payload, headers FROM outbox
-            WHERE published_at IS NULL
-            ORDER BY id
-            LIMIT $1
-            """,
+            _FETCH_SENDABLE,
             self._batch_size,
         )
         return [
@@ -348,27 +417,48 @@ class OutboxRelay:
             for r in records
         ]
 
-    async def _send(self, rows: list[_Row]) -> tuple[list[int], Exception | None]:
-        """Send in id order, then await every acknowledgement: (ids acknowledged, first error)."""
-        futures, error = await self._enqueue_all(rows)
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        delivered = [
-            row.id for row, result in zip(rows, results, strict=False) if not _failed(result)
-        ]
-        failures = [result for result in results if isinstance(result, Exception)]
-        return delivered, error or (failures[0] if failures else None)
+    async def _send(self, rows: list[_Row]) -> tuple[list[int], list[_Parked], Exception | None]:
+        """Send in id order, then await every acknowledgement.
+
+        Returns the ids acknowledged, the rows refused for good (to park), and the first other
+        error (the rows it concerns stay unsent and are tried again).
+        """
+        sent, parked, error = await self._enqueue_all(rows)
+        results = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        delivered: list[int] = []
+        failures: list[Exception] = []
+        for (row, _), result in zip(sent, results, strict=True):
+            if not _failed(result):
+                delivered.append(row.id)
+            elif isinstance(result, PERMANENT_SEND_ERRORS):
+                parked.append(_Parked(row, result))
+            elif isinstance(result, Exception):
+                failures.append(result)
+        return delivered, parked, error or (failures[0] if failures else None)
 
     async def _enqueue_all(
         self, rows: list[_Row]
-    ) -> tuple[list[asyncio.Future[Any]], Exception | None]:
-        """Buffer rows in the producer; stop at the first refusal (e.g. the broker is away)."""
-        futures: list[asyncio.Future[Any]] = []
+    ) -> tuple[list[tuple[_Row, asyncio.Future[Any]]], list[_Parked], Exception | None]:
+        """Buffer rows in the producer; stop at the first refusal that may pass (broker away).
+
+        A row refused for good is set aside to be parked, and later rows of its key are held
+        back (not sent) so that they never overtake it.
+        """
+        sent: list[tuple[_Row, asyncio.Future[Any]]] = []
+        parked: list[_Parked] = []
+        blocked: set[tuple[str, str]] = set()
         for row in rows:
+            if row.ordering_key is not None and row.ordering_key in blocked:
+                continue
             try:
-                futures.append(await self._enqueue(row))
+                sent.append((row, await self._enqueue(row)))
+            except PERMANENT_SEND_ERRORS as error:
+                parked.append(_Parked(row, error))
+                if row.ordering_key is not None:
+                    blocked.add(row.ordering_key)
             except Exception as error:
-                return futures, error
-        return futures, None
+                return sent, parked, error
+        return sent, parked, None
 
     async def _enqueue(self, row: _Row) -> asyncio.Future[Any]:
         # `send` returns once the record is in the producer's buffer; the future resolves on ack.
@@ -387,13 +477,38 @@ class OutboxRelay:
             ids,
         )
 
-    async def _count_pending(self, conn: DbConnection) -> int:
-        count: int = await conn.fetchval(
+    async def _park(self, conn: DbConnection, parked: list[_Parked]) -> None:
+        """Set rows the broker refuses for good aside, with their reason, and say so loudly."""
+        if not parked:
+            return
+        await conn.executemany(
             """
-            SELECT count(*) FROM outbox WHERE published_at IS NULL
+            UPDATE outbox SET parked_at = now(), parked_reason = $2
+            WHERE id = $1 AND published_at IS NULL
+            """,
+            [(item.row.id, item.reason) for item in parked],
+        )
+        for item in parked:
+            log.error(
+                "outbox row parked: the broker can never accept it; later rows of its key wait",
+                extra={
+                    "outbox_id": item.row.id,
+                    "topic": item.row.topic,
+                    "payload_bytes": len(item.row.payload),
+                    "reason": item.reason,
+                },
+            )
+
+    async def _count_backlog(self, conn: DbConnection) -> tuple[int, int]:
+        """(rows not yet published, parked ones among them)."""
+        row = await conn.fetchrow(
+            """
+            SELECT count(*) AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked
+            FROM outbox WHERE published_at IS NULL
             """
         )
-        return count
+        assert row is not None  # an aggregate always returns one row
+        return int(row["pending"]), int(row["parked"])
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -407,18 +522,12 @@ class OutboxRelay:
                 await asyncio.wait_for(self._progress.wait(), timeout=0.1)
 
     async def _max_pending_id(self) -> int | None:
-        max_id: int | None = await self._pool.fetchval(
-            """
-            SELECT max(id) FROM outbox WHERE published_at IS NULL
-            """
-        )
+        max_id: int | None = await self._pool.fetchval(_MAX_SENDABLE_ID)
         return max_id
 
     async def _published_through(self, max_id: int) -> bool:
         done: bool = await self._pool.fetchval(
-            """
-            SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL AND id <= $1)
-            """,
+            _NONE_SENDABLE_THROUGH,
             max_id,
         )
         return done
