@@ -301,3 +301,13 @@ def test_a_receipt_redacts_the_free_text_it_carries() -> None:
 
     assert NUMBER not in readable_digits(receipt.model_dump_json())
     assert receipt.notice_id == "N-1"
+
+
+def test_a_shift_jis_form_with_ascii_digits_and_ideographic_spaces_is_redacted() -> None:
+    # Found by the fuzzer: the CP932 view was read only when full-width digits were present.
+    data = f"氏名,{spaced(chr(0x3000))}\r\n".encode("cp932")
+
+    redacted, count = personal_number.redact_bytes(data)
+
+    assert count == 1
+    assert redacted == "氏名,".encode("cp932") + b"[REDACTED-KOJIN-BANGO]\r\n"

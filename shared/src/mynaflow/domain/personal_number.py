@@ -43,6 +43,7 @@ import re
 import sys
 import unicodedata
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate
 from typing import Any, AnyStr, NamedTuple
@@ -317,27 +318,47 @@ def _fold_text(text: str) -> str:
     return "".join(_fold_character(char) if ord(char) > 0x7F else char for char in text)
 
 
-def _decoded_view(text: str) -> tuple[str, list[int], list[int]]:
-    """The text with escapes decoded and characters folded, plus for each view character the
-    start and end of the original characters it came from."""
+class _ViewMap(NamedTuple):
+    """Where each stretch of a decoded view came from: `view_starts[i]` is where segment i
+    begins in the view; `segments[i]` is its (start, end) in the original and whether it is
+    plain text (one character for one) or one decoded escape."""
+
+    view_starts: list[int]
+    segments: list[tuple[int, int, bool]]
+
+    def start_of(self, view_index: int) -> int:
+        i = bisect_right(self.view_starts, view_index) - 1
+        start, _, plain = self.segments[i]
+        return start + (view_index - self.view_starts[i]) if plain else start
+
+    def end_of(self, view_index: int) -> int:
+        """The end in the original of the view character at `view_index`."""
+        i = bisect_right(self.view_starts, view_index) - 1
+        start, end, plain = self.segments[i]
+        return start + (view_index - self.view_starts[i]) + 1 if plain else end
+
+
+def _decoded_view(text: str) -> tuple[str, _ViewMap]:
+    """The text with escapes decoded and characters folded, and where each part came from."""
     pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    position = 0
+    mapping = _ViewMap([], [])
+    position = length = 0
+
+    def add(piece: str, start: int, end: int, plain: bool) -> None:
+        nonlocal length
+        if piece:
+            pieces.append(piece)
+            mapping.view_starts.append(length)
+            mapping.segments.append((start, end, plain))
+            length += len(piece)
+
     for found in _ENCODED.finditer(text):
         start, end = found.span()
-        pieces.append(text[position:start])
-        starts.extend(range(position, start))
-        ends.extend(range(position + 1, start + 1))
-        decoded = _decode_encoded(found)
-        pieces.append(decoded)
-        starts.extend([start] * len(decoded))
-        ends.extend([end] * len(decoded))
+        add(text[position:start], position, start, True)
+        add(_decode_encoded(found), start, end, False)
         position = end
-    pieces.append(text[position:])
-    starts.extend(range(position, len(text)))
-    ends.extend(range(position + 1, len(text) + 1))
-    return "".join(pieces), starts, ends
+    add(text[position:], position, len(text), True)
+    return "".join(pieces), mapping
 
 
 def _redact_decoded_view(text: str, marker: str) -> tuple[str, int]:
@@ -353,9 +374,12 @@ def _redact_decoded_view(text: str, marker: str) -> tuple[str, int]:
 
 def _decoded_view_spans(text: str) -> tuple[list[tuple[int, int]], int]:
     """Spans of the original text whose decoded view holds a number, and how many numbers."""
-    view, starts, ends = _decoded_view(text)
+    view, mapping = _decoded_view(text)
     candidates = _valid_candidates(view)
-    spans = [PersonalNumberMatch(starts[c.start], ends[c.end - 1], c.digits) for c in candidates]
+    spans = [
+        PersonalNumberMatch(mapping.start_of(c.start), mapping.end_of(c.end - 1), c.digits)
+        for c in candidates
+    ]
     return _merged_spans(spans), len(candidates)
 
 
@@ -441,28 +465,26 @@ def _may_hold_digits(data: bytes) -> bool:
 
 _BytesPass = Callable[[bytes], tuple[bytes, int]]
 
-_CP932_FULL_WIDTH_DIGIT = re.compile(rb"\x82[\x4f-\x58]")
 
 
 def _utf16_digit_pair_pattern() -> re.Pattern[bytes]:
-    """Two digit code units in a row, little- or big-endian: only then is it worth reading the
-    bytes as UTF-16. Every number form has two digits side by side (zero-width characters go at
-    most between every pair). A digit is any Unicode decimal digit of the BMP (ASCII, full-width,
-    Arabic-Indic, ...) or any surrogate pair (the mathematical digits are astral)."""
-    starts = {
-        code - unicodedata.digit(chr(code)) for code in range(0x10000) if chr(code).isdecimal()
-    }
-    little: list[bytes] = [rb"[\x00-\xff][\xd8-\xdb][\x00-\xff][\xdc-\xdf]"]
-    big: list[bytes] = [rb"[\xd8-\xdb][\x00-\xff][\xdc-\xdf][\x00-\xff]"]
-    for start in sorted(starts):
-        high, low = re.escape(bytes([start >> 8])), bytes([start & 0xFF])
-        low_range = b"[" + re.escape(low) + b"-" + re.escape(bytes([(start & 0xFF) + 9])) + b"]"
-        little.append(low_range + high)
-        big.append(high + low_range)
-    unit_le, unit_be = b"|".join(little), b"|".join(big)
+    """Two digit-like code units in a row, little- or big-endian: only then is it worth reading
+    the bytes as UTF-16. Every number form has two digits side by side (zero-width characters go
+    at most between every pair). Digit-like: the low byte and the high byte each fit some
+    Unicode decimal digit of the BMP (ASCII, full-width, Arabic-Indic, ...), or a surrogate
+    (the mathematical digits are astral). Character classes only, so the scan stays fast."""
+    decimals = [code for code in range(0x10000) if chr(code).isdecimal()]
+    highs = _byte_class(sorted({code >> 8 for code in decimals}))
+    lows = _byte_class(sorted({code & 0xFF for code in decimals}))
+    little = rb"(?:" + lows + highs + rb"|[\x00-\xff][\xd8-\xdf])"
+    big = rb"(?:" + highs + lows + rb"|[\xd8-\xdf][\x00-\xff])"
     # Or sixteen ASCII code units in a row: UTF-16 text that may hold base64 or escapes.
     ascii_text = rb"|(?:[\x20-\x7e]\x00){16}|(?:\x00[\x20-\x7e]){16}"
-    return re.compile(b"(?:" + unit_le + b"){2}|(?:" + unit_be + b"){2}" + ascii_text)
+    return re.compile(little + b"{2}|" + big + b"{2}" + ascii_text)
+
+
+def _byte_class(values: list[int]) -> bytes:
+    return b"[" + b"".join(re.escape(bytes([value])) for value in values) + b"]"
 
 
 _UTF16_DIGIT_PAIR = _utf16_digit_pair_pattern()
@@ -491,7 +513,7 @@ def _bytes_passes(data: bytes) -> list[_BytesPass]:
         passes.append(_redact_utf8_text)
     else:
         passes.append(_redact_utf8_lenient)
-        if _CP932_FULL_WIDTH_DIGIT.search(data):
+        if _CP932_SIGNIFICANT.search(data):
             passes.append(_redact_cp932)
     if _UTF16_DIGIT_PAIR.search(data):
         passes.extend(_utf16_passes())
@@ -568,6 +590,9 @@ _CP932_CHARACTER = re.compile(rb"[\x81-\x9f\xe0-\xfc][\x40-\x7e\x80-\xfc]|.", re
 # separator; 0xA0 in particular must not read as a no-break space.
 _CP932_SINGLE = [chr(byte) if byte < 0x80 else "\ufffd" for byte in range(256)]
 _CP932_DOUBLE = _cp932_significant_double_bytes()
+# Worth reading as CP932: a full-width digit or a double-byte separator (`1234　5678　9012` with
+# ASCII digits, as a Shift_JIS form writes it).
+_CP932_SIGNIFICANT = re.compile(b"|".join(re.escape(code) for code in sorted(_CP932_DOUBLE)))
 
 
 def _utf16_passes() -> list[_BytesPass]:
