@@ -20,7 +20,7 @@ What comes out is read back the way a person or a script could (`readable`): eve
 Unicode digit, separators and zero-width characters removed, base64 runs decoded, and JSON
 documents' string values concatenated. The number must not be there.
 
-`MYNAFLOW_FUZZ_EXAMPLES` sets the number of examples (default 2,000, the normal suite). The
+`MYNAFLOW_FUZZ_EXAMPLES` sets the number of examples (default 3,000, the normal suite). The
 long run (docs/domain.md) uses 100,000.
 """
 
@@ -49,7 +49,7 @@ from mynaflow.messaging.failures import describe_error
 from mynaflow.runtime.logging import JsonFormatter
 from pydantic import BaseModel, StrictInt, ValidationError
 
-FUZZ_EXAMPLES = int(os.environ.get("MYNAFLOW_FUZZ_EXAMPLES", "2000"))
+FUZZ_EXAMPLES = int(os.environ.get("MYNAFLOW_FUZZ_EXAMPLES", "3000"))
 
 # The short run is part of the normal suite: pure and a few seconds. The long one is the same
 # test with more examples.

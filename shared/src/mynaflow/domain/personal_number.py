@@ -466,7 +466,6 @@ def _may_hold_digits(data: bytes) -> bool:
 _BytesPass = Callable[[bytes], tuple[bytes, int]]
 
 
-
 def _utf16_digit_pair_pattern() -> re.Pattern[bytes]:
     """Two digit-like code units in a row, little- or big-endian: only then is it worth reading
     the bytes as UTF-16. Every number form has two digits side by side (zero-width characters go
