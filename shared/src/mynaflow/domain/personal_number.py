@@ -17,18 +17,23 @@ What is detected (a candidate counts only when its check digit is valid):
 - each digit may be ASCII (0-9) or full-width (０-９), mixed freely.
 - in a longer grouped run (`1234-5678-9012-3456`) every 3-group window is tried, so a valid
   number is found wherever it sits.
-Not detected: kanji numerals, digits split by line breaks, tabs or other punctuation (a CSV that
-puts the groups in separate columns), other Unicode digit scripts.
+- structural views of every text (see "structural views" below): escapes decoded (JSON, `repr`,
+  bytes `repr`, URL, HTML), NFKC and any Unicode decimal digit, format characters dropped, base64
+  runs decoded; in JSON values, a number split along its groups over consecutive string values.
+Not detected: kanji numerals; digits split by line breaks, tabs or other punctuation inside one
+text; a split over fields other than along the groups.
 
 Bytes (`redact_bytes`) are searched in several views, so any input is safe to pass, binary
 included:
 - valid UTF-8 is decoded and redacted as text (marker `REDACTION_MARKER` in UTF-8);
 - anything else is searched byte-exactly as UTF-8 with undecodable bytes kept as they are (ASCII
-  digits and UTF-8 full-width digits), and as Shift_JIS/CP932 (full-width digits 0x82 0x4F..0x58);
+  digits and UTF-8 full-width digits), and as Shift_JIS/CP932 when it holds a full-width digit
+  (0x82 0x4F..0x58) or a double-byte separator such as 0x81 0x40 (U+3000);
   the marker there is the ASCII `BYTES_REDACTION_MARKER`, which is the same bytes in UTF-8 and
   CP932, so the file stays valid in its own encoding;
 - UTF-16 (LE and BE, either alignment; what Excel writes as "Unicode text") is searched when the
-  bytes hold four digit code units in a row, and the marker is written in the same UTF-16.
+  bytes hold two digit-like code units in a row (any BMP decimal digit, or a surrogate) or
+  sixteen ASCII code units, and the marker is written in the same UTF-16.
   ASCII-only UTF-16 at an odd offset reads the same in the other byte order, so there the marker
   may come out in the other order; the number is removed either way.
 Bytes outside the redacted spans are never changed.
