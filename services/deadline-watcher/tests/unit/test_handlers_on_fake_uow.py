@@ -113,12 +113,58 @@ async def test_a_redelivered_request_changes_nothing(
     assert memory.uow.commits == 1
 
 
+async def test_both_copies_of_a_republished_request_in_one_batch_apply_once(
+    memory: MemoryWatcher, deps: WatcherDeps
+) -> None:
+    # A relay that republished its rows puts both copies (same event ids) in one batch; the
+    # second copy of the first schedule must not undo the reschedule between them.
+    first, moved = schedule("k1", T0 + timedelta(hours=1)), schedule("k1", T0 + timedelta(hours=5))
+    await arrive(deps, first, moved, first, moved)
+    assert memory.deadlines.rows["k1"].due_at == T0 + timedelta(hours=5)
+    assert memory.published_types() == [("k1", "scheduled"), ("k1", "scheduled")]
+
+
 async def test_a_clear_for_a_key_never_scheduled_is_not_poison(
     memory: MemoryWatcher, deps: WatcherDeps
 ) -> None:
     await arrive(deps, clear("never-scheduled"))
     assert memory.published_types() == []
     assert memory.deadlines.rows == {}
+
+
+def sent(event: RawCloudEvent, at_time: datetime) -> RawCloudEvent:
+    """The event as its producer stamped it (CloudEvent `time`)."""
+    return event.model_copy(update={"time": at_time})
+
+
+async def test_a_clear_that_overtook_its_schedule_keeps_the_work_resolved(
+    memory: MemoryWatcher, deps: WatcherDeps
+) -> None:
+    due = T0 + timedelta(minutes=10)
+    # The producer scheduled at T0 and cleared at T0+1min; the clear arrives first.
+    await arrive(deps, sent(clear("k1"), T0 + timedelta(minutes=1)))
+    await arrive(deps, sent(schedule("k1", due), T0))
+    assert memory.deadlines.rows == {}
+    at(deps, due + timedelta(days=3))
+    assert await fire_due(deps) == 0
+    assert memory.published_types() == []  # no breach, no escalation of resolved work
+    # A schedule sent after the clear is a real reschedule: it opens the deadline again.
+    await arrive(deps, sent(schedule("k1", due + timedelta(days=5)), T0 + timedelta(minutes=2)))
+    assert memory.published_types() == [("k1", "scheduled")]
+    assert memory.deadlines.rows["k1"].is_open
+
+
+async def test_a_schedule_older_than_the_clear_in_the_same_batch_is_ignored(
+    memory: MemoryWatcher, deps: WatcherDeps
+) -> None:
+    due = T0 + timedelta(minutes=10)
+    await arrive(deps, schedule("k1", due))  # open, then cleared, then an old copy arrives
+    cleared_at = T0 + timedelta(minutes=5)
+    stale = sent(schedule("k1", due + timedelta(days=1)), T0 + timedelta(minutes=4))
+    await arrive(deps, sent(clear("k1"), cleared_at), stale)
+    assert not memory.deadlines.rows["k1"].is_open
+    assert memory.published_types() == [("k1", "scheduled"), ("k1", "cleared")]
+    assert memory.clears.latest_by_key == {"k1": cleared_at}
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from uuid import UUID
@@ -101,6 +101,18 @@ class MemoryDigests:
 
 
 @dataclass
+class MemoryClears:
+    latest_by_key: dict[str, datetime] = field(default_factory=dict)
+
+    async def latest(self, keys: Iterable[str]) -> dict[str, datetime]:
+        return {key: self.latest_by_key[key] for key in keys if key in self.latest_by_key}
+
+    async def record(self, cleared_as_of: Mapping[str, datetime]) -> None:
+        for key, at in cleared_as_of.items():
+            self.latest_by_key[key] = max(at, self.latest_by_key.get(key, at))
+
+
+@dataclass
 class MemoryDeadlineReads:
     """The loop's and the digest's reads; the `/deadlines` report is tested against PostgreSQL."""
 
@@ -127,11 +139,12 @@ class MemoryWatcher:
     deadlines: MemoryDeadlines = field(default_factory=MemoryDeadlines)
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
     digests: MemoryDigests = field(default_factory=MemoryDigests)
+    clears: MemoryClears = field(default_factory=MemoryClears)
     uow: FakeUnitOfWork[WatcherRepos] = field(init=False)
     reads: MemoryDeadlineReads = field(init=False)
 
     def __post_init__(self) -> None:
-        repos = WatcherRepos(self.deadlines, self.ledger, self.digests)
+        repos = WatcherRepos(self.deadlines, self.ledger, self.digests, self.clears)
         self.uow = FakeUnitOfWork(repos, rollback_repos=True)
         self.reads = MemoryDeadlineReads(self.deadlines, self.digests)
 

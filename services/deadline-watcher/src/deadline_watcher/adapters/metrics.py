@@ -21,3 +21,15 @@ LOOP_CYCLES = Counter(
     "mynaflow_deadline_loop_cycles_total",
     "Wake-ups of the firing loop (it sleeps until the next due time or a wake-up, never polls)",
 )
+STALE_SCHEDULES = Counter(
+    "mynaflow_deadline_stale_schedules_total",
+    "Schedule requests ignored because they were sent before the latest clear of their key",
+)
+CLOCK_SKEW_SECONDS = Gauge(
+    "mynaflow_deadline_clock_skew_seconds",
+    "This replica's clock minus the database's (positive: the replica runs fast)",
+)
+FIRING_REFUSED = Gauge(
+    "mynaflow_deadline_firing_refused",
+    "1 while this replica refuses to fire because its clock runs ahead of the database's",
+)

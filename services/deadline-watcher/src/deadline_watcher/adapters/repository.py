@@ -128,15 +128,26 @@ class Digests(Protocol):
     ) -> bool: ...
 
 
+class Clears(Protocol):
+    async def latest(self, keys: Iterable[str]) -> dict[str, datetime]:
+        """The CloudEvent time of the latest clear of each key that was ever cleared."""
+        ...
+
+    async def record(self, cleared_as_of: Mapping[str, datetime]) -> None:
+        """Remember these clears; an older time never replaces a newer one."""
+        ...
+
+
 @dataclass(frozen=True)
 class WatcherRepos:
     deadlines: Deadlines
     ledger: Ledger
     digests: Digests
+    clears: Clears
 
 
 def make_repos(conn: DbConnection) -> WatcherRepos:
-    return WatcherRepos(SqlDeadlines(conn), SqlLedger(conn), SqlDigests(conn))
+    return WatcherRepos(SqlDeadlines(conn), SqlLedger(conn), SqlDigests(conn), SqlClears(conn))
 
 
 async def _next_fire_at(db: DbConnection | asyncpg.Pool[asyncpg.Record]) -> datetime | None:
@@ -334,6 +345,37 @@ class SqlDigests:
             event_id,
         )
         return inserted is True
+
+
+class SqlClears:
+    """`deadline_clears`: the latest clear time per key."""
+
+    def __init__(self, conn: DbConnection) -> None:
+        self._conn = conn
+
+    async def latest(self, keys: Iterable[str]) -> dict[str, datetime]:
+        records = await self._conn.fetch(
+            """
+            SELECT key, cleared_as_of FROM deadline_clears WHERE key = ANY($1::text[])
+            """,
+            sorted(set(keys)),
+        )
+        return {record["key"]: record["cleared_as_of"] for record in records}
+
+    async def record(self, cleared_as_of: Mapping[str, datetime]) -> None:
+        if not cleared_as_of:
+            return
+        await self._conn.execute(
+            """
+            INSERT INTO deadline_clears (key, cleared_as_of)
+            SELECT * FROM unnest($1::text[], $2::timestamptz[]) ORDER BY 1
+            ON CONFLICT (key) DO UPDATE
+            SET cleared_as_of = greatest(deadline_clears.cleared_as_of, EXCLUDED.cleared_as_of),
+                recorded_at = now()
+            """,
+            list(cleared_as_of),
+            list(cleared_as_of.values()),
+        )
 
 
 class DeadlineReads(Protocol):

@@ -79,6 +79,17 @@ class Deadline:
         )
 
 
+def sent_before_clear(sent_at: datetime, latest_clear: datetime | None) -> bool:
+    """True when a schedule request was sent at or before the latest clear of its key.
+
+    A clear can overtake its schedule (a producer's retry, a replay of old requests). Such a
+    schedule describes work already resolved: applying it would breach and escalate it. A
+    schedule sent after the clear is a real reschedule and opens the deadline again. Equal
+    times count as before: resolved work is never reopened on a tie.
+    """
+    return latest_clear is not None and sent_at <= latest_clear
+
+
 def schedule(
     current: Deadline | None,
     request: ScheduleRequest,

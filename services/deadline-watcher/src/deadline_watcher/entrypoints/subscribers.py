@@ -48,9 +48,10 @@ def parse_request(event: RawCloudEvent, policies: Mapping[str, Policy]) -> Incom
                     "unknown_policy",
                     f"policy {schedule_request.policy!r} is not configured (known: {known})",
                 )
-            return Incoming(event.id, _with_safe_key(schedule_request))
+            return Incoming(event.id, _with_safe_key(schedule_request), event.time)
         if event.type == CLEAR_DEADLINE_V1:
-            return Incoming(event.id, _with_safe_key(ClearDeadline.model_validate(event.data)))
+            clear_request = ClearDeadline.model_validate(event.data)
+            return Incoming(event.id, _with_safe_key(clear_request), event.time)
     except pydantic.ValidationError as error:
         raise PoisonMessage("schema_invalid", f"{event.type}: {error}") from error
     raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")

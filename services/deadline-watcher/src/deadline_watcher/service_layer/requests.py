@@ -19,8 +19,15 @@ from mynaflow.contracts.deadlines import ClearDeadline, ScheduleDeadline
 from mynaflow.contracts.envelope import CloudEvent
 from mynaflow.domain.personal_number import redact_json_value
 
+from deadline_watcher.adapters.metrics import STALE_SCHEDULES
 from deadline_watcher.adapters.repository import Identity, LedgerEntry
-from deadline_watcher.domain.deadline import Deadline, ScheduleRequest, clear, schedule
+from deadline_watcher.domain.deadline import (
+    Deadline,
+    ScheduleRequest,
+    clear,
+    schedule,
+    sent_before_clear,
+)
 from deadline_watcher.domain.events import cleared_event, scheduled_event, stage_event
 from deadline_watcher.domain.policies import breach_only
 from deadline_watcher.service_layer.deps import REQUESTS_CONSUMER, WatcherDeps
@@ -33,10 +40,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Incoming:
-    """One request as the subscriber parsed it: its event id (the inbox key) and its data."""
+    """One request as the subscriber parsed it: its event id (the inbox key), its data and its
+    CloudEvent `time` (when the producer sent it; None: when it is applied)."""
 
     event_id: str
     request: Request
+    sent_at: datetime | None = None
 
 
 def without_personal_numbers(value: T) -> T:
@@ -57,6 +66,9 @@ class _Changes:
     """What a batch changes, kept in memory until it is written in one go."""
 
     deadlines: dict[str, Deadline]
+    # The latest clear of each key (CloudEvent time), and the clears of this batch to remember.
+    latest_clears: dict[str, datetime]
+    cleared: dict[str, datetime] = field(default_factory=dict)
     changed: dict[str, Deadline] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
     events: list[CloudEvent[Any]] = field(default_factory=list)
@@ -68,10 +80,22 @@ class _Changes:
         self.deadlines[deadline.key] = deadline
         self.changed[deadline.key] = deadline
 
+    def remember_clear(self, key: str, sent_at: datetime) -> None:
+        latest = max(sent_at, self.latest_clears.get(key, sent_at))
+        self.latest_clears[key] = self.cleared[key] = latest
+
 
 def _schedule(
-    request: ScheduleDeadline, changes: _Changes, deps: WatcherDeps, now: datetime
+    request: ScheduleDeadline,
+    sent_at: datetime,
+    changes: _Changes,
+    deps: WatcherDeps,
+    now: datetime,
 ) -> None:
+    if sent_before_clear(sent_at, changes.latest_clears.get(request.key)):
+        STALE_SCHEDULES.inc()
+        log.warning("schedule request sent before the latest clear of its key; ignored")
+        return
     policy = deps.policies[request.policy]
     # Instants travel as UTC on every event, whatever offset the producer wrote.
     due_at = request.due_instant().astimezone(UTC)
@@ -96,11 +120,15 @@ def _schedule(
     changes.woke = True
 
 
-def _clear(request: ClearDeadline, changes: _Changes, deps: WatcherDeps, now: datetime) -> None:
+def _clear(
+    request: ClearDeadline, sent_at: datetime, changes: _Changes, deps: WatcherDeps, now: datetime
+) -> None:
+    # Remembered even with nothing to stop: the schedule it overtook must not reopen the work.
+    changes.remember_clear(request.key, sent_at)
     current = changes.deadlines.get(request.key)
     if current is None:
         # Nothing to stop. Not poison: producers may clear what they never managed to schedule.
-        log.info("clear request for a key with no deadline; nothing to do")
+        log.info("clear request for a key with no deadline yet; remembered")
         return
     # A policy removed from the configuration since: the clear still applies (breach only).
     policy = deps.policies.get(current.policy) or breach_only(current.policy)
@@ -127,17 +155,21 @@ async def handle_requests(incoming: Sequence[Incoming], deps: WatcherDeps) -> No
         claimed = await uow.claim_many(
             [item.event_id for item in incoming], consumer=REQUESTS_CONSUMER
         )
-        fresh = [item for item in incoming if item.event_id in claimed]
+        # One flag per request: a second copy of an id in this same batch is not applied.
+        fresh = [item for item in incoming if item.event_id in claimed]  # I10-TEMP
         if not fresh:
             return
-        current = await uow.repos.deadlines.lock({item.request.key for item in fresh})
-        changes = _Changes(dict(current))
+        keys = {item.request.key for item in fresh}
+        current = await uow.repos.deadlines.lock(keys)
+        changes = _Changes(dict(current), await uow.repos.clears.latest(keys))
         for item in fresh:
+            sent_at = item.sent_at or now
             if isinstance(item.request, ScheduleDeadline):
-                _schedule(item.request, changes, deps, now)
+                _schedule(item.request, sent_at, changes, deps, now)
             else:
-                _clear(item.request, changes, deps, now)
+                _clear(item.request, sent_at, changes, deps, now)
         await uow.repos.deadlines.save(list(changes.changed.values()))
+        await uow.repos.clears.record(changes.cleared)
         inserted = await uow.repos.ledger.record(changes.ledger)
         for event in changes.events:
             if not _stage_event_refused(event, changes, inserted):
