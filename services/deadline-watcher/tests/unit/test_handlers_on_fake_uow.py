@@ -124,6 +124,17 @@ async def test_both_copies_of_a_republished_request_in_one_batch_apply_once(
     assert memory.published_types() == [("k1", "scheduled"), ("k1", "scheduled")]
 
 
+async def test_both_copies_of_a_republished_request_in_one_batch_apply_once(
+    memory: MemoryWatcher, deps: WatcherDeps
+) -> None:
+    # A relay that republished its rows puts both copies (same event ids) in one batch; the
+    # second copy of the first schedule must not undo the reschedule between them.
+    first, moved = schedule("k1", T0 + timedelta(hours=1)), schedule("k1", T0 + timedelta(hours=5))
+    await arrive(deps, first, moved, first, moved)
+    assert memory.deadlines.rows["k1"].due_at == T0 + timedelta(hours=5)
+    assert memory.published_types() == [("k1", "scheduled"), ("k1", "scheduled")]
+
+
 async def test_a_clear_for_a_key_never_scheduled_is_not_poison(
     memory: MemoryWatcher, deps: WatcherDeps
 ) -> None:

@@ -156,7 +156,8 @@ async def handle_requests(incoming: Sequence[Incoming], deps: WatcherDeps) -> No
             [item.event_id for item in incoming], consumer=REQUESTS_CONSUMER
         )
         # One flag per request: a second copy of an id in this same batch is not applied.
-        fresh = [item for item in incoming if item.event_id in claimed]  # I10-TEMP
+        # One flag per request: a second copy of an id in this same batch is not applied.
+        fresh = [item for item, is_new in zip(incoming, claimed, strict=True) if is_new]  # I10-TEMP
         if not fresh:
             return
         keys = {item.request.key for item in fresh}

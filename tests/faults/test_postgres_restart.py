@@ -1,0 +1,117 @@
+"""Fault 4: PostgreSQL stopped (as a crash: `pg_ctl stop -m immediate`) and restarted mid-load
+(a server of the test's own, committing synchronously).
+
+No offset may be committed past an unapplied message:
+- while the database is down, notice-intake's committed offsets do not move: sampled once it
+  reports the database away, and again after it has retried (its transient-failure counter
+  rose), they are equal;
+- they are never past what the database had applied (its per-partition mark, read as soon as
+  the server is back).
+Then the invariants of fault 1: every notice receipted once, one stored receipt each, one
+deadline request each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+from mynaflow.storage.pool import open_connection
+from mynaflow_testing.faults import IntakeUnderTest, Load, committed, print_counts, produce_records
+from mynaflow_testing.own_servers import OwnPostgres
+from mynaflow_testing.processes import Fleet
+from mynaflow_testing.waiting import wait_for
+
+pytestmark = pytest.mark.faults
+
+PROGRESS_BEFORE_OUTAGE = 0.20
+FURTHER_RETRIES = 3
+
+
+async def test_postgres_stopped_and_restarted_mid_load_commits_nothing_unapplied(
+    kafka_bootstrap: str, topic_prefix: str, own_postgres: OwnPostgres, fleet: Fleet, load: Load
+) -> None:
+    intake = IntakeUnderTest(
+        fleet.launch(
+            "notice-intake",
+            database_url=own_postgres.url,
+            kafka_bootstrap=kafka_bootstrap,
+            topic_prefix=topic_prefix,
+        ),
+        kafka_bootstrap,
+        topic_prefix,
+        own_postgres.url,
+    )
+    await intake.start()
+    try:
+        await produce_records(kafka_bootstrap, intake.raw_topic, load.records)
+        await intake.wait_receipted(math.ceil(PROGRESS_BEFORE_OUTAGE * len(load.records)))
+        await own_postgres.stop("immediate")
+        at_outage = intake.receipted()
+        commits = await commits_while_the_database_is_down(intake)
+        await own_postgres.start()
+        applied = await applied_through(own_postgres.url, intake.raw_topic)
+        print_counts("fault 4", {"notices": len(load.records), "receipted at outage": at_outage})
+        assert at_outage < len(load.records), "the outage came after the load was done"
+        assert_no_commit_past_the_applied(commits, applied)
+        await intake.check_invariants("fault 4: PostgreSQL restart", load)
+        assert await intake.terminate_cleanly() == 0
+    finally:
+        await intake.close()
+
+
+async def commits_while_the_database_is_down(intake: IntakeUnderTest) -> dict[int, int]:
+    """The committed offsets once the outage is noticed; they must not move while it lasts."""
+    await wait_for(
+        lambda: intake.process.answers("/readyz"),
+        until=lambda ready: not ready,
+        timeout=60,
+        what="notice-intake to report the database away",
+    )
+    first = await committed(intake.bootstrap, intake.group, intake.raw_topic)
+    retries = await transient_failures(intake)
+    await wait_for(
+        lambda: transient_failures(intake),
+        until=lambda now: now >= retries + FURTHER_RETRIES,
+        timeout=60,
+        what=f"{FURTHER_RETRIES} more retries while the database is down",
+    )
+    again = await committed(intake.bootstrap, intake.group, intake.raw_topic)
+    print_counts("fault 4 commits while down", {"first": first, "after retries": again})
+    assert again == first, "an offset was committed while nothing could be applied"
+    return again
+
+
+async def transient_failures(intake: IntakeUnderTest) -> float:
+    """`mynaflow_messages_failed_total{kind="transient"}`, summed over topics."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        text = (await client.get(f"{intake.process.url}/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mynaflow_messages_failed_total{") and 'kind="transient"' in line
+    )
+
+
+async def applied_through(database_url: str, topic: str) -> dict[int, int]:
+    """Per partition, the offset after the last message the database applied (intake's own
+    record of it; verification only, no endpoint shows it)."""
+    conn = await open_connection(database_url, schema="notice_intake")
+    try:
+        rows = await conn.fetch(
+            "SELECT partition, last_offset FROM consumed_partitions WHERE topic = $1", topic
+        )
+    finally:
+        await conn.close()
+    return {row["partition"]: row["last_offset"] + 1 for row in rows}
+
+
+def assert_no_commit_past_the_applied(commits: dict[int, int], applied: dict[int, int]) -> None:
+    partitions = sorted(commits.keys() | applied.keys())
+    print_counts(
+        "fault 4 per partition (committed, applied)",
+        {str(p): (commits.get(p, 0), applied.get(p, 0)) for p in partitions},
+    )
+    past = {p for p in partitions if commits.get(p, 0) > applied.get(p, 0)}
+    assert past == set(), "committed past what the database applied: those messages are lost"
