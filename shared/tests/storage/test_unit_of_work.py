@@ -109,7 +109,7 @@ async def test_an_inbox_id_is_claimed_once_across_units_and_within_one(
     async with units as uow:
         assert await uow.claim(event_id) is False
         assert await uow.claim(event_id, consumer="another") is True
-        assert await uow.claim_many([event_id, other, other]) == {str(other)}
+        assert await uow.claim_many([event_id, other, other]) == [False, True, False]
         await uow.commit()
 
 
@@ -120,7 +120,7 @@ async def test_a_claim_that_rolls_back_can_be_claimed_again(
     async with units as uow:
         assert await uow.claim(event_id) is True
     async with units as uow:
-        assert await uow.claim_many([event_id]) == {str(event_id)}
+        assert await uow.claim_many([event_id]) == [True]
 
 
 async def test_commit_twice_or_outside_the_block_is_refused(

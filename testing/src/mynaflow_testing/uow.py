@@ -86,8 +86,9 @@ class FakeUnitOfWork(Generic[ReposT]):
 
     async def claim_many(
         self, event_ids: Sequence[str | UUID], *, consumer: str = "default"
-    ) -> set[str]:
-        return {str(e) for e in event_ids if await self.claim(e, consumer=consumer)}
+    ) -> list[bool]:
+        # `claim` refuses an id claimed before, in this unit too: only a first copy is True.
+        return [await self.claim(event_id, consumer=consumer) for event_id in event_ids]
 
     def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
         self._pending.append(Emitted(topic, key, event))

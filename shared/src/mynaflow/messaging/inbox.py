@@ -43,11 +43,18 @@ async def claim_inbox(
 
 async def claim_inbox_many(
     conn: DbConnection, event_ids: Sequence[str | UUID], *, consumer: str = "default"
-) -> set[str]:
-    """Claim many ids in one statement; returns those new (the others were applied before)."""
+) -> list[bool]:
+    """Claim many ids in one statement: one flag per given id, in order.
+
+    True only for the first copy of an id not applied before. A later copy in the same batch
+    is False like any redelivery: a relay that republished an event can put both copies in one
+    batch, and applying both would replay it (a schedule, clear, schedule, clear sequence would
+    reopen a resolved deadline).
+    """
     require_transaction(conn, "claim_inbox_many")
-    if not event_ids:
-        return set()
+    ids = [str(event_id) for event_id in event_ids]
+    if not ids:
+        return []
     records = await conn.fetch(
         """
         INSERT INTO inbox (consumer, event_id)
@@ -56,6 +63,16 @@ async def claim_inbox_many(
         RETURNING event_id
         """,
         consumer,
-        [str(event_id) for event_id in event_ids],
+        list(dict.fromkeys(ids)),  # each id once: the statement may insert a row only once
     )
-    return {record["event_id"] for record in records}
+    return first_copies_of(ids, {record["event_id"] for record in records})
+
+
+def first_copies_of(ids: Sequence[str], new: set[str]) -> list[bool]:
+    """Per id: whether it is new and its first copy in `ids` (later copies are redeliveries)."""
+    seen: set[str] = set()
+    flags: list[bool] = []
+    for event_id in ids:
+        flags.append(event_id in new and event_id not in seen)
+        seen.add(event_id)
+    return flags

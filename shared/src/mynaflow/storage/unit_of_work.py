@@ -18,7 +18,9 @@ Invariants:
   commits, in the order they were emitted. A crash after the commit loses nothing; a rollback
   publishes nothing.
 - `claim(event_id)` records the inbox id in that same transaction: a redelivery changes nothing.
-  `claim_many(event_ids)` does the same for a batch in one statement and returns the new ids.
+  `claim_many(event_ids)` does the same for a batch in one statement and returns one flag per
+  id, True only for the first copy of an id never applied (a second copy in the same batch is a
+  redelivery too).
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ class UnitOfWork(Protocol[ReposT_co]):
 
     async def claim_many(
         self, event_ids: Sequence[str | UUID], *, consumer: str = "default"
-    ) -> set[str]:
-        """Record many inbox ids at once; returns those new (the others were applied before)."""
+    ) -> list[bool]:
+        """Record many inbox ids at once; per id, in order, whether to apply it: True only for
+        the first copy of an id never applied before (later copies in the batch are False)."""
         ...
 
     def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
@@ -151,7 +154,7 @@ class PostgresUnitOfWork(Generic[ReposT]):
 
     async def claim_many(
         self, event_ids: Sequence[str | UUID], *, consumer: str = "default"
-    ) -> set[str]:
+    ) -> list[bool]:
         return await claim_inbox_many(self.connection, event_ids, consumer=consumer)
 
     def emit(self, topic: str, key: str | None, event: CloudEvent[Any]) -> None:
