@@ -15,8 +15,14 @@ import math
 import time
 
 import pytest
-from mynaflow.storage.pool import open_connection
-from mynaflow_testing.faults import IntakeUnderTest, Load, committed, print_counts, produce_records
+from mynaflow_testing.faults import (
+    IntakeUnderTest,
+    Load,
+    applied_through,
+    committed,
+    print_counts,
+    produce_records,
+)
 from mynaflow_testing.processes import Fleet
 
 pytestmark = pytest.mark.faults
@@ -65,19 +71,6 @@ async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_
         assert await intake.terminate_cleanly() == 0
     finally:
         await intake.close()
-
-
-async def applied_through(database_url: str, topic: str) -> dict[int, int]:
-    """Per partition, the offset after the last message the database applied (intake's own
-    record of it; verification only, no endpoint shows it)."""
-    conn = await open_connection(database_url, schema="notice_intake")
-    try:
-        rows = await conn.fetch(
-            "SELECT partition, last_offset FROM consumed_partitions WHERE topic = $1", topic
-        )
-    finally:
-        await conn.close()
-    return {row["partition"]: row["last_offset"] + 1 for row in rows}
 
 
 def assert_commits_within_applied(applied: dict[int, int], commits: dict[int, int]) -> int:

@@ -17,8 +17,14 @@ import math
 
 import httpx
 import pytest
-from mynaflow.storage.pool import open_connection
-from mynaflow_testing.faults import IntakeUnderTest, Load, committed, print_counts, produce_records
+from mynaflow_testing.faults import (
+    IntakeUnderTest,
+    Load,
+    applied_through,
+    committed,
+    print_counts,
+    produce_records,
+)
 from mynaflow_testing.own_servers import OwnPostgres
 from mynaflow_testing.processes import Fleet
 from mynaflow_testing.waiting import wait_for
@@ -92,19 +98,6 @@ async def transient_failures(intake: IntakeUnderTest) -> float:
         for line in text.splitlines()
         if line.startswith("mynaflow_messages_failed_total{") and 'kind="transient"' in line
     )
-
-
-async def applied_through(database_url: str, topic: str) -> dict[int, int]:
-    """Per partition, the offset after the last message the database applied (intake's own
-    record of it; verification only, no endpoint shows it)."""
-    conn = await open_connection(database_url, schema="notice_intake")
-    try:
-        rows = await conn.fetch(
-            "SELECT partition, last_offset FROM consumed_partitions WHERE topic = $1", topic
-        )
-    finally:
-        await conn.close()
-    return {row["partition"]: row["last_offset"] + 1 for row in rows}
 
 
 def assert_no_commit_past_the_applied(commits: dict[int, int], applied: dict[int, int]) -> None:

@@ -278,6 +278,19 @@ async def stored_receipts_per_notice(database_url: str, raw_topic: str) -> Count
     return Counter({row["notice_id"]: row["n"] for row in rows})
 
 
+async def applied_through(database_url: str, topic: str) -> dict[int, int]:
+    """Per partition, the offset after the last message notice-intake's database applied (its
+    own record of it). Verification only: no endpoint shows it."""
+    conn = await open_connection(database_url, schema="notice_intake")
+    try:
+        rows = await conn.fetch(
+            "SELECT partition, last_offset FROM consumed_partitions WHERE topic = $1", topic
+        )
+    finally:
+        await conn.close()
+    return {row["partition"]: row["last_offset"] + 1 for row in rows}
+
+
 def assert_one_stored_receipt_each(title: str, sent: set[str], stored: Mapping[str, int]) -> None:
     doubled = {n for n, count in stored.items() if count != 1}
     print(
