@@ -776,7 +776,7 @@ def env_text(state: dict) -> str:
         f"export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{k['port']}\n"
         f"export DATABASE_URL=postgresql://{PG_USER}:{pg['password']}"
         f"@127.0.0.1:{pg['port']}/{PG_DB}\n"
-        "# One local broker: the settings' defaults (3 replicas, 2 in sync) are for a real cluster.\n"
+        "# One local broker; the settings' defaults (3 replicas, 2 in sync) suit a real cluster.\n"
         "export TOPIC_REPLICATION_FACTOR=1\n"
         "export TOPIC_MIN_INSYNC_REPLICAS=1\n"
     )
