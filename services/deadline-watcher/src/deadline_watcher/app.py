@@ -48,6 +48,8 @@ def bootstrap(context: ServiceContext[DeadlineWatcherSettings], **overrides: Any
         claim_batch=settings.claim_batch_size,
         digest_time=settings.digest_time,
         heartbeat_interval=timedelta(seconds=settings.heartbeat_interval_s),
+        clock_skew_tolerance=timedelta(seconds=settings.clock_skew_tolerance_s),
+        clock_skew_check=timedelta(seconds=settings.clock_skew_check_s),
     )
     return replace(deps, **overrides)
 

@@ -8,6 +8,9 @@ Service-specific variables (all optional; see docs/deadline-watcher.md):
 - `DIGEST_TIME` (08:30, JST): time of the daily `digest-due` event on business days;
 - `HEARTBEAT_INTERVAL_S` (60): interval of the `heartbeat` event;
 - `CLAIM_BATCH_SIZE` (500): deadlines claimed per firing transaction;
+- `CLOCK_SKEW_TOLERANCE_S` (2): how far this replica's clock may run ahead of the database's
+  before it refuses to fire;
+- `CLOCK_SKEW_CHECK_S` (30): how often the skew is measured (and at start-up);
 - `WARD_CLOSURES` / `WARD_OPEN_DAYS`: the ward's own calendar (see `mynaflow.domain.calendar`).
 """
 
@@ -33,6 +36,8 @@ class DeadlineWatcherSettings(MynaflowSettings):
     digest_time: time = time(8, 30)
     heartbeat_interval_s: float = Field(default=60.0, gt=0)
     claim_batch_size: int = Field(default=500, ge=1, le=10_000)
+    clock_skew_tolerance_s: float = Field(default=2.0, ge=0)
+    clock_skew_check_s: float = Field(default=30.0, gt=0)
 
     def policies(self) -> dict[str, Policy]:
         """Defaults, then `DEADLINE_POLICIES`, then `DEADLINE_POLICIES_FILE`; refuses bad ones."""

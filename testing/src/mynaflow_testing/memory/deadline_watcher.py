@@ -17,6 +17,7 @@ from deadline_watcher.adapters.repository import (
     WatcherRepos,
 )
 from deadline_watcher.domain.deadline import Deadline
+from mynaflow.domain.clock import Clock, SystemClock
 from mynaflow.storage.unit_of_work import Emitted
 
 from mynaflow_testing.uow import FakeUnitOfWork
@@ -118,6 +119,11 @@ class MemoryDeadlineReads:
 
     deadlines: MemoryDeadlines
     digests: MemoryDigests
+    # The database's clock: tests set it apart from the process clock to play clock skew.
+    database_clock: Clock = field(default_factory=SystemClock)
+
+    async def database_now(self) -> datetime:
+        return self.database_clock.now()
 
     async def next_fire_at(self) -> datetime | None:
         return await self.deadlines.next_fire_at()

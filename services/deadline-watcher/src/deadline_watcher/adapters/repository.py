@@ -387,6 +387,10 @@ class DeadlineReads(Protocol):
 
     async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]: ...
 
+    async def database_now(self) -> datetime:
+        """The database's clock, the one every replica shares."""
+        ...
+
 
 class SqlDeadlineReads:
     """Single statements on the pool, outside any transaction: the loop's next wake-up (once a
@@ -397,6 +401,12 @@ class SqlDeadlineReads:
 
     async def next_fire_at(self) -> datetime | None:
         return await _next_fire_at(self._pool)
+
+    async def database_now(self) -> datetime:
+        # clock_timestamp(), not now(): outside a transaction both are the same instant, but
+        # this one stays right if the read is ever moved into one.
+        instant: datetime = await self._pool.fetchval("SELECT clock_timestamp()")
+        return instant
 
     async def digest_recorded(self, day: date) -> bool:
         found: bool = await self._pool.fetchval(

@@ -46,6 +46,10 @@ class WatcherDeps:
     claim_batch: int = 500
     digest_time: time = DEFAULT_DIGEST_TIME
     heartbeat_interval: timedelta = timedelta(minutes=1)
+    # How far this replica's clock may run ahead of the database's before it stops firing, and
+    # how often that is measured (domain/clock_skew.py).
+    clock_skew_tolerance: timedelta = timedelta(seconds=2)
+    clock_skew_check: timedelta = timedelta(seconds=30)
     # Set by the request handler after commit: this replica's loop looks again at once.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 

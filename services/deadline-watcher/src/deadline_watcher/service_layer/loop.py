@@ -17,6 +17,7 @@ from mynaflow.runtime.loops import Backoff, resilient_loop, sleep_until_woken_or
 
 from deadline_watcher.adapters.metrics import LOOP_CYCLES, NEXT_DUE_SECONDS
 from deadline_watcher.domain.digest import next_digest_at
+from deadline_watcher.service_layer.clock_guard import ClockGuard
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.service_layer.firing import emit_digest_if_due, emit_heartbeat, fire_due
 
@@ -34,6 +35,7 @@ class WatcherLoop:
         self._next_heartbeat: datetime | None = None
         self._digest_sent_for: date | None = None
         self._backoff = Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S)
+        self.clock_guard = ClockGuard(deps)
 
     async def run(self) -> None:
         """Until `stopping` is set; every failure is logged and retried, never fatal."""
@@ -59,10 +61,21 @@ class WatcherLoop:
             # Cleared before looking, so a wake-up that arrives while we work is not lost.
             self.deps.wake.clear()
             LOOP_CYCLES.inc()
-            await self.fire_all_due()
-            self._digest_sent_for = await emit_digest_if_due(self.deps, self._digest_sent_for)
-            await self._heartbeat_if_due()
-            await self._sleep(await self._seconds_to_next_work())
+            await self._sleep(await self.cycle())
+
+    async def cycle(self) -> float:
+        """One look: fire what is due, the digest and the heartbeat; the seconds to sleep.
+
+        A replica whose clock runs ahead of the database's does none of it, not even the
+        heartbeat: if every replica refuses, the missing heartbeat raises the silent-watcher
+        alarm (docs/operations.md).
+        """
+        if not await self.clock_guard.allows_firing():
+            return self.deps.clock_skew_check.total_seconds()
+        await self.fire_all_due()
+        self._digest_sent_for = await emit_digest_if_due(self.deps, self._digest_sent_for)
+        await self._heartbeat_if_due()
+        return await self._seconds_to_next_work()
 
     async def fire_all_due(self) -> int:
         """Claim and fire batches until nothing due is left (or we are asked to stop)."""
