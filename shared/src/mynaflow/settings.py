@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -86,6 +86,24 @@ class KafkaSecuritySettings(BaseSettings):
     kafka_ssl_cafile: str | None = None
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
+    # SASL PLAIN sends the password as it is: over PLAINTEXT anyone on the path reads it. Refused
+    # unless a deployment says so on purpose (a test broker on a private network).
+    kafka_allow_sasl_plain_over_plaintext: bool = False
+
+    @model_validator(mode="after")
+    def _no_clear_text_password(self) -> KafkaSecuritySettings:
+        plain = (self.kafka_sasl_mechanism or "PLAIN") == "PLAIN"
+        if (
+            self.kafka_security_protocol == "SASL_PLAINTEXT"
+            and plain
+            and not self.kafka_allow_sasl_plain_over_plaintext
+        ):
+            raise ValueError(
+                "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT with SASL PLAIN sends the Kafka password "
+                "in clear text: use SASL_SSL, or a SCRAM mechanism, or set "
+                "KAFKA_ALLOW_SASL_PLAIN_OVER_PLAINTEXT=true on purpose"
+            )
+        return self
 
 
 class TopicOverride(BaseModel):
@@ -157,8 +175,12 @@ class MynaflowSettings(KafkaSecuritySettings):
     # Where the service's own migrations are, when not next to its code in the workspace layout
     # (`services/<name>/migrations`); a container image that copies them elsewhere sets it.
     migrations_dir: Path | None = None
-    # Replicas of each partition a service creates: 1 for the local single-node broker.
-    topic_replication_factor: int = Field(default=1, gt=0)
+    # Replicas of each partition a service creates, and how many must have a record before the
+    # producers' `acks="all"` succeeds (`min.insync.replicas`, set on each topic created). The
+    # defaults suit a real cluster of three or more brokers: one may fail and nothing is lost.
+    # The local single broker needs 1 and 1, which `make infra-up` exports in `.mynaflow/env`.
+    topic_replication_factor: int = Field(default=3, gt=0)
+    topic_min_insync_replicas: int = Field(default=2, gt=0)
     # Partitions and retention per topic where a deployment differs from the catalogue; read from
     # `TOPIC_PARTITIONS_<NAME>` and `TOPIC_RETENTION_MS_<NAME>` (dots and dashes of the topic
     # name become underscores: `TOPIC_PARTITIONS_JLIS_NOTICES_RAW=12`).
@@ -193,6 +215,16 @@ class MynaflowSettings(KafkaSecuritySettings):
         cls, overrides: dict[str, TopicOverride]
     ) -> dict[str, TopicOverride]:
         return {topic_override_key(name): override for name, override in overrides.items()}
+
+    @model_validator(mode="after")
+    def _in_sync_replicas_exist(self) -> MynaflowSettings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                f"TOPIC_MIN_INSYNC_REPLICAS ({self.topic_min_insync_replicas}) is more than "
+                f"TOPIC_REPLICATION_FACTOR ({self.topic_replication_factor}): every write would "
+                "be refused"
+            )
+        return self
 
     def business_calendar(self) -> BusinessCalendar:
         """The ward's business-day calendar: national rules plus its closures and open days."""

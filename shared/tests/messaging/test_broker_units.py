@@ -25,6 +25,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaMessage as KafkaStreamMessage
 from faststream.kafka.parser import AioKafkaParser
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, RawCloudEvent
+from mynaflow.contracts.topics import REGISTRY_COMMANDS
 from mynaflow.messaging.broker import make_broker
 from mynaflow.messaging.codec import parse_tolerating_bad_headers
 from mynaflow.messaging.dead_letter import DeadLetterSink
@@ -37,6 +38,7 @@ from mynaflow.messaging.reliable_consume import (
     poison_reason,
     reliable_subscriber,
 )
+from mynaflow.messaging.topics_admin import _new_topics
 from mynaflow.settings import MynaflowSettings
 from pydantic import BaseModel
 
@@ -273,3 +275,25 @@ async def test_json_nested_deeper_than_the_stack_is_passed_on_as_bytes() -> None
         await test_broker.publish(nested, "t.registry.events")
 
     assert [reason for _, reason in sink.records] == ["bad_json"]
+
+
+def test_topics_are_created_for_a_real_cluster_unless_the_settings_say_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TOPIC_REPLICATION_FACTOR", raising=False)  # `.mynaflow/env` sets them
+    monkeypatch.delenv("TOPIC_MIN_INSYNC_REPLICAS", raising=False)
+    cluster = MynaflowSettings(kafka_bootstrap_servers="unused:9092")
+    local = MynaflowSettings(
+        kafka_bootstrap_servers="unused:9092",
+        topic_replication_factor=1,
+        topic_min_insync_replicas=1,
+    )
+
+    (on_cluster,) = _new_topics(cluster, [REGISTRY_COMMANDS], "t.")
+    (on_local,) = _new_topics(local, [REGISTRY_COMMANDS], "t.")
+
+    assert (on_cluster.replication_factor, on_cluster.topic_configs["min.insync.replicas"]) == (
+        3,
+        "2",
+    )
+    assert (on_local.replication_factor, on_local.topic_configs["min.insync.replicas"]) == (1, "1")

@@ -21,7 +21,7 @@ SATURDAY = date(2026, 6, 6)
 def _no_deployment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test states the variables it reads; none leak in from the shell running pytest."""
     for name in list(os.environ):
-        if name.startswith(("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_", "MIGRATIONS_")):
+        if name.startswith(("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_", "MIGRATIONS_", "KAFKA_")):
             monkeypatch.delenv(name)
 
 
@@ -74,21 +74,69 @@ def test_a_topic_variable_that_is_not_a_count_stops_the_settings(
         MynaflowSettings()
 
 
-def test_replication_factor_and_batch_sizes_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replication_and_batch_sizes_are_settings_with_defaults_for_a_real_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = MynaflowSettings()
     assert (
-        MynaflowSettings().topic_replication_factor,
-        MynaflowSettings().outbox_batch_size,
-        MynaflowSettings().retention_batch_size,
-    ) == (1, 500, 10_000)
-    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "3")
+        defaults.topic_replication_factor,
+        defaults.topic_min_insync_replicas,
+        defaults.outbox_batch_size,
+        defaults.retention_batch_size,
+    ) == (3, 2, 500, 10_000)
+    # What `.mynaflow/env` exports for the local single broker.
+    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "1")
+    monkeypatch.setenv("TOPIC_MIN_INSYNC_REPLICAS", "1")
     monkeypatch.setenv("OUTBOX_BATCH_SIZE", "50")
     monkeypatch.setenv("RETENTION_BATCH_SIZE", "1000")
     settings = MynaflowSettings()
     assert (
         settings.topic_replication_factor,
+        settings.topic_min_insync_replicas,
         settings.outbox_batch_size,
         settings.retention_batch_size,
-    ) == (3, 50, 1000)
+    ) == (1, 1, 50, 1000)
+
+
+def test_more_replicas_in_sync_than_replicas_stops_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "1")
+    with pytest.raises(ValidationError, match="TOPIC_MIN_INSYNC_REPLICAS"):
+        MynaflowSettings()
+
+
+def test_the_local_env_file_sets_one_replica() -> None:
+    infra = Path(__file__).resolve().parents[3] / "scripts" / "infra.py"
+    text = infra.read_text(encoding="utf-8")
+    assert '"export TOPIC_REPLICATION_FACTOR=1\\n"' in text
+    assert '"export TOPIC_MIN_INSYNC_REPLICAS=1\\n"' in text
+
+
+@pytest.mark.parametrize("mechanism", [None, "PLAIN"])
+def test_sasl_plain_over_plaintext_is_refused_unless_allowed(
+    monkeypatch: pytest.MonkeyPatch, mechanism: str | None
+) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    if mechanism is not None:
+        monkeypatch.setenv("KAFKA_SASL_MECHANISM", mechanism)
+    with pytest.raises(ValidationError, match="KAFKA_ALLOW_SASL_PLAIN_OVER_PLAINTEXT"):
+        MynaflowSettings()
+    monkeypatch.setenv("KAFKA_ALLOW_SASL_PLAIN_OVER_PLAINTEXT", "true")
+    assert MynaflowSettings().kafka_security_protocol == "SASL_PLAINTEXT"
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mechanism"),
+    [("SASL_SSL", "PLAIN"), ("SASL_PLAINTEXT", "SCRAM-SHA-512"), ("PLAINTEXT", None)],
+)
+def test_a_password_that_never_crosses_the_wire_in_clear_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, protocol: str, mechanism: str | None
+) -> None:
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", protocol)
+    if mechanism is not None:
+        monkeypatch.setenv("KAFKA_SASL_MECHANISM", mechanism)
+    assert MynaflowSettings().kafka_security_protocol == protocol
 
 
 def test_a_deployment_may_say_where_the_migrations_are(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -84,12 +84,17 @@ async def admin_client(
         await admin.close()
 
 
-def _new_topic(spec: TopicSpec, prefix: str, replication_factor: int) -> NewTopic:
+def _new_topic(
+    spec: TopicSpec, prefix: str, replication_factor: int, min_insync_replicas: int | None = None
+) -> NewTopic:
+    configs = {"retention.ms": str(spec.retention_ms)}
+    if min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(min_insync_replicas)
     return NewTopic(
         name=topic_name(spec, prefix),
         num_partitions=spec.partitions,
         replication_factor=replication_factor,
-        topic_configs={"retention.ms": str(spec.retention_ms)},
+        topic_configs=configs,
     )
 
 
@@ -101,7 +106,12 @@ def _new_topics(
         return [_new_topic(spec, prefix, DEFAULT_REPLICATION_FACTOR) for spec in specs]
     settings = settings_or_bootstrap
     return [
-        _new_topic(settings.topic_spec(spec), prefix, settings.topic_replication_factor)
+        _new_topic(
+            settings.topic_spec(spec),
+            prefix,
+            settings.topic_replication_factor,
+            settings.topic_min_insync_replicas,
+        )
         for spec in specs
     ]
 
@@ -152,9 +162,9 @@ async def ensure_topics(
 
     `prefix=None` means the settings' `topic_prefix` (or none, given a bootstrap string).
     Partitions and `retention.ms` come from each spec, with the settings' `topic_overrides`
-    applied, and replication from `topic_replication_factor` (given a bootstrap string: the
-    specs as they are, one replica). Idempotent, and safe when several services start at the
-    same time.
+    applied, and replication from `topic_replication_factor` and `topic_min_insync_replicas`
+    (given a bootstrap string: the specs as they are, one replica, the broker's default).
+    Idempotent, and safe when several services start at the same time.
     """
     effective_prefix = _prefix_of(settings_or_bootstrap, prefix)
     new_topics = _new_topics(settings_or_bootstrap, specs, effective_prefix)
