@@ -134,6 +134,9 @@ class MemoryDeadlineReads:
     async def report(self, query: ReportQuery) -> list[Deadline]:
         raise AssertionError(f"{query} is not kept in memory: see the service tests")
 
+    async def report_total(self, query: ReportQuery) -> int:
+        raise AssertionError(f"{query} is not kept in memory: see the service tests")
+
     async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]:
         raise AssertionError(f"ledger_of({list(keys)}) is not kept in memory")
 

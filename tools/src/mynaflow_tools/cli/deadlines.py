@@ -3,9 +3,12 @@
     mynaflow deadlines                      open deadlines due within 30 days (overdue included)
     mynaflow deadlines --due-within 5bd     … within 5 business days (d, bd, h, min, s)
     mynaflow deadlines --breached           open deadlines whose breach has fired ("cases like A's")
+    mynaflow deadlines --overdue            open deadlines past due, breach fired or not
     mynaflow deadlines --policy notice_sla --json
 
 The CLI asks the watcher's `GET /deadlines` (`DEADLINE_WATCHER_URL`); it never reads its tables.
+At most `--limit` deadlines are listed; the report always says how many match (`total`) and
+whether the list was cut (`truncated`), in the table and in `--json`.
 
 Exit codes: 0 the report was read; 1 deadline-watcher did not answer; 2 a bad option.
 """
@@ -34,15 +37,23 @@ def register(app: typer.Typer) -> None:
 
 
 def report_params(
-    due_within: str | None, breached: bool, policy: str | None, include_cleared: bool, limit: int
+    due_within: str | None,
+    breached: bool,
+    policy: str | None,
+    include_cleared: bool,
+    limit: int,
+    overdue: bool = False,
 ) -> dict[str, str]:
-    """Query parameters of `GET /deadlines`; without `--breached` the window defaults to 30d."""
+    """Query parameters of `GET /deadlines`; without `--breached` or `--overdue` the window
+    defaults to 30d (overdue deadlines are always inside it)."""
     params = {"limit": str(limit)}
-    window = due_within or (None if breached else DEFAULT_WINDOW)
+    window = due_within or (None if breached or overdue else DEFAULT_WINDOW)
     if window:
         params["due_within"] = window
     if breached:
         params["breached"] = "true"
+    if overdue:
+        params["overdue"] = "true"
     if policy:
         params["policy"] = policy
     if include_cleared:
@@ -67,7 +78,16 @@ def deadlines(
         ),
     ] = None,
     breached: Annotated[
-        bool, typer.Option("--breached", help="Only deadlines whose breach has fired.")
+        bool,
+        typer.Option(
+            "--breached",
+            help="Only deadlines whose breach has fired (not those past due but not yet fired:"
+            " see --overdue).",
+        ),
+    ] = False,
+    overdue: Annotated[
+        bool,
+        typer.Option("--overdue", help="Only deadlines past due, whether the breach fired or not."),
     ] = False,
     policy: Annotated[str | None, typer.Option("--policy", help="Only this policy.")] = None,
     include_cleared: Annotated[
@@ -83,7 +103,7 @@ def deadlines(
     """Upcoming and breached deadlines, each with its ladder of stages."""
     settings = load_cli_settings()
     base_url = url or settings.deadline_watcher_url
-    params = report_params(due_within, breached, policy, include_cleared, limit)
+    params = report_params(due_within, breached, policy, include_cleared, limit, overdue)
     try:
         data = fetch_deadlines(base_url, params, settings.cli_http_timeout_s)
     except ValueError as error:
@@ -92,7 +112,16 @@ def deadlines(
     except httpx.HTTPError as error:
         stderr_console().print(f"[red]deadline-watcher at {base_url} did not answer:[/red] {error}")
         raise typer.Exit(EXIT_UNREACHABLE) from error
-    emit(data, as_json=as_json, render=render_deadlines)
+    emit(with_total(data), as_json=as_json, render=render_deadlines)
+
+
+def with_total(data: dict[str, Any]) -> dict[str, Any]:
+    """`total` and `truncated` as the watcher reports them. A watcher too old to report them
+    gets the most that can be said honestly: a full page may have been cut."""
+    if "total" in data:
+        return data
+    count = len(data["deadlines"])
+    return data | {"total": None, "truncated": None if count else False}
 
 
 def _short(instant: str | None) -> str | None:
@@ -133,8 +162,27 @@ def render_deadlines(data: dict[str, Any], console: Console) -> None:
     ]
     console.print(
         table(
-            f"Deadlines ({data['count']}), times in JST",
+            f"Deadlines ({_counted(data)}), times in JST",
             ("key", "policy", "due (JST)", "state", "queue", "stages ✓fired –skipped …pending"),
             rows,
         )
+    )
+    if data.get("truncated") is not False:
+        console.print(_truncation_warning(data))
+
+
+def _counted(data: dict[str, Any]) -> str:
+    total = data.get("total")
+    if total is None:
+        return f"{data['count']} shown, total unknown"
+    return f"{data['count']} of {total}" if data.get("truncated") else str(total)
+
+
+def _truncation_warning(data: dict[str, Any]) -> str:
+    total = data.get("total")
+    if total is None:
+        return "[yellow]This deadline-watcher does not say whether more deadlines match.[/yellow]"
+    return (
+        f"[yellow]Only {data['count']} of {total} deadlines shown: raise --limit or narrow the"
+        " filters to see the rest.[/yellow]"
     )

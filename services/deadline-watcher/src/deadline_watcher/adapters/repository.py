@@ -89,6 +89,8 @@ class ReportQuery:
 
     due_before: datetime | None = None
     breached_only: bool = False
+    # Past due by this instant (the report's now), whether the breach has fired yet or not.
+    overdue_at: datetime | None = None
     policy: str | None = None
     include_cleared: bool = False
     limit: int = 1000
@@ -385,11 +387,34 @@ class DeadlineReads(Protocol):
 
     async def report(self, query: ReportQuery) -> list[Deadline]: ...
 
+    async def report_total(self, query: ReportQuery) -> int:
+        """How many deadlines `report` would list without its limit."""
+        ...
+
     async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]: ...
 
     async def database_now(self) -> datetime:
         """The database's clock, the one every replica shares."""
         ...
+
+
+def _report_conditions(query: ReportQuery) -> tuple[str, list[object]]:
+    """The WHERE clause of a report and its arguments ($1, $2, ... in order)."""
+    conditions: list[str] = []
+    args: list[object] = []
+    for wanted, condition, value in (
+        (query.due_before is not None, "due_at <= ${}", query.due_before),
+        (query.breached_only, "breached_at IS NOT NULL", None),
+        (query.overdue_at is not None, "due_at < ${}", query.overdue_at),
+        (query.policy is not None, "policy = ${}", query.policy),
+        (not query.include_cleared, "status = 'open'", None),
+    ):
+        if wanted:
+            if "{}" in condition:
+                args.append(value)
+                condition = condition.format(len(args))
+            conditions.append(condition)
+    return " AND ".join(conditions) or "true", args
 
 
 class SqlDeadlineReads:
@@ -423,21 +448,8 @@ class SqlDeadlineReads:
         Only the conditions asked for are in the query, so the planner can use
         `deadlines_open_due_idx` for the usual "open, due before" report.
         """
-        conditions: list[str] = []
-        args: list[object] = []
-        for wanted, condition, value in (
-            (query.due_before is not None, "due_at <= ${}", query.due_before),
-            (query.breached_only, "breached_at IS NOT NULL", None),
-            (query.policy is not None, "policy = ${}", query.policy),
-            (not query.include_cleared, "status = 'open'", None),
-        ):
-            if wanted:
-                if "{}" in condition:
-                    args.append(value)
-                    condition = condition.format(len(args))
-                conditions.append(condition)
+        where, args = _report_conditions(query)
         args.append(query.limit)
-        where = " AND ".join(conditions) or "true"
         records = await self._pool.fetch(
             f"""
             SELECT {_DEADLINE_COLUMNS} FROM deadlines
@@ -448,6 +460,16 @@ class SqlDeadlineReads:
             *args,
         )
         return [deadline_from_record(record) for record in records]
+
+    async def report_total(self, query: ReportQuery) -> int:
+        where, args = _report_conditions(query)
+        total: int = await self._pool.fetchval(
+            f"""
+            SELECT count(*) FROM deadlines WHERE {where}
+            """,
+            *args,
+        )
+        return total
 
     async def ledger_of(self, keys: Sequence[str]) -> list[LedgerRow]:
         """Every ledger row of these keys (all generations), in decision order."""

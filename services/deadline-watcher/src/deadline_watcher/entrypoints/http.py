@@ -1,7 +1,8 @@
 """`GET /deadlines`: the read endpoint `mynaflow deadlines` calls (it never reads our tables).
 
 Query parameters (all optional): `due_within` (an offset like `30d`, `5bd`, `12h`: open deadlines
-due before now + that, overdue ones included), `breached` (`true`: only breached ones),
+due before now + that, overdue ones included), `breached` (`true`: only those whose breach has
+fired), `overdue` (`true`: only those past due, whether their breach has fired yet or not),
 `policy`, `include_cleared` (`true`), `limit` (default 1000, at most 10000).
 """
 
@@ -42,6 +43,7 @@ def parse_report_query(query: Mapping[str, str], deps: WatcherDeps) -> ReportQue
     return ReportQuery(
         due_before=due_before,
         breached_only=_flag(query, "breached"),
+        overdue_at=deps.clock.now() if _flag(query, "overdue") else None,
         policy=query.get("policy") or None,
         include_cleared=_flag(query, "include_cleared"),
         limit=limit,

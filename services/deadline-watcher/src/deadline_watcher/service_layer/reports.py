@@ -83,11 +83,17 @@ def _row(
 async def deadline_report(query: ReportQuery, deps: WatcherDeps) -> dict[str, Any]:
     now = deps.clock.now()
     deadlines = await deps.reads.report(replace(query, limit=min(query.limit, MAX_REPORT_ROWS)))
+    # A full page may hide more: say how many match, so a capped list never looks complete.
+    total = len(deadlines)
+    if total >= query.limit:
+        total = await deps.reads.report_total(query)
     by_key: dict[str, list[Any]] = defaultdict(list)
     for row in await deps.reads.ledger_of([d.key for d in deadlines]):
         by_key[row["key"]].append(row)
     return {
         "generated_at": now.isoformat(),
         "count": len(deadlines),
+        "total": total,
+        "truncated": total > len(deadlines),
         "deadlines": [_row(deadline, by_key[deadline.key], deps, now) for deadline in deadlines],
     }
