@@ -71,7 +71,10 @@ RUN --mount=type=secret,id=build-ca \
       && apt-get $ca install -y --no-install-recommends fonts-ipaexfont \
       && rm -rf /var/lib/apt/lists/*; \
     fi
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin mynaflow
+# /var/lib/mynaflow is the one place the service may write: the notifier's PDF letters
+# (LETTERS_DIR) go there, and a deployment mounts a volume on it (docs/deployment.md).
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin mynaflow \
+ && install -d -o mynaflow -g mynaflow /var/lib/mynaflow
 COPY --from=build /app /app
 WORKDIR /app
 # PYTHONTZPATH is empty so ZoneInfo reads the pinned `tzdata` package, never the image's files:
@@ -80,7 +83,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONTZPATH= \
     SERVICE=${SERVICE} \
-    HTTP_PORT=${PORT}
+    HTTP_PORT=${PORT} \
+    LETTERS_DIR=/var/lib/mynaflow/letters
 USER mynaflow
 EXPOSE ${PORT}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=5 \

@@ -19,7 +19,8 @@ export UV
 LOAD_ENV := if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "$${DATABASE_URL:-}" ]]; then \
 	  source .mynaflow/env; fi
 
-.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run
+.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run \
+	images images-smoke chart-check
 
 help:
 	@echo "make run          infra-up + sync + all four services in the foreground (Ctrl-C stops)"
@@ -29,6 +30,9 @@ help:
 	@echo "make infra-down   stop them (data kept)"
 	@echo "make infra-status show what runs where"
 	@echo "make infra-clean  stop them and delete their data"
+	@echo "make images       build mynaflow/<service>:<version> for the four services (Docker or buildah)"
+	@echo "make images-smoke run each image against the local Kafka and PostgreSQL"
+	@echo "make chart-check  helm lint + helm template | kubernetes-validate on deploy/helm/mynaflow"
 
 infra-up:
 	$(PYTHON) scripts/infra.py up
@@ -66,3 +70,14 @@ test: infra-up sync
 
 run: infra-up sync
 	$(LOAD_ENV); exec $(PYTHON) scripts/run_all.py
+
+# Container images and the Kubernetes chart (docs/deployment.md). `make images` needs no
+# Docker engine (buildah) and no registry but Debian's mirror and PyPI.
+images:
+	scripts/build_images.sh
+
+images-smoke: infra-up sync
+	$(LOAD_ENV); $(UV) run python scripts/images_smoke.py
+
+chart-check: sync
+	scripts/check_chart.sh
