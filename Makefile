@@ -19,12 +19,13 @@ export UV
 LOAD_ENV := if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "$${DATABASE_URL:-}" ]]; then \
 	  source .mynaflow/env; fi
 
-.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run \
+.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run demo \
 	images images-smoke chart-check
 
 help:
 	@echo "make run          infra-up + sync + all four services in the foreground (Ctrl-C stops)"
 	@echo "make test         infra-up + sync + pytest against real Kafka and PostgreSQL"
+	@echo "make demo         infra-up + sync + the Naka Ward incident replayed, and its report"
 	@echo "make lint         ruff check, ruff format --check, mypy (code and tests)"
 	@echo "make infra-up     start local Kafka + PostgreSQL (idempotent); settings in .mynaflow/env"
 	@echo "make infra-down   stop them (data kept)"
@@ -81,3 +82,9 @@ images-smoke: infra-up sync
 
 chart-check: sync
 	scripts/check_chart.sh
+
+# The incident replayed through all four services (docs/demo.md): its own database, topic
+# prefix and folder (.mynaflow/demo), so `make run`'s data is left alone. DEMO_ARGS=--json
+DEMO_ARGS ?=
+demo: infra-up sync
+	$(LOAD_ENV); $(UV) run mynaflow demo $(DEMO_ARGS)
