@@ -146,3 +146,37 @@ async def test_sigterm_while_waiting_for_kafka_at_start_up_exits_0_at_once(
 
     assert await asyncio.wait_for(service, 10) == 0
     assert time.monotonic() - stopping_at < 2
+
+
+async def test_a_service_whose_inbox_forgets_before_its_topics_do_refuses_to_start(
+    kafka_settings: MynaflowSettings,
+    database_url: str,
+    fresh_schema: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = kafka_settings.model_copy(
+        update={"database_url": database_url, "http_port": 0, "inbox_retention_days": 30}
+    )
+    consumed: list[Command] = []
+
+    def build(context: ServiceContext[MynaflowSettings]) -> None:
+        @context.subscriber(REGISTRY_COMMANDS)  # kept 365 days
+        async def apply(command: Command) -> None:
+            consumed.append(command)
+
+    definition = ServiceDefinition(
+        name=SERVICE,
+        schema=fresh_schema,
+        migrations_dir=write_migrations(tmp_path / "migrations"),
+        settings_class=MynaflowSettings,
+        build=build,
+    )
+    topic = settings.topic_prefix + REGISTRY_COMMANDS.name
+    await produce(settings, topic, [json.dumps({"n": 1})], key="k")
+
+    exit_code = await asyncio.wait_for(serve(definition, settings, stop_event=asyncio.Event()), 60)
+
+    assert exit_code == 1
+    assert consumed == []
+    assert "INBOX_RETENTION_DAYS=30" in caplog.text

@@ -97,6 +97,9 @@ class ServiceContext(Generic[SettingsT]):
     http: ServiceHttpApp
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[TaskFactory] = field(default_factory=list)
+    # Every topic a subscriber of this service reads: the runner checks at start-up that the
+    # inbox outlives their retention (`mynaflow.runtime.retention_check`).
+    consumed_topics: list[TopicSpec | str] = field(default_factory=list)
 
     @property
     def group_id(self) -> str:
@@ -125,6 +128,7 @@ class ServiceContext(Generic[SettingsT]):
         lag); each is one consumer, and Kafka rebalances them together when one joins or
         leaves, so prefer one subscriber over several topics to many subscribers.
         """
+        self.consumed_topics.extend((topic, *more_topics))
         return reliable_subscriber(
             router or self.broker,
             topic,

@@ -52,6 +52,7 @@ from mynaflow.runtime.http import HttpServer, ServiceHttpApp
 from mynaflow.runtime.logging import configure_logging
 from mynaflow.runtime.loops import Backoff, retry_for, sleep_until_woken_or_stopping
 from mynaflow.runtime.metrics import ServiceMetrics
+from mynaflow.runtime.retention_check import check_inbox_outlives_topics
 from mynaflow.settings import load_settings
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.storage.pool import create_pool
@@ -116,6 +117,8 @@ class ServiceRunner(Generic[SettingsT]):
         )
         self.context = context = self._make_context(pool, producer, broker, http_app)
         self.definition.build(context)
+        # Before anything is consumed: an inbox that forgets ids too early double-applies.
+        check_inbox_outlives_topics(self.settings, context.consumed_topics)
         context.add_task(self._refresh_lag_forever)
         context.add_task(self._prune_forever)
         await broker.start()
