@@ -461,6 +461,8 @@ def test_the_reader_reads_every_spelling_before_redaction() -> None:
     check()
 
 
+# The suite's 300 s limit per test would cut the long run short: allow about 20 ms an example.
+@pytest.mark.timeout(max(300, FUZZ_EXAMPLES // 50))
 @given(case=cases())
 @settings(
     max_examples=FUZZ_EXAMPLES,
