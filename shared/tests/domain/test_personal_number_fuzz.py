@@ -51,9 +51,9 @@ from pydantic import BaseModel, StrictInt, ValidationError
 
 FUZZ_EXAMPLES = int(os.environ.get("MYNAFLOW_FUZZ_EXAMPLES", "3000"))
 
-# The short run is part of the normal suite: pure and a few seconds. The long one is the same
-# test with more examples.
-pytestmark = pytest.mark.unit
+# Pure, but a property run of tens of seconds (minutes for the long one): `slow`, not `unit`.
+# The short run is still part of the normal suite (`make test` selects every marker).
+pytestmark = pytest.mark.slow
 
 # --- spellings --------------------------------------------------------------------------------
 
