@@ -26,6 +26,9 @@ from mynaflow_tools.cli.output import table
 from mynaflow_tools.demo import feed
 from mynaflow_tools.demo.run import DemoRun, get_json
 
+# The manager digest's subject starts so (the notifier's templates catalogue, docs/notifier.md).
+DIGEST_SUBJECT_MARK = "【日次】"
+DIGEST_LINES = 12
 INCIDENT_COMMAND = "mynaflow cases like --kind record_update_required --overdue"
 APOLOGY_COMMANDS = (
     "mynaflow letters apology --cases-from cases.json --staff M-RECORDS",
@@ -178,23 +181,22 @@ def emails(folder: Path) -> list[dict[str, Any]]:
 
 
 def latest_digest(folder: Path) -> dict[str, Any] | None:
+    """The latest digest that lists the most (the desk manager of the Case 1 queue)."""
     digests = [
-        (path, m)
+        {"file": path.name, "to": str(m["To"]), "subject": str(m["Subject"]), "text": plain(m)}
         for path in sorted(folder.glob("*.eml"))
         for m in [read_mail(path)]
-        if "ダイジェスト" in str(m["Subject"]) or "digest" in str(m["Subject"]).lower()
+        if str(m["Subject"]).startswith(DIGEST_SUBJECT_MARK)
     ]
     if not digests:
         return None
-    path, message = digests[-1]
+    chosen = max(reversed(digests), key=lambda d: len(d["text"]))
+    return chosen | {"text": "\n".join(chosen["text"].splitlines()[:DIGEST_LINES])}
+
+
+def plain(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
-    text = body.get_content() if body is not None else ""
-    return {
-        "file": path.name,
-        "to": str(message["To"]),
-        "subject": str(message["Subject"]),
-        "text": "\n".join(text.splitlines()[:14]),
-    }
+    return str(body.get_content()) if isinstance(body, EmailMessage) else ""
 
 
 def incident_query(run: DemoRun) -> dict[str, Any]:
@@ -309,7 +311,7 @@ def breach_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
                 breach["key"],
                 f"{breach['due_on']} {era(breach['due_on'])}",
                 gone.get("reason", "-"),
-                gone.get("invalid_from", "-"),
+                gone.get("expired_at", "-"),
             )
         )
     return rows
@@ -318,9 +320,9 @@ def breach_rows(data: dict[str, Any]) -> list[tuple[Any, ...]]:
 def render_mail_and_letters(data: dict[str, Any], console: Console) -> None:
     console.print(
         table(
-            f"Resident letters written (郵送) — {len(data['letters'])}",
-            ["template", "household", "path"],
-            [(x["template"], x["household"], x["path"]) for x in data["letters"]],
+            f"Resident letters written (郵送, PDF) — {sum(x['letters'] for x in data['letters'])}",
+            ["template", "letters", "manifest", "first letter"],
+            [(x["template"], x["letters"], x["manifest"], x["first"]) for x in data["letters"]],
         )
     )
     console.print(
