@@ -297,3 +297,36 @@ def test_topics_are_created_for_a_real_cluster_unless_the_settings_say_otherwise
         "2",
     )
     assert (on_local.replication_factor, on_local.topic_configs["min.insync.replicas"]) == (1, "1")
+
+
+class RefusingErrorTextSink(RecordingSink):
+    """A sink whose database refuses every error text but the minimal one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+
+    async def record(self, record: RawRecord, *, reason: str, error: str) -> None:
+        self.errors.append(error)
+        if error != "(error text not storable)":
+            raise asyncpg.CharacterNotInRepertoireError("invalid byte sequence")
+        await super().record(record, reason=reason, error=error)
+
+
+async def test_a_dead_letter_the_database_refuses_is_stored_without_its_error_text() -> None:
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    broker = make_broker(settings, service="card-registry")
+    sink = RefusingErrorTextSink()
+
+    @reliable_subscriber(broker, "registry.events", group_id="g", dead_letter=sink)
+    async def on_event(event: Numbered) -> None:
+        raise AssertionError(f"never valid: {event}")
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b"{not json", "t.registry.events")
+
+    assert [(record.value, reason) for record, reason in sink.records] == [
+        (b"{not json", "bad_json")
+    ]
+    assert sink.errors[-1] == "(error text not storable)"
+    assert len(sink.errors) == 2

@@ -148,3 +148,30 @@ async def test_a_poison_record_near_the_size_limit_makes_an_event_kafka_accepts(
     assert published.original_truncated
     assert published.original_length == len(huge)
     assert published.original_sha256 == hashlib.sha256(huge).hexdigest()
+
+
+async def test_an_error_text_quoting_a_nul_byte_is_stored(
+    platform_pool: Pool, dead_letter_topic: tuple[str, str]
+) -> None:
+    prefix, _ = dead_letter_topic
+    async with platform_pool.acquire() as conn, conn.transaction():
+        stored = await record_dead_letter(
+            conn,
+            service=SERVICE,
+            source_topic="jlis.notices.raw",
+            partition=0,
+            offset=5,
+            key=None,
+            payload=b"\x00",
+            reason="rule\x00violated",
+            error="PoisonMessage: unexpected \x00 in the notice",
+            topic_prefix=prefix,
+        )
+
+    assert stored
+    row = await platform_pool.fetchrow("SELECT reason, error FROM dead_letters")
+    assert row is not None
+    assert (row["reason"], row["error"]) == (
+        "rule\\x00violated",
+        "PoisonMessage: unexpected \\x00 in the notice",
+    )

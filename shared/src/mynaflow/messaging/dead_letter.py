@@ -123,7 +123,13 @@ def _redact(key: bytes | str | None, payload: bytes, reason: str, error: str) ->
     safe_reason, in_reason = redact_text(reason)
     safe_error, in_error = redact_text(error)
     total = in_key + in_payload + in_reason + in_error
-    return _Redacted(safe_key, safe_payload, safe_reason, safe_error, total)
+    return _Redacted(safe_key, safe_payload, _storable(safe_reason), _storable(safe_error), total)
+
+
+def _storable(text: str) -> str:
+    # An error may quote the record's bytes, NUL included, which PostgreSQL's text refuses: the
+    # dead letter would then never be stored, and its partition would stop.
+    return text.replace("\x00", "\\x00")
 
 
 def _dead_lettered_event(service: str, at: _Coordinates, redacted: _Redacted) -> CloudEvent[Any]:

@@ -67,6 +67,8 @@ __all__ = [
 
 UNHANDLED_REASON = "unhandled_error"
 UNREADABLE_REASON = "unreadable_record"
+# What a dead letter says when the database refused its error text.
+_MINIMAL_ERROR_TEXT = "(error text not storable)"
 # The database refused the record's values (SQLSTATE class 22): no retry will store them.
 STORAGE_REJECTED_REASON = "storage_rejected"
 
@@ -287,7 +289,12 @@ class _ReliableConsumeScope(BaseMiddleware):
     async def _record_dead_letter_until_stored(
         self, record: RawRecord, reason: str, text: str, error: Exception
     ) -> None:
-        """Storing the dead letter may itself fail transiently: retry it, never skip the record."""
+        """Storing the dead letter may itself fail transiently: retry it, never skip the record.
+
+        If the database refuses the dead letter as written, it is stored once more with only
+        what it cannot refuse (the bytes, the key, the reason code, the error's class name):
+        otherwise the record would be redelivered and refused for ever, stopping its partition.
+        """
         attempt = 0
         while True:
             attempt += 1
@@ -296,7 +303,14 @@ class _ReliableConsumeScope(BaseMiddleware):
                 return
             except Exception as store_error:
                 if not is_transient(store_error):
-                    raise
+                    if text == _MINIMAL_ERROR_TEXT:
+                        raise
+                    log.error(
+                        "dead letter refused by the database; storing it without its error text",
+                        extra={"error": type(store_error).__name__, "offset": record.offset},
+                    )
+                    text = _MINIMAL_ERROR_TEXT
+                    continue
                 delay = self.owner.policy.backoff_s(attempt)
                 log.warning(
                     "cannot store dead letter yet; retrying",
