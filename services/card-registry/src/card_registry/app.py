@@ -12,16 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 from mynaflow.contracts.topics import DEADLINES_REQUESTS, REGISTRY_EVENTS
-from mynaflow.runtime.loops import Backoff, resilient_loop
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
 from card_registry.adapters.repository import make_repos
 from card_registry.domain.pickup import PickupPeriods
 from card_registry.entrypoints.http import register_routes
 from card_registry.entrypoints.subscribers import register_subscribers
-from card_registry.service_layer.commands import sweep_pending
 from card_registry.service_layer.deps import RegistryDeps
+from card_registry.service_layer.tasks import sweep_parked_commands
 from card_registry.settings import CardRegistrySettings
 
 SERVICE_NAME = "card-registry"
@@ -53,29 +52,10 @@ def build(context: ServiceContext[CardRegistrySettings]) -> None:
 def register(context: ServiceContext[CardRegistrySettings], deps: RegistryDeps) -> None:
     """The subscriber of the four inputs, the sweep of parked commands and the read routes."""
     register_subscribers(context, deps)
-    context.add_task(lambda: sweep_parked_commands(context, deps))
-    register_routes(context, deps)
-
-
-async def sweep_parked_commands(
-    context: ServiceContext[CardRegistrySettings], deps: RegistryDeps
-) -> None:
-    """Parked commands are judged again every `PENDING_SWEEP_S`, so that one whose wait is over
-    is rejected even when nothing else arrives."""
-
-    async def step() -> float | None:
-        # Oldest expiry first, a batch per interval: parked commands are few (they wait for a
-        # move-in or a receipt that is seconds behind), so one batch is normally all of them.
-        await sweep_pending(deps)
-        return None
-
-    await resilient_loop(
-        step,
-        name="pending-command sweep",
-        stopping=context.stopping,
-        interval_s=context.settings.pending_sweep_s,
-        backoff=Backoff(0.2, 5.0),
+    context.add_task(
+        lambda: sweep_parked_commands(deps, context.stopping, context.settings.pending_sweep_s)
     )
+    register_routes(context, deps)
 
 
 def definition() -> ServiceDefinition[CardRegistrySettings]:

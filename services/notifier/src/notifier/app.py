@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 from mynaflow.contracts.notifier import Channel
 from mynaflow.contracts.topics import NOTIFIER_DELIVERIES
-from mynaflow.runtime.loops import Backoff, resilient_loop
-from mynaflow.runtime.service import ServiceContext, ServiceDefinition, define_service
+from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, define_service
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 
 from notifier.adapters.config_files import load_routing, load_staff
@@ -30,18 +29,12 @@ from notifier.domain.quiet_hours import QuietHours
 from notifier.domain.retry import RetrySchedule
 from notifier.entrypoints.http import DELIVERIES_PATH, deliveries_route
 from notifier.entrypoints.subscribers import register_subscribers
-from notifier.service_layer.delivery import deliver_next, seconds_until_next_due
 from notifier.service_layer.deps import NotifierDeps
-from notifier.service_layer.held import retry_next_held, seconds_until_next_held
 from notifier.service_layer.ports import ChannelSender
-from notifier.service_layer.watch import check_watcher
+from notifier.service_layer.tasks import run_delivery_worker, run_held_retries, run_watcher_check
 from notifier.settings import NotifierSettings
 
 SERVICE_NAME = "notifier"
-# Fallback poll of the worker loops; a handler that queues something due now wakes them.
-POLL_S = 1.0
-# Messages sent per worker step before it looks at stopping and the clock again.
-STEP_MESSAGES = 50
 
 
 def _senders(settings: NotifierSettings) -> dict[Channel, ChannelSender]:
@@ -105,67 +98,17 @@ def bootstrap(context: ServiceContext[NotifierSettings], **overrides: Any) -> No
 
 
 def build(context: ServiceContext[NotifierSettings]) -> None:
-    build_with(context)
+    """Wire the notifier: events in, deliveries out, never twice."""
+    register(context, bootstrap(context))
 
 
-def build_with(context: ServiceContext[NotifierSettings], **overrides: Any) -> NotifierDeps:
-    """`build` with chosen dependencies; returns them so tests can look inside."""
-    deps = bootstrap(context, **overrides)
+def register(context: ServiceContext[NotifierSettings], deps: NotifierDeps) -> None:
+    """The subscriber, the three background loops and `GET /deliveries`, on `deps`."""
     register_subscribers(context, deps)
-    context.add_task(lambda: run_delivery_worker(context, deps))
-    context.add_task(lambda: run_held_retries(context, deps))
-    context.add_task(lambda: run_watcher_check(context, deps))
+    context.add_task(lambda: run_delivery_worker(deps, context.stopping))
+    context.add_task(lambda: run_held_retries(deps, context.stopping))
+    context.add_task(lambda: run_watcher_check(deps, context.stopping))
     context.add_route(DELIVERIES_PATH, deliveries_route(deps))
-    return deps
-
-
-async def run_delivery_worker(context: ServiceContext[Any], deps: NotifierDeps) -> None:
-    async def step() -> float | None:
-        # Cleared before looking, so a wake-up that arrives while we work is not lost.
-        deps.wake.clear()
-        for _ in range(STEP_MESSAGES):
-            if context.stopping.is_set() or not await deliver_next(deps):
-                break
-        else:
-            return 0.0  # more may be due: look again at once
-        return await seconds_until_next_due(deps, POLL_S)
-
-    await resilient_loop(
-        step,
-        name="delivery worker",
-        stopping=context.stopping,
-        interval_s=POLL_S,
-        backoff=Backoff(0.2, 5.0),
-        wake=deps.wake,
-    )
-
-
-async def run_held_retries(context: ServiceContext[Any], deps: NotifierDeps) -> None:
-    async def step() -> float | None:
-        while not context.stopping.is_set() and await retry_next_held(deps):
-            pass
-        return await seconds_until_next_held(deps, POLL_S)
-
-    await resilient_loop(
-        step,
-        name="held-event retry",
-        stopping=context.stopping,
-        interval_s=POLL_S,
-        backoff=Backoff(0.2, 5.0),
-    )
-
-
-async def run_watcher_check(context: ServiceContext[Any], deps: NotifierDeps) -> None:
-    async def step() -> float | None:
-        return min(await check_watcher(deps), 30.0)
-
-    await resilient_loop(
-        step,
-        name="silent-watcher check",
-        stopping=context.stopping,
-        interval_s=30.0,
-        backoff=Backoff(0.5, 10.0),
-    )
 
 
 def definition() -> ServiceDefinition[NotifierSettings]:

@@ -19,7 +19,7 @@ from mynaflow.runtime.definition import ServiceContext
 from mynaflow.settings import load_settings
 from mynaflow_testing.ports import free_port
 from mynaflow_testing.service import RunningService, start_service
-from notifier.app import build_with, definition
+from notifier.app import bootstrap, definition, register
 from notifier.settings import NotifierSettings
 
 MANAGER = "M-RECORDS"
@@ -183,7 +183,7 @@ async def start_notifier(
 
     async def start(settings: NotifierSettings, **overrides: Any) -> RunningService[Any]:
         def build(context: ServiceContext[NotifierSettings]) -> None:
-            build_with(context, **overrides)
+            register(context, bootstrap(context, **overrides))
 
         service = replace(definition(), build=build)
         started = await start_service(service, settings, schema=fresh_schema)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from mynaflow.runtime.definition import ServiceContext
 from mynaflow.runtime.http import HttpError, QueryParams, request_headers
-from mynaflow.runtime.service import ServiceContext
 
 from card_registry.adapters.reports import Reports
 from card_registry.service_layer.deps import RegistryDeps

@@ -19,7 +19,7 @@ from mynaflow.contracts.topics import (
 )
 from mynaflow.messaging.errors import PoisonMessage
 from mynaflow.messaging.records import record_of
-from mynaflow.runtime.service import ServiceContext
+from mynaflow.runtime.definition import ServiceContext
 
 from card_registry.service_layer.commands import handle_command
 from card_registry.service_layer.deadline_events import handle_deadline_event

@@ -18,7 +18,7 @@ from mynaflow.contracts.topics import (
     RESIDENT_MOVES,
 )
 from mynaflow.messaging.records import record_of
-from mynaflow.runtime.service import ServiceContext
+from mynaflow.runtime.definition import ServiceContext
 
 from notifier.service_layer.apology import handle_command
 from notifier.service_layer.consume import handle_event
