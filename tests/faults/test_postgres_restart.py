@@ -1,5 +1,6 @@
 """Fault 4: PostgreSQL stopped (as a crash: `pg_ctl stop -m immediate`) and restarted mid-load
-(a server of the test's own, committing synchronously).
+(a server of the test's own, committing synchronously). Half the load is published before the
+outage, which begins once 20 % of the notices were receipted, and half during it.
 
 No offset may be committed past an unapplied message:
 - while the database is down, notice-intake's committed offsets do not move: sampled once it
@@ -51,10 +52,13 @@ async def test_postgres_stopped_and_restarted_mid_load_commits_nothing_unapplied
     )
     await intake.start()
     try:
-        await produce_records(kafka_bootstrap, intake.raw_topic, load.records)
+        half = len(load.records) // 2
+        await produce_records(kafka_bootstrap, intake.raw_topic, load.records[:half])
         await intake.wait_receipted(math.ceil(PROGRESS_BEFORE_OUTAGE * len(load.records)))
         await own_postgres.stop("immediate")
         at_outage = intake.receipted()
+        # Published into the outage, so that notice-intake has work it cannot apply.
+        await produce_records(kafka_bootstrap, intake.raw_topic, load.records[half:])
         commits = await commits_while_the_database_is_down(intake)
         await own_postgres.start()
         applied = await applied_through(own_postgres.url, intake.raw_topic)

@@ -464,6 +464,16 @@ class IntakeUnderTest:
         """Notice ids acknowledged on the topic so far: the progress a fault waits for."""
         return len(receipted_notice_ids(self.receipts()))
 
+    def duplicate_receipts(self) -> int:
+        """Distinct `duplicate` receipt events on the topic so far."""
+        return len(
+            {
+                e["id"]
+                for e in acknowledgements(self.receipts())
+                if e["data"]["status"] == "duplicate"
+            }
+        )
+
     async def wait_receipted(self, at_least: int, *, timeout_s: float = 300.0) -> int:
         assert self.follower is not None
         await self.follower.wait_until(
@@ -489,6 +499,11 @@ class IntakeUnderTest:
             lambda: len(load.deadline_keys() - _schedules(self.follower, requests)) == 0,
             timeout_s=120,
             what="every deadline request published",
+        )
+        await self.follower.wait_until(
+            lambda: self.duplicate_receipts() >= duplicates,
+            timeout_s=120,
+            what=f"{duplicates} duplicate receipts published (last: {self.duplicate_receipts()})",
         )
         receipts = [
             e for e in acknowledgements(self.receipts()) if e["data"]["notice_id"] in load.ids

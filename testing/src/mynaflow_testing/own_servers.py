@@ -146,7 +146,10 @@ class OwnPostgres:
         await asyncio.to_thread(_raising_readably, lambda: self._start_blocking(first=first))
 
     async def stop(self, mode: str = "immediate") -> None:
-        """`pg_ctl stop -m immediate` by default: every backend dies at once, as in a crash."""
+        """`pg_ctl stop -m immediate` by default: every backend dies at once, as in a crash.
+        A server that is not running is left as it is."""
+        if not (self.data / "postmaster.pid").exists():
+            return
         result = await asyncio.to_thread(infra.pg_stop, self._bindir(), self.data, mode)
         if result.returncode != 0:
             raise AssertionError(f"pg_ctl stop failed: {result.stdout}{result.stderr}")
