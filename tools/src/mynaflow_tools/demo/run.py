@@ -29,7 +29,14 @@ from mynaflow.settings import MynaflowSettings
 
 from mynaflow_tools.demo import feed
 from mynaflow_tools.demo.scenario import Scenario, build_scenario, final_commands
-from mynaflow_tools.demo.system import DEMO_DATABASE, DemoSystem, database_url_for, prepare
+from mynaflow_tools.demo.system import (
+    DEMO_DATABASE,
+    DEMO_TOPIC_PREFIX,
+    SERVICES,
+    DemoSystem,
+    database_url_for,
+    prepare,
+)
 
 T = TypeVar("T")
 NOTICE_ACKNOWLEDGED = "jp.mynaflow.intake.notice-acknowledged.v1"
@@ -89,33 +96,53 @@ class DemoRun:
         return self.events_of(events, NOTICE_ACKNOWLEDGED)
 
 
-def demo_settings(settings: MynaflowSettings, folder: Path) -> tuple[DemoSystem, MynaflowSettings]:
-    demo_url = database_url_for(settings.database_url, DEMO_DATABASE)
-    system = DemoSystem(folder, demo_url, settings.kafka_bootstrap_servers)
-    demo = settings.model_copy(update={"topic_prefix": system.topic_prefix})
+def demo_settings(
+    settings: MynaflowSettings,
+    folder: Path,
+    *,
+    database: str = DEMO_DATABASE,
+    topic_prefix: str = DEMO_TOPIC_PREFIX,
+) -> tuple[DemoSystem, MynaflowSettings]:
+    """The demo's system beside `settings`' servers; tests pass a database and prefix of theirs."""
+    demo_url = database_url_for(settings.database_url, database)
+    system = DemoSystem(folder, demo_url, settings.kafka_bootstrap_servers, topic_prefix)
+    demo = settings.model_copy(update={"topic_prefix": topic_prefix})
     return system, demo
+
+
+async def start_demo(
+    system: DemoSystem, settings: MynaflowSettings, admin_url: str, now: datetime | None = None
+) -> DemoRun:
+    """From scratch: the database, topics and folder made again, the processes ready."""
+    run = DemoRun(system, settings, build_scenario(now or datetime.now(UTC)))
+    await timed(run, "prepare", prepare(system, admin_url, settings))
+    system.plan({"deadline-watcher": {"DIGEST_TIME": NO_DIGEST_YET}})
+    await timed(run, "start services", system.start())
+    return run
+
+
+async def play(run: DemoRun, *, restart_each_service: bool = False) -> None:
+    """Every step until every outcome is in. With `restart_each_service`, each of the four is
+    stopped (SIGTERM) and started again at a different point of the scenario."""
+    restarts = list(SERVICES) if restart_each_service else []
+    await timed(run, "feed scenario", feed_scenario(run, restarts))
+    await timed(run, "case outcomes", wait_for_outcomes(run))
+    await timed(run, "digest", send_digest_now(run))
+    await timed(run, "apology letters", apology_letters(run))
+    await timed(run, "notifier settled", wait_for_notifier(run))
 
 
 async def run_demo(
     settings: MynaflowSettings,
     folder: Path,
-    now: datetime | None = None,
-    collect: Callable[[DemoRun], Awaitable[dict[str, Any]]] | None = None,
+    collect: Callable[[DemoRun], Awaitable[dict[str, Any]]],
 ) -> DemoRun:
-    """Prepare, start, feed, wait for every outcome; the system is stopped in every case."""
+    """Prepare, start, play, collect the report; the system is stopped in every case."""
     system, demo = demo_settings(settings, folder)
-    run = DemoRun(system, demo, build_scenario(now or datetime.now(UTC)))
-    await timed(run, "prepare", prepare(system, settings.database_url, demo))
-    system.plan({"deadline-watcher": {"DIGEST_TIME": NO_DIGEST_YET}})
     try:
-        await timed(run, "start services", system.start())
-        await timed(run, "feed scenario", feed_scenario(run))
-        await timed(run, "case outcomes", wait_for_outcomes(run))
-        await timed(run, "digest", send_digest_now(run))
-        await timed(run, "apology letters", apology_letters(run))
-        await timed(run, "notifier settled", wait_for_notifier(run))
-        if collect is not None:
-            run.report = await collect(run)
+        run = await start_demo(system, demo, settings.database_url)
+        await play(run)
+        run.report = await collect(run)
     finally:
         await system.stop()
     return run
@@ -126,7 +153,7 @@ async def run_and_collect(settings: MynaflowSettings, folder: Path) -> dict[str,
     from mynaflow_tools.demo.report import collect  # the report reads this module's run
 
     started = time.monotonic()
-    run = await run_demo(settings, folder, collect=collect)
+    run = await run_demo(settings, folder, collect)
     run.report["timings_s"]["total"] = round(time.monotonic() - started, 1)
     return run.report
 
@@ -141,20 +168,29 @@ async def timed(run: DemoRun, step: str, work: Awaitable[T]) -> T:
     return result
 
 
-async def feed_scenario(run: DemoRun) -> None:
+async def feed_scenario(run: DemoRun, restarts: list[str]) -> None:
     scenario, settings = run.scenario, run.settings
     await feed.publish_moves(settings, scenario.moves)
+    await restart_next(run, restarts)
     await answered(run, scenario.setup_commands, expect=r.COMMAND_ACCEPTED_V1)
     notices = feed.write_notice_file(run.system.folder / "jlis-notices.jsonl", scenario.notices)
     await asyncio.to_thread(feed.run_cli, run.system.cli_env(), "notices", "import", str(notices))
+    await restart_next(run, restarts)
     await wait_until(
         run.receipts,
         lambda got: len({e["data"]["notice_id"] for e in got}) == scenario.notice_count,
         what=f"{scenario.notice_count} receipts",
     )
+    await restart_next(run, restarts)
     await answered(run, scenario.work_commands, expect=r.COMMAND_ACCEPTED_V1)
+    await restart_next(run, restarts)
     run.rejected = list((await feed.send_commands(settings, scenario.rejected_commands)).values())
     await answered(run, final_commands(), expect=r.COMMAND_ACCEPTED_V1)
+
+
+async def restart_next(run: DemoRun, restarts: list[str]) -> None:
+    if restarts:
+        await run.system.restart(restarts.pop(0))
 
 
 async def answered(run: DemoRun, commands: list[r.RegistryCommand], *, expect: str) -> None:

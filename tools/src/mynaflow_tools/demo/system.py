@@ -240,3 +240,15 @@ async def prepare(system: DemoSystem, admin_database_url: str, settings: Mynaflo
     await recreate_database(admin_database_url, urlsplit(system.database_url).path.lstrip("/"))
     await delete_topics(settings, system.topic_prefix)
     system.reset_folder()
+
+
+async def remove(system: DemoSystem, admin_database_url: str, settings: MynaflowSettings) -> None:
+    """Stop what still runs, then drop the database and delete the topics (tests clean up)."""
+    await system.stop()
+    conn = await asyncpg.connect(admin_database_url)
+    try:
+        database = urlsplit(system.database_url).path.lstrip("/")
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    await delete_topics(settings, system.topic_prefix)
