@@ -42,6 +42,7 @@ from mynaflow.messaging.topics_admin import (
     group_id_for,
     kafka_client_options,
 )
+from mynaflow.runtime.dead_letters import DEAD_LETTERS_PATH, dead_letters_route
 from mynaflow.runtime.definition import (
     ServiceContext,
     ServiceDefinition,
@@ -111,6 +112,7 @@ class ServiceRunner(Generic[SettingsT]):
             readiness_checks={"kafka": self._check_kafka, "postgres": self._check_postgres}
         )
         http_app.add_route("/info", self._info)
+        http_app.add_route(DEAD_LETTERS_PATH, dead_letters_route(pool))
         # Bound now, so a taken port fails the start-up before anything is consumed.
         self._http = HttpServer(
             http_app, host=self.settings.http_host, port=self.settings.http_port
