@@ -12,7 +12,12 @@ from typing import Any
 import mynaflow.contracts
 import pytest
 from mynaflow.contracts import deadlines, intake, notifier, registry, resident
-from mynaflow.contracts.dead_letter import DeadLetteredMessage, message_dead_lettered_type
+from mynaflow.contracts.dead_letter import (
+    DEAD_LETTER_REPLAYED_V1,
+    DeadLetteredMessage,
+    DeadLetterReplayed,
+    message_dead_lettered_type,
+)
 from mynaflow.contracts.envelope import (
     EVENT_TYPE_PREFIX,
     AnyCloudEvent,
@@ -51,6 +56,7 @@ MODELS: dict[str, type[BaseModel]] = {
     **registry.EVENT_MODELS,
     **notifier.COMMAND_MODELS,
     **notifier.EVENT_MODELS,
+    DEAD_LETTER_REPLAYED_V1: DeadLetterReplayed,
 }
 
 

@@ -40,3 +40,22 @@ class DeadLetteredMessage(EventData):
     # How many individual numbers were redacted from the payload, key, reason and error.
     redactions: int
     dead_lettered_at: datetime
+
+
+# `mynaflow dead-letters replay` re-published a dead letter to its source topic. Written by the
+# operator CLI (`source` "mynaflow-cli") on the service's dead-letter topic, keyed
+# `<service>:<dead letter id>`, *before* the record is re-published: a second replay of the same
+# dead letter is refused unless the operator asks for it again.
+DEAD_LETTER_REPLAYED_V1 = "jp.mynaflow.operator.dead-letter-replayed.v1"
+
+
+class DeadLetterReplayed(EventData):
+    service: str
+    dead_letter_id: int
+    source_topic: str
+    partition: int
+    offset: int
+    # SHA-256 (hex) of the re-published bytes: the stored, redacted original.
+    original_sha256: str
+    replayed_by: str
+    replayed_at: datetime
