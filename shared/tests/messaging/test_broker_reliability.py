@@ -270,18 +270,24 @@ async def test_poison_messages_are_dead_lettered_with_reason_and_bytes_and_the_r
     assert originals == poison
 
 
+def bug_on_2(attempts: list[int]) -> Fail:
+    """A handler with a programming error on message 2; each attempt on it goes to `attempts`."""
+
+    def fail(n: int) -> None:
+        if n == 2:
+            attempts.append(n)
+            raise KeyError("a programming error")
+
+    return fail
+
+
 async def test_an_unknown_error_is_retried_then_dead_lettered_as_unhandled(
     harness: Harness,
 ) -> None:
     partition = await harness.publish(numbers_json(range(6)))
     attempts_on_2: list[int] = []
 
-    def bug_on_2(n: int) -> None:
-        if n == 2:
-            attempts_on_2.append(n)
-            raise KeyError("a programming error")
-
-    await harness.consume(bug_on_2)
+    await harness.consume(bug_on_2(attempts_on_2))
     numbers = await harness.applied_and_committed(5, partition, 6)
 
     assert numbers == [0, 1, 3, 4, 5]
@@ -376,12 +382,7 @@ async def test_a_batch_hitting_a_bug_dead_letters_only_the_record_that_triggers_
     partition = await harness.publish(numbers_json(range(6)))
     attempts_on_2: list[int] = []
 
-    def bug_on_2(n: int) -> None:
-        if n == 2:
-            attempts_on_2.append(n)
-            raise KeyError("a programming error")
-
-    await harness.consume(bug_on_2, batch=True, max_records=5)
+    await harness.consume(bug_on_2(attempts_on_2), batch=True, max_records=5)
     numbers = await harness.applied_and_committed(5, partition, 6)
 
     assert numbers == [0, 1, 3, 4, 5]

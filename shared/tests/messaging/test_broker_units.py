@@ -20,7 +20,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import ConsumerRecord
 from faststream.exceptions import AckMessage
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.message import KafkaMessage as KafkaStreamMessage
 from faststream.kafka.parser import AioKafkaParser
@@ -113,6 +113,31 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert [policy.backoff_s(attempt) for attempt in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
+def offline_broker(service: str) -> KafkaBroker:
+    """The service's broker under topic prefix `t.`, for `TestKafkaBroker` (no server)."""
+    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
+    return make_broker(settings, service=service)
+
+
+def consumer_record(
+    key: bytes | None, value: bytes, headers: list[tuple[str, bytes | None]]
+) -> ConsumerRecord[bytes, bytes]:
+    """A record of `t.registry.events` as aiokafka hands it over (offset 7 of partition 0)."""
+    return ConsumerRecord(
+        topic="t.registry.events",
+        partition=0,
+        offset=7,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value),
+        headers=headers,
+    )
+
+
 class RecordingSink(DeadLetterSink):
     """Keeps dead letters in memory instead of PostgreSQL."""
 
@@ -126,8 +151,7 @@ class RecordingSink(DeadLetterSink):
 
 
 async def test_cloudevents_content_type_is_decoded_and_poison_is_dead_lettered() -> None:
-    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
-    broker = make_broker(settings, service="card-registry")
+    broker = offline_broker("card-registry")
     sink = RecordingSink()
     seen: list[Any] = []
 
@@ -163,8 +187,7 @@ async def test_cloudevents_content_type_is_decoded_and_poison_is_dead_lettered()
 async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable(
     error: Exception,
 ) -> None:
-    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
-    broker = make_broker(settings, service="card-registry")
+    broker = offline_broker("card-registry")
     sink = RecordingSink()
     handled: list[Any] = []
 
@@ -187,8 +210,7 @@ async def test_a_record_that_cannot_be_parsed_is_dead_lettered_as_unreadable(
 
 
 async def test_faststream_control_flow_exceptions_pass_through_untouched() -> None:
-    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
-    broker = make_broker(settings, service="card-registry")
+    broker = offline_broker("card-registry")
     sink = RecordingSink()
     calls: list[int] = []
 
@@ -205,8 +227,7 @@ async def test_faststream_control_flow_exceptions_pass_through_untouched() -> No
 
 
 async def test_one_subscriber_can_read_several_topics_and_tell_them_apart() -> None:
-    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
-    broker = make_broker(settings, service="notifier")
+    broker = offline_broker("notifier")
     seen: list[tuple[str, int]] = []
 
     @reliable_subscriber(
@@ -223,18 +244,8 @@ async def test_one_subscriber_can_read_several_topics_and_tell_them_apart() -> N
 
 
 def test_a_null_header_value_is_kept_as_null_in_the_raw_record() -> None:
-    record = ConsumerRecord(
-        topic="t.registry.events",
-        partition=0,
-        offset=7,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k\x00",
-        value=b"{}",
-        checksum=None,
-        serialized_key_size=2,
-        serialized_value_size=2,
-        headers=[("traceparent", None), ("content-type", b"application/json")],
+    record = consumer_record(
+        b"k\x00", b"{}", [("traceparent", None), ("content-type", b"application/json")]
     )
     raw = RawRecord.from_consumer_record(record)
     assert raw.headers == (("traceparent", None), ("content-type", b"application/json"))
@@ -242,19 +253,7 @@ def test_a_null_header_value_is_kept_as_null_in_the_raw_record() -> None:
 
 
 async def test_the_parser_reads_a_record_with_a_null_header_value() -> None:
-    record = ConsumerRecord(
-        topic="t.registry.events",
-        partition=0,
-        offset=7,
-        timestamp=0,
-        timestamp_type=0,
-        key=None,
-        value=b'{"n": 1}',
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=8,
-        headers=[("traceparent", None)],
-    )
+    record = consumer_record(None, b'{"n": 1}', [("traceparent", None)])
     faststream_parser = AioKafkaParser(KafkaStreamMessage, None)
     message = await parse_tolerating_bad_headers(record, faststream_parser.parse_message)
     assert message.headers["traceparent"] == ""
@@ -262,8 +261,7 @@ async def test_the_parser_reads_a_record_with_a_null_header_value() -> None:
 
 
 async def test_json_nested_deeper_than_the_stack_is_passed_on_as_bytes() -> None:
-    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
-    broker = make_broker(settings, service="card-registry")
+    broker = offline_broker("card-registry")
     sink = RecordingSink()
     nested = b"[" * 100_000 + b"]" * 100_000
 
@@ -314,8 +312,7 @@ class RefusingErrorTextSink(RecordingSink):
 
 
 async def test_a_dead_letter_the_database_refuses_is_stored_without_its_error_text() -> None:
-    settings = MynaflowSettings(kafka_bootstrap_servers="unused:9092", topic_prefix="t.")
-    broker = make_broker(settings, service="card-registry")
+    broker = offline_broker("card-registry")
     sink = RefusingErrorTextSink()
 
     @reliable_subscriber(broker, "registry.events", group_id="g", dead_letter=sink)

@@ -13,58 +13,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from mynaflow.contracts.dead_letter import DeadLetteredMessage
 from mynaflow.contracts.envelope import decode_event
-from mynaflow.contracts.topics import dead_letter_topic_for, topic_name
 from mynaflow.messaging.dead_letter import EVENT_PREVIEW_BYTES, record_dead_letter
 from mynaflow.messaging.outbox import OutboxRelay
-from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow_testing.fixture_types import Pool
+from mynaflow_testing.platform import DEAD_LETTER_SERVICE, Platform, dead_letter
 
 pytestmark = pytest.mark.service
-
-SERVICE = "notice-intake"
-
-
-@pytest_asyncio.fixture
-async def dead_letter_topic(kafka_bootstrap: str, topic_prefix: str) -> tuple[str, str]:
-    """(prefix, physical name) of notice-intake's dead-letter topic under this test's prefix."""
-    spec = dead_letter_topic_for(SERVICE)
-    await ensure_topics(kafka_bootstrap, [spec], topic_prefix)
-    return topic_prefix, topic_name(spec, topic_prefix)
-
-
-@pytest_asyncio.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    started = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True
-    )
-    await started.start()
-    yield started
-    await started.stop()
-
-
-async def dead_letter(
-    pool: Pool, prefix: str, *, payload: bytes, key: bytes | None, offset: int = 41
-) -> bool:
-    async with pool.acquire() as conn, conn.transaction():
-        return await record_dead_letter(
-            conn,
-            service=SERVICE,
-            source_topic="jlis.notices.raw",
-            partition=3,
-            offset=offset,
-            key=key,
-            payload=payload,
-            reason="invalid-json",
-            error="not JSON",
-            topic_prefix=prefix,
-        )
 
 
 async def published_dead_letters(kafka_bootstrap: str, topic: str) -> list[DeadLetteredMessage]:
@@ -86,20 +45,16 @@ async def published_dead_letters(kafka_bootstrap: str, topic: str) -> list[DeadL
 
 
 async def test_a_poison_record_with_a_nul_byte_in_its_key_is_stored_and_published(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    dead_letter_topic: tuple[str, str],
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, dead_letter_topic: tuple[str, str]
 ) -> None:
     prefix, topic = dead_letter_topic
 
-    assert await dead_letter(platform_pool, prefix, payload=b"{not json", key=b"n-\x00-7")
-    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush(timeout_s=30)
+    assert await dead_letter(platform.pool, prefix, payload=b"{not json", key=b"n-\x00-7")
+    await OutboxRelay(platform.pool, producer, schema=platform.schema).flush(timeout_s=30)
 
-    stored = await platform_pool.fetchval("SELECT key FROM dead_letters")
+    stored = await platform.pool.fetchval("SELECT key FROM dead_letters")
     assert bytes(stored) == b"n-\x00-7"
-    (published,) = await published_dead_letters(kafka_bootstrap, topic)
+    (published,) = await published_dead_letters(platform.kafka_bootstrap, topic)
     assert published.key == "n-\\x00-7"  # escaped where text must carry it
 
 
@@ -129,21 +84,17 @@ async def test_a_different_record_at_a_reused_position_is_recorded_and_logged(
 
 
 async def test_a_poison_record_near_the_size_limit_makes_an_event_kafka_accepts(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    dead_letter_topic: tuple[str, str],
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, dead_letter_topic: tuple[str, str]
 ) -> None:
     prefix, topic = dead_letter_topic
     huge = b"<notice>" + b"x" * 900_000 + b"</notice>"  # not JSON; base64 alone would be 1.2 MB
 
-    assert await dead_letter(platform_pool, prefix, payload=huge, key=b"n-1")
-    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush(timeout_s=30)
+    assert await dead_letter(platform.pool, prefix, payload=huge, key=b"n-1")
+    await OutboxRelay(platform.pool, producer, schema=platform.schema).flush(timeout_s=30)
 
-    stored = await platform_pool.fetchval("SELECT payload FROM dead_letters")
+    stored = await platform.pool.fetchval("SELECT payload FROM dead_letters")
     assert bytes(stored) == huge  # the row keeps everything, for a replay
-    (published,) = await published_dead_letters(kafka_bootstrap, topic)
+    (published,) = await published_dead_letters(platform.kafka_bootstrap, topic)
     assert base64.b64decode(published.original_base64) == huge[:EVENT_PREVIEW_BYTES]
     assert published.original_truncated
     assert published.original_length == len(huge)
@@ -157,7 +108,7 @@ async def test_an_error_text_quoting_a_nul_byte_is_stored(
     async with platform_pool.acquire() as conn, conn.transaction():
         stored = await record_dead_letter(
             conn,
-            service=SERVICE,
+            service=DEAD_LETTER_SERVICE,
             source_topic="jlis.notices.raw",
             partition=0,
             offset=5,

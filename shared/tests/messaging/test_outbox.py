@@ -29,8 +29,7 @@ from mynaflow.contracts.envelope import (
     decode_event,
     make_event,
 )
-from mynaflow.contracts.topics import DAY_MS, TopicSpec, dead_letter_topic_for, topic_name
-from mynaflow.messaging.dead_letter import record_dead_letter
+from mynaflow.contracts.topics import DAY_MS, TopicSpec, topic_name
 from mynaflow.messaging.inbox import claim_inbox
 from mynaflow.messaging.outbox import (
     OutboxRelay,
@@ -41,6 +40,12 @@ from mynaflow.messaging.outbox import (
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow_testing.fixture_types import Pool, PoolFactory
+from mynaflow_testing.platform import (
+    DEAD_LETTER_SERVICE,
+    Platform,
+    dead_letter,
+    idempotent_producer,
+)
 from mynaflow_testing.waiting import wait_for
 from prometheus_client import REGISTRY
 
@@ -68,18 +73,6 @@ async def topic(kafka_bootstrap: str, topic_prefix: str) -> str:
     """A 6-partition topic under this test's prefix, so tests never read each other's events."""
     await ensure_topics(kafka_bootstrap, [TEST_TOPIC], topic_prefix)
     return topic_name(TEST_TOPIC, topic_prefix)
-
-
-def _idempotent_producer(kafka_bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
-
-
-@pytest_asyncio.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    started = _idempotent_producer(kafka_bootstrap)
-    await started.start()
-    yield started
-    await started.stop()
 
 
 async def _read_to_end(
@@ -154,35 +147,31 @@ async def unpublished_count(pool: Pool) -> int:
 
 
 async def test_an_event_is_published_exactly_once(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
     event = counted_event("notice-1", 1)
-    await add_events(platform_pool, topic, [event])
+    await add_events(platform.pool, topic, [event])
 
-    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+    async with running_relay(platform.pool, producer, platform.schema) as relay:
         await relay.flush()
-    records = await read_topic(kafka_bootstrap, topic)
+    records = await read_topic(platform.kafka_bootstrap, topic)
 
     assert event_ids(records) == {event.id: 1}
     (record,) = records
     assert record.key == b"notice-1"
     assert dict(record.headers)["content-type"] == CLOUDEVENTS_CONTENT_TYPE.encode()
     assert decode_event(record.value).data == {"key": "notice-1", "seq": 1}
-    assert await unpublished_count(platform_pool) == 0
+    assert await unpublished_count(platform.pool) == 0
 
 
 async def test_published_events_are_counted_per_topic(
-    platform_pool: Pool, fresh_schema: str, producer: AIOKafkaProducer, topic: str
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    labels = {"service": fresh_schema, "topic": topic}
+    labels = {"service": platform.schema, "topic": topic}
     before = REGISTRY.get_sample_value("mynaflow_messages_out_total", labels) or 0.0
-    await add_events(platform_pool, topic, [counted_event("k", n) for n in range(3)])
+    await add_events(platform.pool, topic, [counted_event("k", n) for n in range(3)])
 
-    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+    async with running_relay(platform.pool, producer, platform.schema) as relay:
         await relay.flush()
 
     assert REGISTRY.get_sample_value("mynaflow_messages_out_total", labels) == before + 3
@@ -206,11 +195,11 @@ async def relay_publishes_on_notify(
 
 
 async def test_a_running_relay_wakes_on_insert(
-    platform_pool: Pool, fresh_schema: str, producer: AIOKafkaProducer, topic: str
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    await relay_publishes_on_notify(platform_pool, producer, fresh_schema, topic)
+    await relay_publishes_on_notify(platform.pool, producer, platform.schema, topic)
 
-    assert await platform_pool.fetchval("SELECT count(*) FROM outbox") == 2
+    assert await platform.pool.fetchval("SELECT count(*) FROM outbox") == 2
 
 
 async def test_any_schema_name_gets_a_working_channel(
@@ -229,23 +218,19 @@ async def test_any_schema_name_gets_a_working_channel(
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
     with contextlib.suppress(RuntimeError):
-        async with platform_pool.acquire() as conn, conn.transaction():
+        async with platform.pool.acquire() as conn, conn.transaction():
             await add_to_outbox(conn, topic=topic, key="k", event=counted_event("k", 1))
             raise RuntimeError("the handler failed after writing its event")
     kept = counted_event("k", 2)
-    await add_events(platform_pool, topic, [kept])
+    await add_events(platform.pool, topic, [kept])
 
-    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+    async with running_relay(platform.pool, producer, platform.schema) as relay:
         await relay.flush()
 
-    assert event_ids(await read_topic(kafka_bootstrap, topic)) == {kept.id: 1}
+    assert event_ids(await read_topic(platform.kafka_bootstrap, topic)) == {kept.id: 1}
 
 
 _COMMIT_THEN_DIE = """
@@ -273,33 +258,28 @@ asyncio.run(main(*sys.argv[1:4]))
 
 
 async def test_an_event_committed_before_a_crash_is_published_once_afterwards(
-    database_url: str,
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, database_url: str, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    await platform_pool.execute("CREATE TABLE notices (id text PRIMARY KEY)")
+    await platform.pool.execute("CREATE TABLE notices (id text PRIMARY KEY)")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         _COMMIT_THEN_DIE,
         database_url,
-        fresh_schema,
+        platform.schema,
         topic,
         stdout=asyncio.subprocess.PIPE,
     )
     stdout, _ = await process.communicate()
     assert process.returncode == -signal.SIGKILL
     event_id = stdout.decode().strip()
-    assert await unpublished_count(platform_pool) == 1
+    assert await unpublished_count(platform.pool) == 1
 
-    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+    async with running_relay(platform.pool, producer, platform.schema) as relay:
         await relay.flush()
 
-    assert event_ids(await read_topic(kafka_bootstrap, topic)) == {event_id: 1}
-    assert await platform_pool.fetchval("SELECT count(*) FROM notices") == 1
+    assert event_ids(await read_topic(platform.kafka_bootstrap, topic)) == {event_id: 1}
+    assert await platform.pool.fetchval("SELECT count(*) FROM notices") == 1
 
 
 def _seqs_by_key(records: list[ConsumerRecord]) -> dict[str, list[int]]:
@@ -311,19 +291,15 @@ def _seqs_by_key(records: list[ConsumerRecord]) -> dict[str, list[int]]:
 
 
 async def test_two_hundred_events_keep_id_order_per_key(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
     events = [counted_event(f"resident-{seq % 7}", seq) for seq in range(200)]
     for start in range(0, 200, 40):
-        await add_events(platform_pool, topic, events[start : start + 40])
+        await add_events(platform.pool, topic, events[start : start + 40])
 
-    relay = OutboxRelay(platform_pool, producer, schema=fresh_schema, batch_size=32)
+    relay = OutboxRelay(platform.pool, producer, schema=platform.schema, batch_size=32)
     await relay.flush()
-    records = await read_topic(kafka_bootstrap, topic)
+    records = await read_topic(platform.kafka_bootstrap, topic)
 
     assert event_ids(records) == {event.id: 1 for event in events}
     seqs = _seqs_by_key(records)
@@ -332,19 +308,15 @@ async def test_two_hundred_events_keep_id_order_per_key(
 
 
 async def test_a_batch_written_in_one_statement_keeps_its_order(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
     events = [counted_event(f"deadline-{seq % 3}", seq) for seq in range(300)]
-    async with platform_pool.acquire() as conn, conn.transaction():
+    async with platform.pool.acquire() as conn, conn.transaction():
         await add_many_to_outbox(conn, topic=topic, events=[(e.subject, e) for e in events])
 
-    stored = await platform_pool.fetch("SELECT event_id::text FROM outbox ORDER BY id")
-    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
-    records = await read_topic(kafka_bootstrap, topic)
+    stored = await platform.pool.fetch("SELECT event_id::text FROM outbox ORDER BY id")
+    await OutboxRelay(platform.pool, producer, schema=platform.schema).flush()
+    records = await read_topic(platform.kafka_bootstrap, topic)
 
     assert [row["event_id"] for row in stored] == [event.id for event in events]
     assert event_ids(records) == {event.id: 1 for event in events}
@@ -352,28 +324,23 @@ async def test_a_batch_written_in_one_statement_keeps_its_order(
 
 
 async def test_two_relays_on_one_schema_never_publish_a_row_twice(
-    platform_pool: Pool,
-    fresh_schema: str,
-    pg_pool_factory: PoolFactory,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, pg_pool_factory: PoolFactory, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    other_pool = await pg_pool_factory(fresh_schema)
-    other_producer = _idempotent_producer(kafka_bootstrap)
+    other_pool = await pg_pool_factory(platform.schema)
+    other_producer = idempotent_producer(platform.kafka_bootstrap)
     await other_producer.start()
     events = [counted_event(f"k{seq % 5}", seq) for seq in range(200)]
     try:
         async with (
-            running_relay(platform_pool, producer, fresh_schema),
-            running_relay(other_pool, other_producer, fresh_schema) as second,
+            running_relay(platform.pool, producer, platform.schema),
+            running_relay(other_pool, other_producer, platform.schema) as second,
         ):
             for start in range(0, 200, 10):
-                await add_events(platform_pool, topic, events[start : start + 10])
+                await add_events(platform.pool, topic, events[start : start + 10])
             await second.flush()
     finally:
         await other_producer.stop()
-    records = await read_topic(kafka_bootstrap, topic)
+    records = await read_topic(platform.kafka_bootstrap, topic)
 
     assert event_ids(records) == {event.id: 1 for event in events}
     assert all(found == sorted(found) for found in _seqs_by_key(records).values())
@@ -403,62 +370,52 @@ async def kill_relay_connection(pool: Pool, schema: str) -> int:
 
 
 async def test_the_relay_recovers_when_its_connection_is_killed(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
     first = counted_event("k", 1)
-    await add_events(platform_pool, topic, [first])
-    async with running_relay(platform_pool, producer, fresh_schema) as relay:
+    await add_events(platform.pool, topic, [first])
+    async with running_relay(platform.pool, producer, platform.schema) as relay:
         await relay.flush()
         # The relay's LISTEN connection is the one holding the relay lock: kill it once the
         # running loop has taken the lock.
         await wait_for(
-            lambda: kill_relay_connection(platform_pool, fresh_schema),
+            lambda: kill_relay_connection(platform.pool, platform.schema),
             until=lambda n: n == 1,
             what="a relay connection to kill",
         )
         second = counted_event("k", 2)
-        await add_events(platform_pool, topic, [second])
+        await add_events(platform.pool, topic, [second])
         await relay.flush()
 
-    assert event_ids(await read_topic(kafka_bootstrap, topic)) == {first.id: 1, second.id: 1}
+    assert event_ids(await read_topic(platform.kafka_bootstrap, topic)) == {
+        first.id: 1,
+        second.id: 1,
+    }
 
 
 async def test_a_row_the_broker_refuses_is_retried_until_it_goes_through(
-    platform_pool: Pool,
-    fresh_schema: str,
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    caplog: pytest.LogCaptureFixture,
+    platform: Platform, topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A topic that does not exist yet (auto-create is off): every send fails until it is created.
     late_topic = topic_name(TEST_TOPIC, topic_prefix)
     event = counted_event("k", 1)
-    await add_events(platform_pool, late_topic, [event])
-    impatient = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        request_timeout_ms=1000,
-    )
+    await add_events(platform.pool, late_topic, [event])
+    impatient = idempotent_producer(platform.kafka_bootstrap, request_timeout_ms=1000)
     await impatient.start()
 
     async def relay_has_failed() -> bool:
         return "outbox relay for" in caplog.text
 
     try:
-        async with running_relay(platform_pool, impatient, fresh_schema) as relay:
+        async with running_relay(platform.pool, impatient, platform.schema) as relay:
             await wait_for(relay_has_failed, what="a failed publish attempt")
-            assert await unpublished_count(platform_pool) == 1
-            await ensure_topics(kafka_bootstrap, [TEST_TOPIC], topic_prefix)
+            assert await unpublished_count(platform.pool) == 1
+            await ensure_topics(platform.kafka_bootstrap, [TEST_TOPIC], topic_prefix)
             await relay.flush(timeout_s=60)
     finally:
         await impatient.stop()
 
-    assert event_ids(await read_topic(kafka_bootstrap, late_topic)) == {event.id: 1}
+    assert event_ids(await read_topic(platform.kafka_bootstrap, late_topic)) == {event.id: 1}
 
 
 def padded_event(key: str, seq: int, padding: int) -> CloudEvent[Padded]:
@@ -471,72 +428,56 @@ def padded_event(key: str, seq: int, padding: int) -> CloudEvent[Padded]:
 
 
 async def test_a_row_the_broker_can_never_accept_is_parked_and_the_rest_flow_on(
-    platform_pool: Pool,
-    fresh_schema: str,
-    kafka_bootstrap: str,
-    topic: str,
-    caplog: pytest.LogCaptureFixture,
+    platform: Platform, topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A producer that refuses records over 20 kB, as Kafka refuses those over about 1 MB.
-    small_limit = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=20_000,
-    )
+    small_limit = idempotent_producer(platform.kafka_bootstrap, max_request_size=20_000)
     await small_limit.start()
     too_large = padded_event("b", 1, padding=30_000)
     behind_it = padded_event("b", 2, padding=0)  # same key: must never overtake the parked row
     others = [padded_event("a", 1, 0), padded_event("a", 2, 0), padded_event("c", 1, 0)]
-    async with platform_pool.acquire() as conn, conn.transaction():
+    async with platform.pool.acquire() as conn, conn.transaction():
         for event in [others[0], too_large, behind_it, others[1], others[2]]:
             await add_to_outbox(conn, topic=topic, key=event.subject, event=event)
     try:
-        async with running_relay(platform_pool, small_limit, fresh_schema) as relay:
+        async with running_relay(platform.pool, small_limit, platform.schema) as relay:
             await relay.flush(timeout_s=30)
     finally:
         await small_limit.stop()
 
-    assert set(event_ids(await read_topic(kafka_bootstrap, topic))) == {e.id for e in others}
-    parked = await platform_pool.fetch(
+    assert set(event_ids(await read_topic(platform.kafka_bootstrap, topic))) == {
+        e.id for e in others
+    }
+    parked = await platform.pool.fetch(
         "SELECT event_id, parked_reason FROM outbox WHERE parked_at IS NOT NULL"
     )
     assert [str(row["event_id"]) for row in parked] == [too_large.id]
     assert "MessageSizeTooLargeError" in parked[0]["parked_reason"]
-    assert await unpublished_count(platform_pool) == 2  # the parked row and the one behind it
-    labels = {"service": fresh_schema}
+    assert await unpublished_count(platform.pool) == 2  # the parked row and the one behind it
+    labels = {"service": platform.schema}
     assert REGISTRY.get_sample_value("mynaflow_outbox_parked", labels) == 1
     assert REGISTRY.get_sample_value("mynaflow_outbox_pending", labels) == 2
     assert "outbox row parked" in caplog.text
 
 
 async def test_the_pending_count_is_shown_while_the_broker_refuses_every_row(
-    platform_pool: Pool,
-    fresh_schema: str,
-    kafka_bootstrap: str,
-    topic_prefix: str,
-    caplog: pytest.LogCaptureFixture,
+    platform: Platform, topic_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No such topic yet: every publish fails, and the backlog must still be visible.
     await add_events(
-        platform_pool,
+        platform.pool,
         topic_name(TEST_TOPIC, topic_prefix),
         [counted_event("k", n) for n in range(3)],
     )
-    impatient = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        request_timeout_ms=1000,
-    )
+    impatient = idempotent_producer(platform.kafka_bootstrap, request_timeout_ms=1000)
     await impatient.start()
-    labels = {"service": fresh_schema}
+    labels = {"service": platform.schema}
 
     async def pending_shown() -> bool:
         return REGISTRY.get_sample_value("mynaflow_outbox_pending", labels) == 3
 
     try:
-        async with running_relay(platform_pool, impatient, fresh_schema):
+        async with running_relay(platform.pool, impatient, platform.schema):
             await wait_for(pending_shown, what="mynaflow_outbox_pending == 3")
     finally:
         await impatient.stop()
@@ -544,44 +485,39 @@ async def test_the_pending_count_is_shown_while_the_broker_refuses_every_row(
 
 
 async def test_stop_cuts_a_stuck_batch_short_and_keeps_its_rows(
-    platform_pool: Pool, fresh_schema: str, producer: AIOKafkaProducer, topic_prefix: str
+    platform: Platform, producer: AIOKafkaProducer, topic_prefix: str
 ) -> None:
     # No such topic: the producer waits for its metadata far longer than stop() may take.
     missing_topic = topic_name(TEST_TOPIC, topic_prefix)
-    await add_events(platform_pool, missing_topic, [counted_event("k", 1)])
-    relay = OutboxRelay(platform_pool, producer, schema=fresh_schema)
+    await add_events(platform.pool, missing_topic, [counted_event("k", 1)])
+    relay = OutboxRelay(platform.pool, producer, schema=platform.schema)
     task = asyncio.create_task(relay.run())
-    await wait_for(lambda: relay_lock_holders(platform_pool, fresh_schema), what="relay to lead")
+    await wait_for(lambda: relay_lock_holders(platform.pool, platform.schema), what="relay to lead")
 
     started = time.monotonic()
     await relay.stop(timeout_s=1.0)
     await asyncio.wait_for(task, timeout=1.0)
 
     assert time.monotonic() - started < 3.0
-    assert await unpublished_count(platform_pool) == 1
+    assert await unpublished_count(platform.pool) == 1
 
 
 async def test_raw_rows_keep_their_bytes_and_headers(
-    database_url: str,
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, database_url: str, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    async with platform_pool.acquire() as conn, conn.transaction():
+    async with platform.pool.acquire() as conn, conn.transaction():
         await add_raw_to_outbox(
             conn, topic=topic, key=None, payload=b'{"plain": "json"}', headers={"origin": "test"}
         )
     # A pool without create_pool's JSON codecs works too (jsonb then arrives as text).
     plain_pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=2, server_settings={"search_path": fresh_schema}
+        database_url, min_size=1, max_size=2, server_settings={"search_path": platform.schema}
     )
     try:
-        await OutboxRelay(plain_pool, producer, schema=fresh_schema).flush()
+        await OutboxRelay(plain_pool, producer, schema=platform.schema).flush()
     finally:
         await plain_pool.close()
-    (record,) = await read_topic(kafka_bootstrap, topic)
+    (record,) = await read_topic(platform.kafka_bootstrap, topic)
 
     assert record.value == b'{"plain": "json"}'
     assert record.key is None
@@ -602,28 +538,24 @@ async def apply_count_event(pool: Pool, record: ConsumerRecord) -> bool:
 
 
 async def test_an_event_delivered_twice_is_applied_once(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    topic: str,
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, topic: str
 ) -> None:
-    await platform_pool.execute("CREATE TABLE counters (name text PRIMARY KEY, value int)")
-    await platform_pool.execute("INSERT INTO counters VALUES ('visits', 0)")
-    await add_events(platform_pool, topic, [counted_event("visits", 1)])
-    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
+    await platform.pool.execute("CREATE TABLE counters (name text PRIMARY KEY, value int)")
+    await platform.pool.execute("INSERT INTO counters VALUES ('visits', 0)")
+    await add_events(platform.pool, topic, [counted_event("visits", 1)])
+    await OutboxRelay(platform.pool, producer, schema=platform.schema).flush()
 
     # Reading the topic twice is a redelivery: what a consumer sees after a crash before commit.
-    deliveries = await read_topic(kafka_bootstrap, topic) + await read_topic(kafka_bootstrap, topic)
-    applied = [await apply_count_event(platform_pool, record) for record in deliveries]
+    deliveries = await read_topic(platform.kafka_bootstrap, topic) + await read_topic(
+        platform.kafka_bootstrap, topic
+    )
+    applied = [await apply_count_event(platform.pool, record) for record in deliveries]
 
     assert applied == [True, False]
-    assert await platform_pool.fetchval("SELECT value FROM counters") == 1
+    assert await platform.pool.fetchval("SELECT value FROM counters") == 1
 
 
 # --- dead letters: one row and one event per poison message, no individual number anywhere ----
-
-DEAD_LETTER_SERVICE = "notice-intake"
 
 
 def individual_number(first11: str) -> str:
@@ -633,50 +565,20 @@ def individual_number(first11: str) -> str:
     return first11 + str(0 if remainder <= 1 else 11 - remainder)
 
 
-@pytest_asyncio.fixture
-async def dead_letter_topic(kafka_bootstrap: str, topic_prefix: str) -> tuple[str, str]:
-    """(prefix, physical name) of notice-intake's dead-letter topic under this test's prefix."""
-    spec = dead_letter_topic_for(DEAD_LETTER_SERVICE)
-    await ensure_topics(kafka_bootstrap, [spec], topic_prefix)
-    return topic_prefix, topic_name(spec, topic_prefix)
-
-
-async def dead_letter(
-    pool: Pool, prefix: str, *, payload: bytes, key: bytes | None, error: str
-) -> bool:
-    async with pool.acquire() as conn, conn.transaction():
-        return await record_dead_letter(
-            conn,
-            service=DEAD_LETTER_SERVICE,
-            source_topic="jlis.notices.raw",
-            partition=3,
-            offset=41,
-            key=key,
-            payload=payload,
-            reason="invalid-json",
-            error=error,
-            topic_prefix=prefix,
-        )
-
-
 async def test_a_redelivered_poison_message_makes_one_row_and_one_event(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    dead_letter_topic: tuple[str, str],
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, dead_letter_topic: tuple[str, str]
 ) -> None:
     prefix, name = dead_letter_topic
 
     recorded = [
-        await dead_letter(platform_pool, prefix, payload=b"{not json", key=b"n-7", error="bad")
+        await dead_letter(platform.pool, prefix, payload=b"{not json", key=b"n-7", error="bad")
         for _ in range(2)
     ]
-    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
-    records = await read_topic(kafka_bootstrap, name, partitions=1)
+    await OutboxRelay(platform.pool, producer, schema=platform.schema).flush()
+    records = await read_topic(platform.kafka_bootstrap, name, partitions=1)
 
     assert recorded == [True, False]
-    assert await platform_pool.fetchval("SELECT count(*) FROM dead_letters") == 1
+    assert await platform.pool.fetchval("SELECT count(*) FROM dead_letters") == 1
     assert len(event_ids(records)) == 1
     event = decode_event(records[0].value)
     assert (event.type, event.source, event.subject) == (
@@ -697,30 +599,26 @@ async def stored_dead_letter_text(pool: Pool) -> str:
 
 
 async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
-    platform_pool: Pool,
-    fresh_schema: str,
-    producer: AIOKafkaProducer,
-    dead_letter_topic: tuple[str, str],
-    kafka_bootstrap: str,
+    platform: Platform, producer: AIOKafkaProducer, dead_letter_topic: tuple[str, str]
 ) -> None:
     prefix, name = dead_letter_topic
     number = individual_number("31415926535")
     payload = f'{{"resident": "中区 太郎", "kojin_bango": "{number}", "broken": '.encode()
 
     await dead_letter(
-        platform_pool,
+        platform.pool,
         prefix,
         payload=payload,
         key=f"resident-{number}".encode(),
         error=f"1 validation error: input_value='{number}'",
     )
-    await OutboxRelay(platform_pool, producer, schema=fresh_schema).flush()
-    (record,) = await read_topic(kafka_bootstrap, name, partitions=1)
+    await OutboxRelay(platform.pool, producer, schema=platform.schema).flush()
+    (record,) = await read_topic(platform.kafka_bootstrap, name, partitions=1)
 
     data = DeadLetteredMessage.model_validate(decode_event(record.value).data)
     published = record.value + (record.key or b"") + b"".join(v for _, v in record.headers)
     assert number.encode() not in published
     assert number.encode() not in base64.b64decode(data.original_base64)
-    assert number not in await stored_dead_letter_text(platform_pool)
+    assert number not in await stored_dead_letter_text(platform.pool)
     assert data.redactions == 3
     assert b"\xe4\xb8\xad\xe5\x8c\xba" in base64.b64decode(data.original_base64)  # 中区 is kept
