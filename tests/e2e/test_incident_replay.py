@@ -11,11 +11,12 @@ on each other.
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pytest
@@ -26,8 +27,13 @@ from mynaflow.contracts.dead_letter import message_dead_lettered_type
 from mynaflow.contracts.deadlines import (
     DEADLINE_BREACHED_V1,
     DEADLINE_CLEARED_V1,
+    DEADLINE_SCHEDULED_V1,
     DEADLINE_STAGE_REACHED_V1,
+    DeadlineSubject,
+    ScheduleDeadline,
+    schedule_request_event,
 )
+from mynaflow.contracts.envelope import encode_event
 from mynaflow.contracts.topics import (
     DEADLINES_EVENTS,
     DEADLINES_REQUESTS,
@@ -55,7 +61,7 @@ from mynaflow_tools.demo.scenario import (
     STAFF_A,
     WARD_CODE,
 )
-from mynaflow_tools.demo.system import remove
+from mynaflow_tools.demo.system import console_script, remove
 
 pytestmark = pytest.mark.e2e
 
@@ -366,3 +372,75 @@ async def test_a_poison_message_in_every_input_topic_is_dead_lettered_and_the_fl
         ),
         what="the next notice's work item",
     )
+
+
+# --- dead letters: fix, replay, processed ------------------------------------------------------
+def cli(played: Played, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [console_script("mynaflow"), *args],
+        env=played.run.system.cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_a_fixed_dead_letter_is_replayed_once_and_processed(played: Played) -> None:
+    """A schedule naming a policy the watcher lacks is dead-lettered; once the policy is
+    configured (and the watcher restarted), the replay is scheduled; a second replay is refused."""
+    settings, policy = played.settings, f"demo_fixable_{uuid.uuid4().hex[:6]}"
+    key = f"replay:{policy}"
+    request = ScheduleDeadline(
+        key=key,
+        policy=policy,
+        due_on=date(2030, 1, 31),
+        subject=DeadlineSubject(type="demo", ids={"case": policy}),
+        audience={"queue": "card-records"},
+    )
+    event = schedule_request_event(request, source="e2e")
+    await produce(settings, DEADLINES_REQUESTS, [(key, encode_event(event))])
+    (dead,) = await wait_until(
+        lambda: keyed_dead_letters(settings, "deadline-watcher", key),
+        lambda found: len(found) == 1,
+        what="the unknown policy's dead letter",
+    )
+    assert dead["reason"] == "unknown_policy"
+    listed = json.loads(
+        cli(played, "dead-letters", "list", "--service", "deadline-watcher", "--json").stdout
+    )
+    (row,) = [r for r in listed["dead_letters"] if r["key"] == key]
+    assert (row["reason"], row["replayed"], row["source_topic"]) == (
+        "unknown_policy",
+        False,
+        topic_name(DEADLINES_REQUESTS, settings.topic_prefix),
+    )
+
+    watcher = played.run.system.processes["deadline-watcher"]
+    watcher.env["DEADLINE_POLICIES"] = json.dumps(
+        {policy: {"stages": [{"name": "breach", "role": "desk_manager"}]}}
+    )
+    await played.run.system.restart("deadline-watcher")
+    first = cli(played, "dead-letters", "replay", row["id"], "--json")
+    assert first.returncode == 0, first.stderr
+    assert [o["outcome"] for o in json.loads(first.stdout)["replays"]] == ["replayed"]
+    events = await wait_until(
+        lambda: deadline_events_for(played, key),
+        lambda es: any(e["type"] == DEADLINE_SCHEDULED_V1 for e in es),
+        what="the replayed request scheduled",
+    )
+    assert [e["data"]["policy"] for e in events if e["type"] == DEADLINE_SCHEDULED_V1] == [policy]
+
+    second = cli(played, "dead-letters", "replay", row["id"], "--json")
+    assert second.returncode == 3
+    assert [o["outcome"] for o in json.loads(second.stdout)["replays"]] == ["refused"]
+    listed = json.loads(
+        cli(played, "dead-letters", "list", "--service", "deadline-watcher", "--json").stdout
+    )
+    assert [r["replayed"] for r in listed["dead_letters"] if r["key"] == key] == [True]
+
+
+async def keyed_dead_letters(
+    settings: MynaflowSettings, service: str, key: str
+) -> list[dict[str, Any]]:
+    return [d for d in await dead_letters(settings, service) if d["key"] == key]
