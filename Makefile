@@ -19,7 +19,7 @@ export UV
 LOAD_ENV := if [[ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "$${DATABASE_URL:-}" ]]; then \
 	  source .mynaflow/env; fi
 
-.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run demo \
+.PHONY: help infra-up infra-down infra-status infra-clean uv sync lint format test run demo asyncapi asyncapi-check \
 	images images-smoke chart-check
 
 help:
@@ -88,3 +88,10 @@ chart-check: sync
 DEMO_ARGS ?=
 demo: infra-up sync
 	$(LOAD_ENV); $(UV) run mynaflow demo $(DEMO_ARGS)
+
+# docs/asyncapi/: each service's AsyncAPI document, generated from its code (scripts/asyncapi.py).
+asyncapi: sync
+	$(UV) run python scripts/asyncapi.py
+
+asyncapi-check: sync
+	$(UV) run python scripts/asyncapi.py --check
