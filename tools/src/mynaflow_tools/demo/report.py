@@ -217,7 +217,9 @@ REPORT_WIDTH = 150
 def render(data: dict[str, Any], console: Console) -> None:
     if not console.is_terminal:  # a pipe or a file: wide enough for one row per line
         console.width = REPORT_WIDTH
-    console.print(f"mynaflow demo: the Naka Ward incident replayed ({data['timings_s']})")
+    steps = ", ".join(f"{step} {s} s" for step, s in data["timings_s"].items() if step != "total")
+    total = data["timings_s"].get("total", "?")
+    console.print(f"mynaflow demo: the Naka Ward incident replayed in {total} s ({steps})")
     console.print(receipts_table(data["receipts"]))
     console.print(
         table(
