@@ -3,15 +3,13 @@ runs in a subprocess under TZ=UTC and TZ=America/New_York, against the real Kafk
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -21,14 +19,11 @@ from mynaflow.domain.time import JST, to_jst_date
 from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.harness.deadline_watcher import (
     Deployment,
-    delete_topics,
-    deployment_settings,
     of_type,
     request,
     stage_events,
+    watcher_as_process,
 )
-from mynaflow_testing.ports import free_port
-from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 
@@ -49,10 +44,12 @@ def utc_offset_in(zone: str) -> str:
 
 @pytest_asyncio.fixture(params=ZONES)
 async def watcher_process(
-    request: pytest.FixtureRequest, kafka_settings: MynaflowSettings, own_database_url: str
+    request: pytest.FixtureRequest,
+    kafka_settings: MynaflowSettings,
+    own_database_url: str,
+    tmp_path: Path,
 ) -> AsyncIterator[tuple[str, Deployment, str]]:
     zone: str = request.param
-    port = free_port()
     now_jst = datetime.now(JST) + timedelta(seconds=15)
     # A same-day stage some seconds ahead (after start-up), written as a JST wall-clock time.
     policies = {
@@ -68,43 +65,16 @@ async def watcher_process(
             ]
         }
     }
-    env = {
-        **os.environ,
-        "TZ": zone,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,
-        "DATABASE_URL": own_database_url,
-        "TOPIC_PREFIX": kafka_settings.topic_prefix,
-        "HTTP_PORT": str(port),
-        "DEADLINE_POLICIES": json.dumps(policies),
-        "LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deadline_watcher.main", env=env
-    )
-    settings = deployment_settings(kafka_settings, own_database_url)
-    deployment = Deployment(settings, "deadline_watcher")
-    try:
-
-        async def ready() -> bool:
-            if process.returncode is not None:
-                raise AssertionError(f"deadline-watcher exited with {process.returncode}")
-            try:
-                async with httpx.AsyncClient() as client:
-                    answer = await client.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                return answer.status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_for(ready, timeout=60, what=f"deadline-watcher under TZ={zone} ready")
-        yield zone, deployment, f"http://127.0.0.1:{port}"
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await deployment.close()
-        await delete_topics(kafka_settings.kafka_bootstrap_servers, kafka_settings.topic_prefix)
+    async with watcher_as_process(
+        kafka_settings,
+        own_database_url,
+        tmp_path / "deadline-watcher.log",
+        policies,
+        extra_env={"TZ": zone},
+    ) as (process, deployment):
+        await process.start_ready(timeout_s=60)
+        yield zone, deployment, process.url
+        assert await process.terminate(timeout_s=15) == 0
 
 
 async def test_a_due_on_date_ends_at_23_59_59_jst_in_any_server_time_zone(

@@ -7,11 +7,13 @@ several watchers are replicas of one deployment (one consumer group, one set of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -38,6 +40,7 @@ from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
 
 from mynaflow_testing.kafka_helpers import consume_until
+from mynaflow_testing.processes import ServiceProcess, service_process
 from mynaflow_testing.service import RunningService, start_service
 
 MIGRATIONS = migrations_dir_for(_app_module.__file__)
@@ -207,6 +210,35 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
         names = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if names:
             await admin.delete_topics(names)
+
+
+@contextlib.asynccontextmanager
+async def watcher_as_process(
+    kafka_settings: MynaflowSettings,
+    database_url: str,
+    log_path: Path,
+    policies: dict[str, Any],
+    extra_env: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[ServiceProcess, Deployment]]:
+    """The `deadline-watcher` console script (not started yet) with `policies`, and a Deployment
+    on its schema and topics to talk to it. On leaving, whatever the test did, the process is
+    gone, the deployment closed and the topics deleted."""
+    process = service_process(
+        "deadline-watcher",
+        database_url=database_url,
+        kafka_bootstrap=kafka_settings.kafka_bootstrap_servers,
+        topic_prefix=kafka_settings.topic_prefix,
+        log_path=log_path,
+        extra_env={"DEADLINE_POLICIES": json.dumps(policies), "LOG_LEVEL": "WARNING"}
+        | dict(extra_env or {}),
+    )
+    deployment = Deployment(deployment_settings(kafka_settings, database_url), "deadline_watcher")
+    try:
+        yield process, deployment
+    finally:
+        process.ensure_stopped()
+        await deployment.close()
+        await delete_topics(kafka_settings.kafka_bootstrap_servers, kafka_settings.topic_prefix)
 
 
 async def _reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
