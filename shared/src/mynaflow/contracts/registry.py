@@ -277,15 +277,14 @@ class CommandOutcome(EventData):
     message: str | None = None
 
 
-class WorkItemOpened(EventData):
-    """`work-item-opened`: a receipt became a work item in its owner queue.
+class WorkItemFacts(EventData):
+    """What a work item is from the receipt that opened it: `WorkItemOpened` carries these, and
+    card-registry's `WorkItem` keeps them beside its assignment and resolution.
 
-    `work_item_id` is the item's key (`notice:<id>`, `receipt:<id>` or `conflict:<id>`), which
-    is also its `notice_sla` deadline key. `opened_at` is when the obligation began (the
-    notice's `issued_at`, else when intake received it).
+    `opened_at` is when the obligation began (the notice's `issued_at`, else when intake
+    received it).
     """
 
-    work_item_id: str
     notice_id: str | None
     receipt_id: UUID
     kind: str | None
@@ -295,6 +294,16 @@ class WorkItemOpened(EventData):
     application_id: str | None
     opened_at: datetime
     sla_due_on: date | None
+
+
+class WorkItemOpened(WorkItemFacts):
+    """`work-item-opened`: a receipt became a work item in its owner queue.
+
+    `work_item_id` is the item's key (`notice:<id>`, `receipt:<id>` or `conflict:<id>`), which
+    is also its `notice_sla` deadline key.
+    """
+
+    work_item_id: str
 
 
 class NoticeAssigned(EventData):

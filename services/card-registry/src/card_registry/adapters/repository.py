@@ -140,6 +140,8 @@ class PostgresCards:
 
 _ITEM_COLUMNS = """key, notice_id, receipt_id, kind, queue, status, resident_id, application_id,
     opened_at, sla_due_on, assignee, resolved_at, resolved_by, resolution, note"""
+# The INSERT takes them in the columns' order (a WorkItem lists its contract facts first).
+_ITEM_FIELDS = [column.strip() for column in _ITEM_COLUMNS.split(",")]
 
 
 class PostgresWorkItems:
@@ -157,7 +159,7 @@ class PostgresWorkItems:
             f"""INSERT INTO work_items ({_ITEM_COLUMNS}, due_at)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                 ON CONFLICT (key) DO NOTHING RETURNING true""",
-            *asdict(item).values(),
+            *(getattr(item, field) for field in _ITEM_FIELDS),
             item.due_at,
         )
         return bool(inserted)

@@ -23,6 +23,7 @@ from mynaflow.contracts.registry import (
     RegistryCommand,
     RejectionReason,
     SurfaceChipMismatch,
+    WorkItemFacts,
     WorkItemOpened,
     registry_event,
 )
@@ -107,18 +108,8 @@ def unreadable_command_rejected(
 
 
 def work_item_opened(item: WorkItem, now: datetime) -> CloudEvent[Any]:
-    data = WorkItemOpened(
-        work_item_id=item.key,
-        notice_id=item.notice_id,
-        receipt_id=item.receipt_id,
-        kind=item.kind,
-        queue=item.queue,
-        status=item.status,
-        resident_id=item.resident_id,
-        application_id=item.application_id,
-        opened_at=item.opened_at,
-        sla_due_on=item.sla_due_on,
-    )
+    facts = item.model_dump(include=set(WorkItemFacts.model_fields))
+    data = WorkItemOpened(work_item_id=item.key, **facts)
     return registry_event(contract.WORK_ITEM_OPENED_V1, data, subject=item.key, time=now)
 
 

@@ -8,12 +8,10 @@ key is the deadline key notice-intake scheduled for it (`notice:<id>`, `receipt:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import date, datetime
-from uuid import UUID
+from datetime import datetime
 
 from mynaflow.contracts.intake import CONTENT_CONFLICT, NoticeAcknowledged, ReceiptStatus
-from mynaflow.contracts.registry import RejectionReason
+from mynaflow.contracts.registry import RejectionReason, WorkItemFacts
 from mynaflow.domain.personal_number import redact_text
 from mynaflow.domain.time import end_of_jst_day
 
@@ -22,18 +20,10 @@ from card_registry.domain.rejections import Rejected
 RECORD_UPDATE_REQUIRED = "record_update_required"
 
 
-@dataclass(frozen=True)
-class WorkItem:
+class WorkItem(WorkItemFacts):
+    """A work item: the facts it opened with (the contract's), its key, and what staff did."""
+
     key: str
-    notice_id: str | None
-    receipt_id: UUID
-    kind: str | None
-    queue: str
-    status: str
-    resident_id: str | None
-    application_id: str | None
-    opened_at: datetime
-    sla_due_on: date | None
     assignee: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
@@ -102,11 +92,18 @@ def _require_open(item: WorkItem) -> None:
 
 def assign(item: WorkItem, assignee: str) -> WorkItem:
     _require_open(item)
-    return replace(item, assignee=assignee)
+    return item.model_copy(update={"assignee": assignee})
 
 
 def resolve(item: WorkItem, staff_id: str, at: datetime, resolution: str, note: str) -> WorkItem:
     """Done. The note is free text, so any individual number in it is redacted first."""
     _require_open(item)
     redacted, _count = redact_text(note)
-    return replace(item, resolved_at=at, resolved_by=staff_id, resolution=resolution, note=redacted)
+    return item.model_copy(
+        update={
+            "resolved_at": at,
+            "resolved_by": staff_id,
+            "resolution": resolution,
+            "note": redacted,
+        }
+    )
