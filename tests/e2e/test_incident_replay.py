@@ -52,6 +52,7 @@ from mynaflow.domain.time import JST
 from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow_tools.demo import feed
+from mynaflow_tools.demo.feed import console_script
 from mynaflow_tools.demo.report import collect, read_mail
 from mynaflow_tools.demo.run import DemoRun, demo_settings, get_json, play, start_demo, wait_until
 from mynaflow_tools.demo.scenario import (
@@ -61,7 +62,7 @@ from mynaflow_tools.demo.scenario import (
     STAFF_A,
     WARD_CODE,
 )
-from mynaflow_tools.demo.system import console_script, remove
+from mynaflow_tools.demo.system import remove
 
 pytestmark = pytest.mark.e2e
 

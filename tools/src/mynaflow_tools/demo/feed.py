@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,15 @@ from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.settings import MynaflowSettings
 
 from mynaflow_tools.demo.scenario import ResidentMove
-from mynaflow_tools.demo.system import console_script
 
 HEADERS = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
 ANSWER_TYPES = {r.COMMAND_ACCEPTED_V1, r.COMMAND_REJECTED_V1}
+
+
+def console_script(name: str) -> str:
+    """A workspace console script: beside this interpreter (the uv venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
 def write_notice_file(path: Path, notices: Iterable[dict[str, Any]]) -> Path:

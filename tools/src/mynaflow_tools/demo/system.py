@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.settings import MynaflowSettings
 
+from mynaflow_tools.demo.feed import console_script
 from mynaflow_tools.demo.scenario import DEMO_STAFF
 
 DEMO_DATABASE = "mynaflow_demo"
@@ -43,12 +44,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def console_script(name: str) -> str:
-    """A workspace console script: beside this interpreter (the uv venv), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
 def database_url_for(database_url: str, database: str) -> str:
