@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
@@ -64,12 +63,7 @@ class FakeUnitOfWork(Generic[ReposT]):
         parts = vars(self._repos).values() if hasattr(self._repos, "__dict__") else []
         return list(parts) or [self._repos]
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc_info: object) -> None:
         if not self._committed:
             self.rollbacks += 1
             for repo, state in self._saved:
