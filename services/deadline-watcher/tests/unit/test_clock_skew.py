@@ -17,16 +17,13 @@ from deadline_watcher.entrypoints.subscribers import parse_request
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.service_layer.loop import WatcherLoop
 from deadline_watcher.service_layer.requests import handle_requests
-from mynaflow.contracts.deadlines import (
-    DeadlineAudience,
-    DeadlineSubject,
-    ScheduleDeadline,
-    schedule_request_event,
-)
-from mynaflow.contracts.envelope import decode_event, encode_event
 from mynaflow.domain.clock import FakeClock
 from mynaflow.domain.time import JST
-from mynaflow_testing.memory.deadline_watcher import MemoryWatcher, quiet_listener
+from mynaflow_testing.memory.deadline_watcher import (
+    MemoryWatcher,
+    on_the_wire,
+    schedule_request,
+)
 from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.unit
@@ -50,30 +47,17 @@ FAST = timedelta(minutes=10)
 
 def deps_with_clocks(memory: MemoryWatcher, process: FakeClock, database: FakeClock) -> WatcherDeps:
     memory.reads.database_clock = database
-    return WatcherDeps(
-        uow=memory.uow,
-        reads=memory.reads,
-        listen=quiet_listener,
+    return memory.deps(
         policies=POLICIES,
-        events_topic="deadlines.events",
-        wake_channel="wake",
-        instance="fast-replica",
         clock=process,
-        settle=timedelta(0),
+        instance="fast-replica",
         clock_skew_tolerance=timedelta(seconds=2),
         clock_skew_check=timedelta(seconds=30),
     )
 
 
 async def schedule(deps: WatcherDeps, key: str, due_at: datetime) -> None:
-    request = ScheduleDeadline(
-        key=key,
-        policy="pair",
-        due_at=due_at,
-        subject=DeadlineSubject(type="test", ids={"key": key}),
-        audience=DeadlineAudience(queue="records"),
-    )
-    event = decode_event(encode_event(schedule_request_event(request, source="test")))
+    event = on_the_wire(schedule_request(key, due_at))
     await handle_requests([parse_request(event, deps.policies)], deps)
 
 

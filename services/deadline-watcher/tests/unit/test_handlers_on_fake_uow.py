@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from deadline_watcher.domain.policies import load_policies
@@ -14,19 +13,16 @@ from deadline_watcher.entrypoints.subscribers import parse_request
 from deadline_watcher.service_layer.deps import WatcherDeps
 from deadline_watcher.service_layer.firing import emit_digest_if_due, emit_heartbeat, fire_due
 from deadline_watcher.service_layer.requests import handle_requests
-from mynaflow.contracts.deadlines import (
-    ClearDeadline,
-    DeadlineAudience,
-    DeadlineSubject,
-    ScheduleDeadline,
-    clear_request_event,
-    schedule_request_event,
-)
-from mynaflow.contracts.envelope import CloudEvent, RawCloudEvent, decode_event, encode_event
+from mynaflow.contracts.deadlines import ClearDeadline
+from mynaflow.contracts.envelope import RawCloudEvent
 from mynaflow.domain.clock import FakeClock
 from mynaflow.domain.time import JST
 from mynaflow.messaging.errors import PoisonMessage
-from mynaflow_testing.memory.deadline_watcher import MemoryWatcher, quiet_listener
+from mynaflow_testing.memory.deadline_watcher import (
+    MemoryWatcher,
+    on_the_wire,
+    schedule_request,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -43,17 +39,7 @@ def memory() -> MemoryWatcher:
 
 
 def replica(memory: MemoryWatcher, instance: str = "one") -> WatcherDeps:
-    return WatcherDeps(
-        uow=memory.uow,
-        reads=memory.reads,
-        listen=quiet_listener,
-        policies=POLICIES,
-        events_topic="deadlines.events",
-        wake_channel="wake",
-        instance=instance,
-        clock=FakeClock(T0),
-        settle=timedelta(0),
-    )
+    return memory.deps(policies=POLICIES, clock=FakeClock(T0), instance=instance)
 
 
 @pytest.fixture
@@ -66,24 +52,12 @@ def at(deps: WatcherDeps, instant: datetime) -> None:
     deps.clock.set(instant)
 
 
-def wire(event: CloudEvent[Any]) -> RawCloudEvent:
-    """What the subscriber receives: the event as bytes on the topic, decoded."""
-    return decode_event(encode_event(event))
-
-
 def schedule(key: str, due_at: datetime, policy: str = "pair") -> RawCloudEvent:
-    request = ScheduleDeadline(
-        key=key,
-        policy=policy,
-        due_at=due_at,
-        subject=DeadlineSubject(type="test", ids={"key": key}),
-        audience=DeadlineAudience(queue="records"),
-    )
-    return wire(schedule_request_event(request, source="test"))
+    return on_the_wire(schedule_request(key, due_at, policy))
 
 
 def clear(key: str) -> RawCloudEvent:
-    return wire(clear_request_event(ClearDeadline(key=key, reason="done"), source="test"))
+    return on_the_wire(ClearDeadline(key=key, reason="done"))
 
 
 async def arrive(deps: WatcherDeps, *events: RawCloudEvent) -> None:
@@ -111,17 +85,6 @@ async def test_a_redelivered_request_changes_nothing(
     assert memory.published_types() == [("k1", "scheduled")]
     assert memory.deadlines.rows["k1"].generation == 1
     assert memory.uow.commits == 1
-
-
-async def test_both_copies_of_a_republished_request_in_one_batch_apply_once(
-    memory: MemoryWatcher, deps: WatcherDeps
-) -> None:
-    # A relay that republished its rows puts both copies (same event ids) in one batch; the
-    # second copy of the first schedule must not undo the reschedule between them.
-    first, moved = schedule("k1", T0 + timedelta(hours=1)), schedule("k1", T0 + timedelta(hours=5))
-    await arrive(deps, first, moved, first, moved)
-    assert memory.deadlines.rows["k1"].due_at == T0 + timedelta(hours=5)
-    assert memory.published_types() == [("k1", "scheduled"), ("k1", "scheduled")]
 
 
 async def test_both_copies_of_a_republished_request_in_one_batch_apply_once(

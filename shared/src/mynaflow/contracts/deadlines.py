@@ -230,3 +230,12 @@ def clear_request_event(request: ClearDeadline, *, source: str) -> CloudEvent[An
     return make_event(
         source=source, event_type=CLEAR_DEADLINE_V1, data=request, subject=request.key
     )
+
+
+def deadline_request_event(
+    request: ScheduleDeadline | ClearDeadline, *, source: str
+) -> CloudEvent[Any]:
+    """The CloudEvent for either request; publish it with Kafka key `request.key`."""
+    if isinstance(request, ScheduleDeadline):
+        return schedule_request_event(request, source=source)
+    return clear_request_event(request, source=source)

@@ -28,8 +28,7 @@ from mynaflow.contracts.deadlines import (
     DeadlineAudience,
     DeadlineSubject,
     ScheduleDeadline,
-    clear_request_event,
-    schedule_request_event,
+    deadline_request_event,
 )
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
 from mynaflow.contracts.topics import DEADLINES_EVENTS, DEADLINES_REQUESTS, topic_name
@@ -139,13 +138,13 @@ class Deployment:
         await producer.send_and_wait(self.requests_topic, value, key=key.encode())
 
     async def schedule(self, *requests: ScheduleDeadline) -> None:
-        await self.send([schedule_request_event(r, source="test") for r in requests])
+        await self.send([deadline_request_event(r, source="test") for r in requests])
 
     async def clear(
         self, key: str, reason: str = "done", resolved_at: datetime | None = None
     ) -> None:
         request = ClearDeadline(key=key, reason=reason, resolved_at=resolved_at)
-        await self.send([clear_request_event(request, source="test")])
+        await self.send([deadline_request_event(request, source="test")])
 
     async def events_until(
         self, until: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 60.0

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from deadline_watcher.adapters.repository import (
@@ -17,6 +18,16 @@ from deadline_watcher.adapters.repository import (
     WatcherRepos,
 )
 from deadline_watcher.domain.deadline import Deadline
+from deadline_watcher.domain.policies import Policy
+from deadline_watcher.service_layer.deps import WatcherDeps
+from mynaflow.contracts.deadlines import (
+    ClearDeadline,
+    DeadlineAudience,
+    DeadlineSubject,
+    ScheduleDeadline,
+    deadline_request_event,
+)
+from mynaflow.contracts.envelope import RawCloudEvent, decode_event, encode_event
 from mynaflow.domain.clock import Clock, SystemClock
 from mynaflow.storage.unit_of_work import Emitted
 
@@ -157,6 +168,24 @@ class MemoryWatcher:
         self.uow = FakeUnitOfWork(repos, rollback_repos=True)
         self.reads = MemoryDeadlineReads(self.deadlines, self.digests)
 
+    def deps(
+        self, *, policies: Mapping[str, Policy], clock: Clock, instance: str = "one", **options: Any
+    ) -> WatcherDeps:
+        """A replica's Deps on this state, for handler tests: no NOTIFY is heard, and no
+        catch-up settle time (`options` set the other WatcherDeps fields)."""
+        return WatcherDeps(
+            uow=self.uow,
+            reads=self.reads,
+            listen=quiet_listener,
+            policies=policies,
+            events_topic="deadlines.events",
+            wake_channel="wake",
+            instance=instance,
+            clock=clock,
+            settle=timedelta(0),
+            **options,
+        )
+
     def published_types(self) -> list[tuple[str | None, str]]:
         """(key, short type) of every published event, in publish order."""
         return [(e.key, _short(e)) for e in self.uow.published]
@@ -165,6 +194,22 @@ class MemoryWatcher:
 def _short(emitted: Emitted) -> str:
     """`jp.mynaflow.deadline.stage-reached.v1` → `stage-reached`."""
     return emitted.event.type.split(".")[-2]
+
+
+def schedule_request(key: str, due_at: datetime, policy: str = "pair") -> ScheduleDeadline:
+    """A request of a handler test: `key` due at `due_at` for the `records` queue."""
+    return ScheduleDeadline(
+        key=key,
+        policy=policy,
+        due_at=due_at,
+        subject=DeadlineSubject(type="test", ids={"key": key}),
+        audience=DeadlineAudience(queue="records"),
+    )
+
+
+def on_the_wire(request: ScheduleDeadline | ClearDeadline) -> RawCloudEvent:
+    """What the subscriber receives: the request's event (source `test`) as bytes, decoded."""
+    return decode_event(encode_event(deadline_request_event(request, source="test")))
 
 
 @contextlib.asynccontextmanager

@@ -16,8 +16,7 @@ from mynaflow.contracts.deadlines import (
     DeadlineAudience,
     DeadlineSubject,
     ScheduleDeadline,
-    clear_request_event,
-    schedule_request_event,
+    deadline_request_event,
 )
 from mynaflow.contracts.envelope import CloudEvent
 from mynaflow.contracts.registry import SOURCE
@@ -151,8 +150,5 @@ def clear(key: str, reason: str, resolved_at: datetime) -> ClearDeadline:
 
 def request_event(request: ScheduleDeadline | ClearDeadline, now: datetime) -> CloudEvent[Any]:
     """The CloudEvent for a request, stamped `now`; key and subject are the deadline key."""
-    if isinstance(request, ScheduleDeadline):
-        event = schedule_request_event(request, source=SOURCE)
-    else:
-        event = clear_request_event(request, source=SOURCE)
+    event = deadline_request_event(request, source=SOURCE)
     return event.model_copy(update={"time": now})
