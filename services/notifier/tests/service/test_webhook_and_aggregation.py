@@ -11,6 +11,7 @@ import pytest
 from mynaflow.contracts.notifier import DELIVERY_FAILED_V1
 from mynaflow_testing.kafka_helpers import consume_until, produce
 from mynaflow_testing.waiting import wait_for
+from notifier.settings import NotifierSettings
 
 from .conftest import (
     HOOKED,
@@ -26,28 +27,41 @@ from .test_email_delivery import deliveries
 pytestmark = pytest.mark.service
 
 
+@pytest.fixture
+def flaky_receiver(receiver: HttpReceiver) -> HttpReceiver:
+    """The webhook receiver, answering its first three requests with 503."""
+    receiver.fail_first = 3
+    return receiver
+
+
+async def reject_a_command_of(
+    staff_id: str, settings: NotifierSettings, kafka_topics: dict[str, str]
+) -> None:
+    """Publish a rejected command of `staff_id` on registry.events, as card-registry would."""
+    event = command_rejected(staff_id)
+    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+
+
 async def test_a_webhook_failing_three_times_then_succeeding_delivers_once(
     notifier_settings: MakeSettings,
     start_notifier: Any,
-    receiver: HttpReceiver,
+    flaky_receiver: HttpReceiver,
     kafka_topics: dict[str, str],
 ) -> None:
-    receiver.fail_first = 3
     settings = notifier_settings()
     service = await start_notifier(settings)
-    event = command_rejected(HOOKED)
-    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+    await reject_a_command_of(HOOKED, settings, kafka_topics)
 
     (row,) = await wait_for(
         lambda: deliveries(service.url, recipient=HOOKED, status="sent"),
         what="the webhook delivered",
     )
-    assert receiver.statuses == [503, 503, 503, 200]
+    assert flaky_receiver.statuses == [503, 503, 503, 200]
     assert row["attempts"] == 4
     assert row["channel"] == "webhook"
-    ids = {body["idempotency_id"] for body in receiver.requests}
+    ids = {body["idempotency_id"] for body in flaky_receiver.requests}
     assert len(ids) == 1, "every retry carries the same idempotency id"
-    assert "二人確認" in receiver.requests[-1]["text"]
+    assert "二人確認" in flaky_receiver.requests[-1]["text"]
 
 
 async def test_a_webhook_that_always_fails_ends_dead_and_the_desk_manager_hears(
@@ -60,8 +74,7 @@ async def test_a_webhook_that_always_fails_ends_dead_and_the_desk_manager_hears(
     receiver.always_fail = True
     settings = notifier_settings(retry_max_attempts=3)
     service = await start_notifier(settings)
-    event = command_rejected(HOOKED)
-    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+    await reject_a_command_of(HOOKED, settings, kafka_topics)
 
     await wait_for(
         lambda: deliveries(service.url, recipient=HOOKED, status="dead"), what="the webhook dead"
@@ -114,19 +127,17 @@ async def _async(value: Any) -> Any:
 async def test_a_restart_continues_the_retry_schedule_from_the_database(
     notifier_settings: MakeSettings,
     start_notifier: Any,
-    receiver: HttpReceiver,
+    flaky_receiver: HttpReceiver,
     kafka_topics: dict[str, str],
 ) -> None:
-    receiver.fail_first = 3
     settings = notifier_settings(retry_first_delay_s=0.5, retry_max_delay_s=0.5)
     service = await start_notifier(settings)
-    event = command_rejected(HOOKED)
-    await produce(settings, kafka_topics["registry.events"], [encoded(event)], key=event.subject)
+    await reject_a_command_of(HOOKED, settings, kafka_topics)
     await wait_for(
         lambda: deliveries(service.url, recipient=HOOKED, status="retrying"),
         what="a first failed attempt recorded",
     )
-    attempts_before = len(receiver.requests)
+    attempts_before = len(flaky_receiver.requests)
     assert await service.stop() == 0
 
     service = await start_notifier(settings)
@@ -134,6 +145,6 @@ async def test_a_restart_continues_the_retry_schedule_from_the_database(
         lambda: deliveries(service.url, recipient=HOOKED, status="sent"),
         what="the webhook delivered after the restart",
     )
-    assert receiver.statuses.count(200) == 1, "delivered exactly once"
+    assert flaky_receiver.statuses.count(200) == 1, "delivered exactly once"
     # Every attempt, before and after the restart, was counted in the database.
-    assert row["attempts"] == len(receiver.requests) >= attempts_before + 1
+    assert row["attempts"] == len(flaky_receiver.requests) >= attempts_before + 1
