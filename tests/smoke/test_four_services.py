@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.service
 SERVICES = ("notice-intake", "card-registry", "deadline-watcher", "notifier")
 READY_TIMEOUT_S = 90.0
 STOP_LIMIT_S = 10.0
+ASYNCAPI_DIR = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
 
 
 @dataclass
@@ -102,8 +104,19 @@ async def readiness(service: RunningService) -> tuple[int | None, str]:
     return response.status_code, response.text
 
 
+def assert_serves_its_asyncapi_document(
+    service: RunningService, served: dict[str, Any], prefix: str
+) -> None:
+    """The live document names the same channels as the committed one, under this prefix."""
+    committed = json.loads((ASYNCAPI_DIR / f"{service.name}.json").read_text("utf-8"))
+    live_topics = {channel["address"] for channel in served["channels"].values()}
+    committed_topics = {prefix + c["address"] for c in committed["channels"].values()}
+    assert served["asyncapi"] == "3.0.0"
+    assert live_topics == committed_topics
+
+
 async def test_all_four_services_start_report_ready_and_stop_on_sigterm(
-    four_services: list[RunningService],
+    four_services: list[RunningService], topic_prefix: str
 ) -> None:
     for service in four_services:
         _status, body = await wait_for(
@@ -123,6 +136,9 @@ async def test_all_four_services_start_report_ready_and_stop_on_sigterm(
             assert "service/V1__service_info" in info["migrations"]
             metrics = (await client.get(f"{service.url}/metrics")).text
             assert "mynaflow_messages_in_total" in metrics or "mynaflow_messages_in" in metrics
+            assert_serves_its_asyncapi_document(
+                service, (await client.get(f"{service.url}/asyncapi.json")).json(), topic_prefix
+            )
 
     for service in four_services:
         service.process.send_signal(signal.SIGTERM)

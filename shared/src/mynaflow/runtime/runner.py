@@ -42,6 +42,7 @@ from mynaflow.messaging.topics_admin import (
     group_id_for,
     kafka_client_options,
 )
+from mynaflow.runtime.asyncapi import ASYNCAPI_PATH, asyncapi_document
 from mynaflow.runtime.dead_letters import DEAD_LETTERS_PATH, dead_letters_route
 from mynaflow.runtime.definition import (
     ServiceContext,
@@ -119,6 +120,7 @@ class ServiceRunner(Generic[SettingsT]):
         )
         self.context = context = self._make_context(pool, producer, broker, http_app)
         self.definition.build(context)
+        http_app.add_route(ASYNCAPI_PATH, self._asyncapi)
         # Before anything is consumed: an inbox that forgets ids too early double-applies.
         check_inbox_outlives_topics(self.settings, context.consumed_topics)
         context.add_task(self._refresh_lag_forever)
@@ -210,6 +212,11 @@ class ServiceRunner(Generic[SettingsT]):
     async def _check_postgres(self) -> None:
         assert self._pool is not None
         await self._pool.fetchval("SELECT 1")
+
+    async def _asyncapi(self, _query: Mapping[str, str]) -> dict[str, Any]:
+        """This service's AsyncAPI document (docs/asyncapi/ holds the committed copies)."""
+        assert self._broker is not None
+        return asyncapi_document(self._broker, self.definition.name, self.settings.topic_prefix)
 
     async def _info(self, _query: Mapping[str, str]) -> dict[str, Any]:
         """Who this is and which migrations its schema has: proves the plumbing end to end."""
