@@ -21,8 +21,7 @@ from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.harness.card_registry import of_type, registry_settings, start_registry
 from mynaflow_testing.harness.deadline_watcher import Deployment, deployment_settings
 from mynaflow_testing.harness.deadline_watcher import of_type as deadline_events
-from mynaflow_testing.harness.notice_intake import produce_raw, start_in_process
-from notice_intake.settings import NoticeIntakeSettings
+from mynaflow_testing.harness.notice_intake import intake_settings, produce_raw, start_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +32,7 @@ async def test_a_resolved_notice_clears_its_sla_deadline_as_of_when_it_was_done(
     run = uuid.uuid4().hex[:6]
     notice_id = f"JLIS-2022-{run}"
     intake = await start_in_process(
-        NoticeIntakeSettings(
-            **(kafka_settings.model_dump() | {"database_url": database_url, "http_port": 0})
-        ),
+        intake_settings(kafka_settings, database_url),
         schema=f"e2e_intake_{run}",
     )
     watcher = Deployment(

@@ -15,9 +15,8 @@ import pytest
 from mynaflow.contracts.topics import JLIS_NOTICES_RAW, topic_name
 from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.harness.deadline_watcher import Deployment, deployment_settings
-from mynaflow_testing.harness.notice_intake import produce_raw, start_in_process
+from mynaflow_testing.harness.notice_intake import intake_settings, produce_raw, start_in_process
 from mynaflow_testing.waiting import wait_for
-from notice_intake.settings import NoticeIntakeSettings
 
 from .conftest import CHIEF_EMAIL, MANAGER_EMAIL, MakeSettings, SmtpCatcher
 from .test_email_delivery import deliveries
@@ -47,9 +46,7 @@ async def test_a_2022_backlog_of_48_notices_gives_the_desk_manager_one_escalatio
     run = uuid.uuid4().hex[:6]
     notifier = await start_notifier(notifier_settings(aggregation_window_s=20.0))
     intake = await start_in_process(
-        NoticeIntakeSettings(
-            **(kafka_settings.model_dump() | {"database_url": database_url, "http_port": 0})
-        ),
+        intake_settings(kafka_settings, database_url),
         schema=f"e2e_intake_{run}",
     )
     deployment = Deployment(

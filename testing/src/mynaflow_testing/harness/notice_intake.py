@@ -6,16 +6,13 @@ Used by the service's own tests and by the cross-service tests in `tests/`.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaProducer
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
 from mynaflow.messaging.topics_admin import kafka_client_options
@@ -24,9 +21,8 @@ from notice_intake.app import definition
 from notice_intake.settings import NoticeIntakeSettings
 
 from mynaflow_testing.kafka_helpers import Records, consume_until
-from mynaflow_testing.ports import free_port
+from mynaflow_testing.processes import ServiceProcess, service_process
 from mynaflow_testing.service import RunningService, start_service
-from mynaflow_testing.waiting import wait_for
 
 KeyedValue = tuple[bytes | None, bytes]
 
@@ -71,6 +67,14 @@ async def read_until(
 InProcessIntake = RunningService[NoticeIntakeSettings]
 
 
+def intake_settings(
+    kafka_settings: MynaflowSettings, database_url: str, **overrides: Any
+) -> NoticeIntakeSettings:
+    """Settings of an in-process notice-intake: the test's Kafka, `database_url`, any free port."""
+    values = kafka_settings.model_dump() | {"database_url": database_url, "http_port": 0}
+    return NoticeIntakeSettings(**(values | overrides))
+
+
 async def start_in_process(settings: NoticeIntakeSettings, *, schema: str) -> InProcessIntake:
     """Run notice-intake in this event loop on `schema`; fails loudly if it does not start."""
     return await start_service(definition(), settings, schema=schema)
@@ -79,58 +83,42 @@ async def start_in_process(settings: NoticeIntakeSettings, *, schema: str) -> In
 # --- subprocess ----------------------------------------------------------------------------------
 @dataclass
 class IntakeProcess:
-    """`uv run notice-intake` as a real process, its output captured to `log_path`."""
+    """notice-intake's console script as a real process (a `ServiceProcess`), with a synchronous
+    `terminate` for the tests that stop it so."""
 
-    env: dict[str, str]
-    log_path: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = field(default=0)
+    service: ServiceProcess
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.service.url
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.service.process
 
     def start(self) -> None:
-        self.starts += 1
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "notice_intake.main"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.service.start()
 
     async def wait_ready(self, timeout_s: float = 90.0) -> None:
-        async def ready() -> bool:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"notice-intake exited early:\n{self.log_tail()}")
-            try:
-                async with httpx.AsyncClient(timeout=2.0) as client:
-                    return (await client.get(f"{self.url}/readyz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_for(ready, timeout=timeout_s, interval=0.2, what="notice-intake /readyz")
+        await self.service.wait_ready(timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: no drain, no commit, no flush."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        self.service.kill()
 
     def terminate(self, timeout_s: float = 15.0) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout_s)
+        """SIGTERM, then the exit code (the process must exit within `timeout_s`)."""
+        process = self.service.process
+        assert process is not None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=timeout_s)
 
     def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return self.service.log_text()
 
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        return self.service.log_tail(lines)
 
 
 def intake_process(
@@ -141,15 +129,16 @@ def intake_process(
     log_path: Path,
     extra_env: Mapping[str, str] | None = None,
 ) -> IntakeProcess:
-    port = free_port()
-    env = dict(os.environ) | {
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "TOPIC_PREFIX": topic_prefix,
-        "HTTP_PORT": str(port),
-        "LOG_LEVEL": "DEBUG",
-    }
-    return IntakeProcess(env | dict(extra_env or {}), log_path, port)
+    """A notice-intake on a free HTTP port, logging at DEBUG, not started yet."""
+    service = service_process(
+        "notice-intake",
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        log_path=log_path,
+        extra_env={"LOG_LEVEL": "DEBUG"} | dict(extra_env or {}),
+    )
+    return IntakeProcess(service)
 
 
 async def read_whole_topic(settings: MynaflowSettings, topic: str) -> list[KeyedValue]:
