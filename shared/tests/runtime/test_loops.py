@@ -120,6 +120,22 @@ def fast_backoff() -> Backoff:
     return Backoff(0.01, 0.02, jitter=0.0)
 
 
+def logged_round(
+    step: ScriptedStep, stopping: asyncio.Event, *, interval_s: float, backoff: Backoff
+) -> asyncio.Task[None]:
+    """`resilient_loop` as a task: rounds named "test round", logged to `test.loop`."""
+    return asyncio.create_task(
+        resilient_loop(
+            step,
+            name="test round",
+            stopping=stopping,
+            interval_s=interval_s,
+            backoff=backoff,
+            logger=logging.getLogger("test.loop"),
+        )
+    )
+
+
 async def stop_and_join(stopping: asyncio.Event, loop: asyncio.Task[None]) -> None:
     stopping.set()
     await asyncio.wait_for(loop, timeout=5)
@@ -131,16 +147,8 @@ async def test_a_transient_failure_is_retried_after_a_backoff_and_logged_as_tran
     caplog.set_level(logging.WARNING, logger="test.loop")
     stopping = asyncio.Event()
     step = ScriptedStep(ConnectionRefusedError("db away"), TransientError("later"))
-    loop = asyncio.create_task(
-        resilient_loop(
-            step,
-            name="test round",
-            stopping=stopping,
-            interval_s=LONG_S,  # only the backoff can bring the third call this soon
-            backoff=fast_backoff(),
-            logger=logging.getLogger("test.loop"),
-        )
-    )
+    # Only the backoff can bring the third call this soon.
+    loop = logged_round(step, stopping, interval_s=LONG_S, backoff=fast_backoff())
     await wait_for(step.count, until=lambda calls: calls >= 3, what="two retries")
     await stop_and_join(stopping, loop)
     failures = [r for r in caplog.records if "test round failed" in r.getMessage()]
@@ -156,16 +164,8 @@ async def test_any_other_failure_is_logged_with_its_kind_and_traceback_and_retri
     caplog.set_level(logging.WARNING, logger="test.loop")
     stopping = asyncio.Event()
     step = ScriptedStep(KeyError("bug"), KeyError("bug"))
-    loop = asyncio.create_task(
-        resilient_loop(
-            step,
-            name="test round",
-            stopping=stopping,
-            interval_s=0.01,
-            backoff=Backoff(LONG_S, LONG_S),  # only the interval can bring the third call
-            logger=logging.getLogger("test.loop"),
-        )
-    )
+    # Only the interval can bring the third call.
+    loop = logged_round(step, stopping, interval_s=0.01, backoff=Backoff(LONG_S, LONG_S))
     await wait_for(step.count, until=lambda calls: calls >= 3, what="two retries")
     assert not loop.done(), "a programming error must not end the loop"
     await stop_and_join(stopping, loop)

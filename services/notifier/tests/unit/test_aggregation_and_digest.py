@@ -16,30 +16,17 @@ DEADLINE = {"policy": "chip_rewrite_90d", "stage": "resident_30d", "due_at": "20
 
 
 def test_staff_messages_fold_per_recipient_template_and_channel() -> None:
-    one = aggregation_key(
-        reader="staff",
-        recipient_id="M-1",
-        household_id=None,
-        template="manager_escalation",
-        channel="email",
-        data={"key": "a"},
-    )
-    two = aggregation_key(
-        reader="staff",
-        recipient_id="M-1",
-        household_id=None,
-        template="manager_escalation",
-        channel="email",
-        data={"key": "b"},
-    )
-    other = aggregation_key(
-        reader="staff",
-        recipient_id="M-2",
-        household_id=None,
-        template="manager_escalation",
-        channel="email",
-        data={"key": "a"},
-    )
+    def key(recipient: str, data_key: str) -> str | None:
+        return aggregation_key(
+            reader="staff",
+            recipient_id=recipient,
+            household_id=None,
+            template="manager_escalation",
+            channel="email",
+            data={"key": data_key},
+        )
+
+    one, two, other = key("M-1", "a"), key("M-1", "b"), key("M-2", "a")
     assert one == two != other
 
 
