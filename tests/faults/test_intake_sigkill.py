@@ -20,6 +20,9 @@ pytestmark = pytest.mark.faults
 
 KILLS = 3
 FURTHER_PROGRESS = 0.20
+# The load arrives over at least this long, so the third kill still lands mid-load when
+# notice-intake is faster than the kill-and-restart cycle (small volumes).
+LOAD_S = 30.0
 
 
 async def test_kill_9_of_notice_intake_three_times_mid_load_loses_and_doubles_nothing(
@@ -40,7 +43,9 @@ async def test_kill_9_of_notice_intake_three_times_mid_load_loses_and_doubles_no
     await intake.start()
     try:
         producing = asyncio.create_task(
-            produce_records(kafka_bootstrap, intake.raw_topic, load.records)
+            produce_records(
+                kafka_bootstrap, intake.raw_topic, load.records, window=200, over_s=LOAD_S
+            )
         )
         step = math.ceil(FURTHER_PROGRESS * len(load.records))
         at_kills = await kill_after_each_step(intake, step)

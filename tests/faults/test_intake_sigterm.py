@@ -30,6 +30,7 @@ pytestmark = pytest.mark.faults
 BATCH = 500  # INTAKE_BATCH_MAX_RECORDS: one transaction, one offset commit
 GRACE_S = 8.0
 PROGRESS_BEFORE_STOP = 0.30
+LOAD_S = 20.0  # the load is still arriving when SIGTERM comes, however fast intake is
 
 
 async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_in_flight(
@@ -50,7 +51,9 @@ async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_
     await intake.start()
     try:
         producing = asyncio.create_task(
-            produce_records(kafka_bootstrap, intake.raw_topic, load.records)
+            produce_records(
+                kafka_bootstrap, intake.raw_topic, load.records, window=200, over_s=LOAD_S
+            )
         )
         await intake.wait_receipted(math.ceil(PROGRESS_BEFORE_STOP * len(load.records)))
         stopping = time.monotonic()
@@ -59,6 +62,7 @@ async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_
         print_counts("fault 7", {"exit code": exit_code, "drain seconds": round(drain_s, 2)})
         assert exit_code == 0
         assert drain_s < GRACE_S + 2.0
+        assert not producing.done(), "SIGTERM came after the load was published"
 
         applied = await applied_through(fault_database_url, intake.raw_topic)
         commits = await committed(kafka_bootstrap, intake.group, intake.raw_topic)

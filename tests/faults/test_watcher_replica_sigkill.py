@@ -24,6 +24,7 @@ from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
 from mynaflow_testing.faults import (
     OutRecord,
+    Tally,
     TopicFollower,
     assert_each_once,
     error_lines,
@@ -100,8 +101,7 @@ async def test_kill_9_of_one_of_two_watcher_replicas_three_times_fires_every_sta
         await produce_records(kafka_bootstrap, f"{topic_prefix}deadlines.requests", records)
         expected = {(f"{run}-{n:05d}", 1, stage, 0) for n in range(volume) for stage in STAGES}
 
-        def fired() -> int:
-            return len(events_by_identity(follower.events(events_topic), stage_identity)[0])
+        fired = Tally(follower, events_topic, stage_identity).__len__
 
         step = math.ceil(FURTHER_PROGRESS * len(expected))
         at_kills = await kill_one_replica_after_each_step(replicas[0], follower, fired, step)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,9 +47,18 @@ class OutRecord:
 
 
 async def produce_records(
-    bootstrap: str, topic: str, records: Sequence[OutRecord], *, window: int = 1000
+    bootstrap: str,
+    topic: str,
+    records: Sequence[OutRecord],
+    *,
+    window: int = 1000,
+    over_s: float = 0.0,
 ) -> list[tuple[int, int]]:
-    """Publish in order (acks=all, idempotent); returns each record's (partition, offset)."""
+    """Publish in order (acks=all, idempotent); returns each record's (partition, offset).
+
+    `over_s`: spread the publishing over at least that long (windows at an even pace), so a
+    load is still arriving when a fault is injected, however fast the service is.
+    """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -59,7 +69,12 @@ async def produce_records(
     await producer.start()
     try:
         coordinates: list[tuple[int, int]] = []
+        started = time.monotonic()
         for start in range(0, len(records), window):
+            # Pacing the load, not waiting for anything: the rate is part of the fault's setup.
+            await asyncio.sleep(
+                max(0.0, started + over_s * start / len(records) - time.monotonic())
+            )
             futures = [
                 await producer.send(topic, r.value, key=r.key, headers=list(r.headers))
                 for r in records[start : start + window]
@@ -145,7 +160,7 @@ class TopicFollower:
                 self._task.result()  # the follower died: say why
             return condition()
 
-        await wait_for(seen, timeout=timeout_s, interval=0.2, what=what)
+        await wait_for(seen, timeout=timeout_s, interval=0.25, what=what)
 
     async def wait_caught_up(self, bootstrap: str, *, timeout_s: float = 60.0) -> None:
         """Until every record the topics hold now has been read."""
@@ -165,6 +180,34 @@ class TopicFollower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._consumer.stop()
+
+
+class Tally:
+    """The distinct identities seen so far on one followed topic, counted incrementally: a test
+    polls progress several times a second, and rescanning 40,000 events each time would take
+    CPU from the services under test."""
+
+    def __init__(
+        self,
+        follower: TopicFollower,
+        topic: str,
+        identity: Callable[[dict[str, Any]], Any],
+    ) -> None:
+        self._follower, self._topic, self._identity = follower, topic, identity
+        self._scanned = 0
+        self._seen: set[Any] = set()
+
+    def seen(self) -> set[Any]:
+        records = self._follower.records[self._topic]
+        for record in records[self._scanned :]:
+            found = self._identity(record.event) if record.event is not None else None
+            if found is not None:
+                self._seen.add(found)
+        self._scanned = len(records)
+        return self._seen
+
+    def __len__(self) -> int:
+        return len(self.seen())
 
 
 def _followed(record: Any) -> Followed:
@@ -432,6 +475,7 @@ class IntakeUnderTest:
     prefix: str
     database_url: str
     follower: TopicFollower | None = None
+    tallies: dict[str, Tally] = field(default_factory=dict)
 
     @property
     def raw_topic(self) -> str:
@@ -462,17 +506,20 @@ class IntakeUnderTest:
 
     def receipted(self) -> int:
         """Notice ids acknowledged on the topic so far: the progress a fault waits for."""
-        return len(receipted_notice_ids(self.receipts()))
+        return len(self._tally("receipted", self.receipts_topic, _acknowledged_notice_id))
 
     def duplicate_receipts(self) -> int:
         """Distinct `duplicate` receipt events on the topic so far."""
-        return len(
-            {
-                e["id"]
-                for e in acknowledgements(self.receipts())
-                if e["data"]["status"] == "duplicate"
-            }
-        )
+        return len(self._tally("duplicates", self.receipts_topic, _duplicate_receipt_id))
+
+    def deadline_requests(self) -> set[tuple[str]]:
+        return self._tally("requests", self.requests_topic, schedule_request_identity).seen()
+
+    def _tally(self, name: str, topic: str, identity: Callable[[dict[str, Any]], Any]) -> Tally:
+        assert self.follower is not None
+        if name not in self.tallies:
+            self.tallies[name] = Tally(self.follower, topic, identity)
+        return self.tallies[name]
 
     async def wait_receipted(self, at_least: int, *, timeout_s: float = 300.0) -> int:
         assert self.follower is not None
@@ -496,7 +543,7 @@ class IntakeUnderTest:
         await self.wait_receipted(len(load.ids))
         requests = self.requests_topic
         await self.follower.wait_until(
-            lambda: len(load.deadline_keys() - _schedules(self.follower, requests)) == 0,
+            lambda: len(load.deadline_keys() - self.deadline_requests()) == 0,
             timeout_s=120,
             what="every deadline request published",
         )
@@ -525,7 +572,7 @@ class IntakeUnderTest:
         assert stats["by_status"]["duplicate"] == duplicates
 
     async def terminate_cleanly(self) -> int:
-        """SIGTERM; the exit code. Its log must show no error (a traceback is a bug)."""
+        """SIGTERM; the exit code. Prints the log's error lines, so a run shows what went wrong."""
         code = await self.process.terminate()
         errors = error_lines(self.process.log_text())
         print_counts(
@@ -540,9 +587,17 @@ class IntakeUnderTest:
             await self.follower.stop()
 
 
-def _schedules(follower: TopicFollower | None, topic: str) -> set[tuple[Any, ...]]:
-    assert follower is not None
-    return set(events_by_identity(follower.events(topic), schedule_request_identity)[0])
+def _acknowledged_notice_id(event: dict[str, Any]) -> str | None:
+    if event.get("type") != NOTICE_ACKNOWLEDGED_V1:
+        return None
+    notice_id: str | None = event["data"]["notice_id"]
+    return notice_id
+
+
+def _duplicate_receipt_id(event: dict[str, Any]) -> str | None:
+    if event.get("type") != NOTICE_ACKNOWLEDGED_V1 or event["data"]["status"] != "duplicate":
+        return None
+    return str(event["id"])
 
 
 def error_lines(log: str) -> list[str]:
