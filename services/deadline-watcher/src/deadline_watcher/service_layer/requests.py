@@ -156,8 +156,7 @@ async def handle_requests(incoming: Sequence[Incoming], deps: WatcherDeps) -> No
             [item.event_id for item in incoming], consumer=REQUESTS_CONSUMER
         )
         # One flag per request: a second copy of an id in this same batch is not applied.
-        # One flag per request: a second copy of an id in this same batch is not applied.
-        fresh = [item for item, is_new in zip(incoming, claimed, strict=True) if is_new]  # I10-TEMP
+        fresh = [item for item, is_new in zip(incoming, claimed, strict=True) if is_new]
         if not fresh:
             return
         keys = {item.request.key for item in fresh}
