@@ -329,6 +329,9 @@ async def smoke(settings: MynaflowSettings, workdir: Path) -> int:
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "DATABASE_URL": database_url_named(settings.database_url, database),
         "TOPIC_PREFIX": prefix,
+        # The local broker is one node: the settings' cluster defaults (3 and 2) cannot apply.
+        "TOPIC_REPLICATION_FACTOR": str(settings.topic_replication_factor),
+        "TOPIC_MIN_INSYNC_REPLICAS": str(settings.topic_min_insync_replicas),
         "HTTP_HOST": "127.0.0.1",
         "SHUTDOWN_GRACE_S": "8",
     }
