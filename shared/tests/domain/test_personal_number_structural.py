@@ -311,3 +311,23 @@ def test_a_shift_jis_form_with_ascii_digits_and_ideographic_spaces_is_redacted()
 
     assert count == 1
     assert redacted == "氏名,".encode("cp932") + b"[REDACTED-KOJIN-BANGO]\r\n"
+
+
+MATHEMATICAL = "".join(chr(0x1D7CE + int(d)) for d in NUMBER)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        base64.b64encode(MATHEMATICAL.encode()),
+        MATHEMATICAL.encode("utf-16-le"),
+        base64.b64encode(NUMBER.encode()).decode().encode("utf-16-le"),
+    ],
+    ids=["base64 of mathematical digits", "UTF-16 mathematical digits", "UTF-16 base64"],
+)
+def test_spellings_earlier_fuzzer_runs_found_are_redacted_from_bytes(data: bytes) -> None:
+    redacted, count = personal_number.redact_bytes(data)
+
+    assert count >= 1
+    assert MATHEMATICAL.encode("utf-16-le") not in redacted
+    assert redacted != data
