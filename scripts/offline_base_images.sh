@@ -15,6 +15,8 @@ set -euo pipefail
 UV_VERSION=${1:?usage: offline_base_images.sh <uv version>}
 SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+BASE_MAX_AGE_DAYS=${BASE_MAX_AGE_DAYS:-7}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/mynaflow/base-images
 # shellcheck source=scripts/buildah_env.sh
 source "$(dirname "$0")/buildah_env.sh"
@@ -29,13 +31,11 @@ have_image() { "${BUILDAH[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 mkdir -p "$CACHE"
 
 python_image() {
-  local tarball=$CACHE/debian-${SUITE}-python3-minbase.tar
-  if have_image "$PYTHON_IMAGE"; then
-    log "$PYTHON_IMAGE already in the store"
-    return
-  fi
-  if [[ ! -s $tarball ]]; then
-    log "mmdebstrap: Debian ${SUITE} minbase with python3 from ${MIRROR} (once; cached in ${tarball})"
+  local tarball=$CACHE/debian-${SUITE}-python3-minbase.tar fresh=false
+  # A base older than a week is made again, so the images pick up Debian's security updates
+  # (the official image is rebuilt upstream for the same reason).
+  if [[ ! -s $tarball || -n $(find "$tarball" -mtime "+${BASE_MAX_AGE_DAYS}") ]]; then
+    log "mmdebstrap: Debian ${SUITE} minbase with python3 from ${MIRROR} and ${SECURITY_MIRROR} (cached in ${tarball} for ${BASE_MAX_AGE_DAYS} days)"
     # The same packages python:3.11-slim-bookworm relies on: python3 itself, venv support,
     # the CA bundle, useradd (passwd) and the OS time zones. No compilers: minbase has none and
     # none of these pulls one in. Docs, man pages and locales are dropped to stay slim.
@@ -45,19 +45,28 @@ python_image() {
       --dpkgopt='path-include=/usr/share/doc/*/copyright' \
       --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/locale/*' \
-      "$SUITE" "$tarball.part" "$MIRROR" >&2
+      "$SUITE" "$tarball.part" \
+      "deb ${MIRROR} ${SUITE} main" \
+      "deb ${MIRROR} ${SUITE}-updates main" \
+      "deb ${SECURITY_MIRROR} ${SUITE}-security main" >&2
     mv "$tarball.part" "$tarball"
-  else
-    log "reusing the cached ${tarball}"
+    fresh=true
   fi
-  local ctr
+  if [[ $fresh == false ]] && have_image "$PYTHON_IMAGE"; then
+    log "$PYTHON_IMAGE already in the store"
+    return
+  fi
+  local ctr previous
+  previous=$("${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$PYTHON_IMAGE" 2>/dev/null || true)
   ctr=$("${BUILDAH[@]}" from scratch)
   "${BUILDAH[@]}" add --quiet "$ctr" "$tarball" / >/dev/null
   "${BUILDAH[@]}" config --env LANG=C.UTF-8 --cmd python3 \
     --label org.opencontainers.image.description="local stand-in for python:3.11-slim-bookworm (mmdebstrap minbase)" \
     "$ctr"
   "${BUILDAH[@]}" commit --quiet --rm "$ctr" "$PYTHON_IMAGE" >/dev/null
-  log "built $PYTHON_IMAGE"
+  # The base it replaces, unless images built on it still hold it.
+  [[ -z $previous ]] || "${BUILDAH[@]}" rmi "$previous" >/dev/null 2>&1 || true
+  log "built $PYTHON_IMAGE from ${tarball##*/}"
 }
 
 uv_wheel() {
