@@ -28,16 +28,11 @@ async def test_broker_stopped_and_restarted_mid_load_loses_and_doubles_nothing(
     own_kafka: OwnKafka, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
     bootstrap = own_kafka.bootstrap
-    intake = IntakeUnderTest(
-        fleet.launch(
-            "notice-intake",
-            database_url=fault_database_url,
-            kafka_bootstrap=bootstrap,
-            topic_prefix=topic_prefix,
-        ),
-        bootstrap,
-        topic_prefix,
-        fault_database_url,
+    intake = IntakeUnderTest.launch(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=bootstrap,
+        prefix=topic_prefix,
     )
     await intake.start()
     try:

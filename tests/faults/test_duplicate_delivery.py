@@ -38,16 +38,11 @@ EVERY_NTH_RESENT = 10
 async def test_reproduced_notices_count_as_duplicates_and_a_group_reset_changes_nothing(
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
-    intake = IntakeUnderTest(
-        fleet.launch(
-            "notice-intake",
-            database_url=fault_database_url,
-            kafka_bootstrap=kafka_bootstrap,
-            topic_prefix=topic_prefix,
-        ),
-        kafka_bootstrap,
-        topic_prefix,
-        fault_database_url,
+    intake = IntakeUnderTest.launch(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
     )
     await intake.start()
     try:

@@ -29,16 +29,11 @@ async def test_kill_9_of_notice_intake_three_times_mid_load_loses_and_doubles_no
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
     started = time.monotonic()
-    intake = IntakeUnderTest(
-        fleet.launch(
-            "notice-intake",
-            database_url=fault_database_url,
-            kafka_bootstrap=kafka_bootstrap,
-            topic_prefix=topic_prefix,
-        ),
-        kafka_bootstrap,
-        topic_prefix,
-        fault_database_url,
+    intake = IntakeUnderTest.launch(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
     )
     await intake.start()
     try:

@@ -36,17 +36,12 @@ LOAD_S = 20.0  # the load is still arriving when SIGTERM comes, however fast int
 async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_in_flight(
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
-    intake = IntakeUnderTest(
-        fleet.launch(
-            "notice-intake",
-            database_url=fault_database_url,
-            kafka_bootstrap=kafka_bootstrap,
-            topic_prefix=topic_prefix,
-            extra_env={"INTAKE_BATCH_MAX_RECORDS": str(BATCH), "SHUTDOWN_GRACE_S": str(GRACE_S)},
-        ),
-        kafka_bootstrap,
-        topic_prefix,
-        fault_database_url,
+    intake = IntakeUnderTest.launch(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
+        extra_env={"INTAKE_BATCH_MAX_RECORDS": str(BATCH), "SHUTDOWN_GRACE_S": str(GRACE_S)},
     )
     await intake.start()
     try:

@@ -117,16 +117,11 @@ async def test_poison_at_one_percent_is_quarantined_or_dead_lettered_and_the_flo
 ) -> None:
     factory = PoisonFactory(random.Random(), [])
     records = interleave(load, factory)
-    intake = IntakeUnderTest(
-        fleet.launch(
-            "notice-intake",
-            database_url=fault_database_url,
-            kafka_bootstrap=kafka_bootstrap,
-            topic_prefix=topic_prefix,
-        ),
-        kafka_bootstrap,
-        topic_prefix,
-        fault_database_url,
+    intake = IntakeUnderTest.launch(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
     )
     await intake.start()
     dead_letters = TopicFollower(kafka_bootstrap, f"{topic_prefix}intake.dead-letter")

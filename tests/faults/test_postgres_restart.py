@@ -39,16 +39,11 @@ FURTHER_RETRIES = 3
 async def test_postgres_stopped_and_restarted_mid_load_commits_nothing_unapplied(
     kafka_bootstrap: str, topic_prefix: str, own_postgres: OwnPostgres, fleet: Fleet, load: Load
 ) -> None:
-    intake = IntakeUnderTest(
-        fleet.launch(
-            "notice-intake",
-            database_url=own_postgres.url,
-            kafka_bootstrap=kafka_bootstrap,
-            topic_prefix=topic_prefix,
-        ),
-        kafka_bootstrap,
-        topic_prefix,
-        own_postgres.url,
+    intake = IntakeUnderTest.launch(
+        fleet,
+        database_url=own_postgres.url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
     )
     await intake.start()
     try:

@@ -24,7 +24,7 @@ from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
 from mynaflow.messaging.topics_admin import admin_client, committed_offsets
 from mynaflow.storage.pool import open_connection
 
-from mynaflow_testing.processes import ServiceProcess
+from mynaflow_testing.processes import Fleet, ServiceProcess
 from mynaflow_testing.waiting import wait_for
 
 FULL_VOLUME = 20_000
@@ -476,6 +476,26 @@ class IntakeUnderTest:
     database_url: str
     follower: TopicFollower | None = None
     tallies: dict[str, Tally] = field(default_factory=dict)
+
+    @classmethod
+    def launch(
+        cls,
+        fleet: Fleet,
+        *,
+        database_url: str,
+        bootstrap: str,
+        prefix: str,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> IntakeUnderTest:
+        """One notice-intake replica of `fleet` (not started yet) on these servers."""
+        process = fleet.launch(
+            "notice-intake",
+            database_url=database_url,
+            kafka_bootstrap=bootstrap,
+            topic_prefix=prefix,
+            extra_env=extra_env,
+        )
+        return cls(process, bootstrap, prefix, database_url)
 
     @property
     def raw_topic(self) -> str:
