@@ -77,8 +77,11 @@ async def replay_from_earliest_changes_nothing(intake: IntakeUnderTest, bootstra
     await wait_group_empty(bootstrap, intake.group)
     reset_to = await reset_group_to_earliest(bootstrap, intake.group, intake.raw_topic)
     print_counts("fault 6 reset to earliest", {str(p): o for p, o in sorted(reset_to.items())})
-    await intake.process.start_ready()
     ends = await end_offsets(bootstrap, intake.raw_topic)
+    # The replay is real: every partition starts again from its first record.
+    assert await committed(bootstrap, intake.group, intake.raw_topic) == reset_to
+    assert reset_to.keys() == ends.keys()
+    await intake.process.start_ready()
     await wait_for(
         lambda: committed(bootstrap, intake.group, intake.raw_topic),
         until=lambda commits: commits == ends,

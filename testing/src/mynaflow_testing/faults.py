@@ -223,10 +223,6 @@ def acknowledgements(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e.get("type") == NOTICE_ACKNOWLEDGED_V1]
 
 
-def receipted_notice_ids(events: Iterable[dict[str, Any]]) -> set[str]:
-    return {e["data"]["notice_id"] for e in acknowledgements(events) if e["data"]["notice_id"]}
-
-
 @dataclass
 class ReceiptCheck:
     """What `intake.receipts` says about a set of notice ids, as sets and counts."""
@@ -377,6 +373,7 @@ async def reset_group_to_earliest(bootstrap: str, group: str, topic: str) -> dic
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         if not partitions:
             partitions = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
+        assert partitions, f"{topic} has no partitions to reset"
         consumer.assign(partitions)
         earliest = await consumer.beginning_offsets(partitions)
         await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in earliest.items()})
