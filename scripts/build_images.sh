@@ -104,8 +104,11 @@ build_one() {
     # No intermediate layers: with vfs every cached step is a full copy of the file system,
     # which made a build take minutes instead of seconds. The uv cache mount keeps rebuilds
     # from downloading anything. `--format docker` keeps the HEALTHCHECK.
-    nice -n 19 "${BUILDAH[@]}" build --layers=false --pull=never --format docker "${args[@]}" . >&2
+    local rc=0
+    nice -n 19 "${BUILDAH[@]}" build --layers=false --pull=never --format docker "${args[@]}" . >&2 \
+      || rc=$?
     drop_stage_containers
+    return "$rc"
   fi
 }
 
