@@ -23,6 +23,7 @@ from uuid import UUID
 from pydantic import Field
 
 from mynaflow.contracts.envelope import CloudEvent, EventData, make_event
+from mynaflow.contracts.redaction import RedactedText
 from mynaflow.contracts.registry import CaseLike
 
 SOURCE = "notifier"
@@ -112,7 +113,7 @@ class DeliveryLogged(DeliveryRef):
     attempt: int = 0
     events: int = 1
     next_attempt_at: datetime | None = None
-    error: str | None = None
+    error: RedactedText | None = None
     batch_id: str | None = None
     logged_at: datetime
 
@@ -124,7 +125,7 @@ class DeliveryFailed(DeliveryRef):
     """
 
     attempts: int
-    error: str
+    error: RedactedText
     failed_at: datetime
 
 
@@ -158,7 +159,7 @@ class ApologyBatchRefused(EventData):
     batch_id: str
     staff_id: str
     reason: RefusalReason
-    message: str
+    message: RedactedText
     refused_at: datetime
 
 

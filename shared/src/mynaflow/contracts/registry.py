@@ -27,6 +27,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mynaflow.contracts.envelope import CloudEvent, EventData, make_event
+from mynaflow.contracts.redaction import RedactedText
 
 SOURCE = "card-registry"
 COMMAND_PREFIX = "jp.mynaflow.registry."
@@ -163,8 +164,10 @@ class AssignNotice(WorkItemCommand):
 class ResolveNotice(WorkItemCommand):
     """`resolve-notice`: the work is done. `note` is free text; it is redacted when stored."""
 
-    resolution: str = Field(min_length=1, examples=["record_updated", "reapplication_requested"])
-    note: str = ""
+    resolution: RedactedText = Field(
+        min_length=1, examples=["record_updated", "reapplication_requested"]
+    )
+    note: RedactedText = ""
 
 
 class CardCommand(RegistryCommand):
@@ -273,8 +276,8 @@ class CommandOutcome(EventData):
     receipt_id: UUID | None = None
     work_item_id: UUID | None = None
     queue: str | None = None
-    reason: str | None = None
-    message: str | None = None
+    reason: RedactedText | None = None
+    message: RedactedText | None = None
 
 
 class WorkItemFacts(EventData):
@@ -326,8 +329,8 @@ class NoticeResolved(EventData):
     receipt_id: UUID
     queue: str
     kind: str | None
-    resolution: str
-    note: str
+    resolution: RedactedText
+    note: RedactedText
     resolved_by: str
     resolved_at: datetime
 
@@ -372,7 +375,7 @@ class CardStateChanged(EventData):
     previous_state: CardState | None
     at: datetime
     by: str | None = None
-    reason: str | None = None
+    reason: RedactedText | None = None
     application_date: date | None = None
     issued_on: date | None = None
     card_valid_until: date | None = None
