@@ -18,7 +18,12 @@ from mynaflow.contracts.topics import CATALOGUE, DAY_MS, REGISTRY_COMMANDS, topi
 from mynaflow.messaging.broker import make_broker
 from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.reliable_consume import reliable_subscriber
-from mynaflow.messaging.topics_admin import admin_client, consumer_group_lag, ensure_topics
+from mynaflow.messaging.topics_admin import (
+    TopicConfigurationError,
+    admin_client,
+    consumer_group_lag,
+    ensure_topics,
+)
 from mynaflow.settings import MynaflowSettings
 from mynaflow_testing.kafka_helpers import produce, wait_for_committed
 from mynaflow_testing.waiting import wait_for
@@ -61,6 +66,19 @@ async def test_concurrent_callers_create_the_catalogue_once_with_partitions_and_
     assert await retention_ms(kafka_bootstrap, commands) == 3 * DAY_MS
     receipts = topic_name(CATALOGUE[3], topic_prefix)
     assert await retention_ms(kafka_bootstrap, receipts) == CATALOGUE[3].retention_ms
+
+
+async def test_topic_settings_the_cluster_cannot_meet_stop_start_up_with_a_clear_error(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    # Three replicas on the single local broker: no retry can cure it, so no retry is made.
+    settings = MynaflowSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_replication_factor=3,
+        topic_min_insync_replicas=2,
+    )
+    with pytest.raises(TopicConfigurationError, match="InvalidReplicationFactor"):
+        await ensure_topics(settings, CATALOGUE[:1], prefix=topic_prefix)
 
 
 class Numbered(BaseModel):

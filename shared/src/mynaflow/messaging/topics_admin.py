@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 
 _NO_ERROR = 0
 _TOPIC_ALREADY_EXISTS = 36
+# Errors no retry can cure: the topic settings do not fit this cluster (partitions, replication
+# factor, min.insync.replicas, another config, a broker policy).
+_CONFIGURATION_ERRORS = frozenset({37, 38, 39, 40, 44})
+
+
+class TopicConfigurationError(RuntimeError):
+    """The cluster refused a topic's settings; start-up stops at once and says which."""
+
+
 # How long ensure_topics waits for newly created topics to appear in the cluster metadata, so
 # that a consumer subscribing right after start-up finds every partition.
 _METADATA_WAIT_S = 30.0
@@ -125,8 +134,19 @@ def _raise_for_create_errors(response: Any) -> list[str]:
             created.append(topic)
         elif code != _TOPIC_ALREADY_EXISTS:
             message = topic_error[2] if len(topic_error) > 2 else ""
-            raise for_code(code)(f"cannot create topic {topic}: {message}")
+            _raise_create_error(topic, code, message)
     return created
+
+
+def _raise_create_error(topic: str, code: int, message: str) -> None:
+    error = for_code(code)
+    if code in _CONFIGURATION_ERRORS:
+        raise TopicConfigurationError(
+            f"cannot create topic {topic}: {error.__name__}: {message}; check "
+            "TOPIC_REPLICATION_FACTOR, TOPIC_MIN_INSYNC_REPLICAS and TOPIC_PARTITIONS_* "
+            "against this cluster (a single local broker needs 1 and 1)"
+        )
+    raise error(f"cannot create topic {topic}: {message}")
 
 
 def _ready_topics(descriptions: list[dict[str, Any]]) -> set[str]:
