@@ -103,6 +103,7 @@ async def test_case_2_the_same_day_breach_is_a_mismatch_and_the_90_day_breach_ex
     await reg.breach("surface-chip:C-1", end_of_jst_day(date(2022, 3, 15)))  # a repeat: once
     [mismatch] = reg.emitted(r.SURFACE_CHIP_MISMATCH_V1)
     assert (mismatch.card_id, mismatch.surface_printed_by) == ("C-1", "S-1")
+    assert mismatch.queue == "card-counter"  # its desk manager is told, not a default one
     due = end_of_jst_day(date(2022, 6, 13))
     await reg.breach("chip-rewrite:C-1", due)
     [expired] = reg.emitted(r.CARD_EXPIRED_V1)

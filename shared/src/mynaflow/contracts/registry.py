@@ -345,6 +345,8 @@ class SurfaceChipMismatch(EventData):
     surface_printed_by: str
     surface_printed_at: datetime
     detected_at: datetime
+    # The queue whose desk manager hears of it (with the staff member who printed).
+    queue: str | None = None
 
 
 class ChipRewriteVerified(EventData):

@@ -181,7 +181,8 @@ class Registry:
         event = make_event(source="notice-intake", event_type=NOTICE_ACKNOWLEDGED_V1, data=receipt)
         await handle_receipt(as_received(event), self.deps)
 
-    async def breach(self, key: str, due_at: datetime) -> None:
+    async def breach(self, key: str, due_at: datetime, queue: str = "card-counter") -> None:
+        """The watcher's breach of `key`, echoing the audience the registry requested."""
         data = DeadlineEvent(
             key=key,
             policy="p",
@@ -191,7 +192,7 @@ class Registry:
             at=due_at,
             fired_at=self.clock.now(),
             subject={"type": "resident_card", "ids": {}},
-            audience={},
+            audience={"queue": queue},
         )
         event = make_event(source="deadline-watcher", event_type=DEADLINE_BREACHED_V1, data=data)
         await handle_deadline_event(as_received(event), self.deps)

@@ -145,7 +145,7 @@ def notice_resolved(item: WorkItem, now: datetime) -> CloudEvent[Any]:
     return registry_event(contract.NOTICE_RESOLVED_V1, data, subject=item.key, time=now)
 
 
-def surface_chip_mismatch(card: Card, now: datetime) -> CloudEvent[Any]:
+def surface_chip_mismatch(card: Card, now: datetime, queue: str | None) -> CloudEvent[Any]:
     case = card.case
     assert case is not None
     assert case.surface_printed_at is not None
@@ -156,6 +156,7 @@ def surface_chip_mismatch(card: Card, now: datetime) -> CloudEvent[Any]:
         surface_printed_by=case.surface_printed_by or "",
         surface_printed_at=case.surface_printed_at,
         detected_at=now,
+        queue=queue,
     )
     subject = card_subject(card.card_id)
     return registry_event(contract.SURFACE_CHIP_MISMATCH_V1, data, subject=subject, time=now)

@@ -69,13 +69,13 @@ async def expire_unverified_card(
 
 
 async def report_surface_chip_mismatch(
-    uow: Uow, effects: Effects, card: Card, _breach: DeadlineEvent
+    uow: Uow, effects: Effects, card: Card, breach: DeadlineEvent
 ) -> None:
     if card.case is None or not is_surface_chip_mismatch(card.case):
         return
     updated = replace(card, case=replace(card.case, mismatch_reported=True))
     await uow.repos.cards.put(updated)
-    effects.emit(events.surface_chip_mismatch(updated, effects.now))
+    effects.emit(events.surface_chip_mismatch(updated, effects.now, breach.audience.queue))
 
 
 async def destroy_uncollected_card(
