@@ -1,9 +1,11 @@
 """`mynaflow loadtest` against notice-intake running for real (a process on the real servers).
 
 The report is asserted, never the speed: every notice published is receipted, nothing is
-missing, and the ratios to the raw Kafka and PostgreSQL baselines are there and positive. A run
-whose receipts do not come back fails (exit 1), and one without the flow's topics cannot start
-(exit 2).
+missing or stored twice (with duplicates and malformed notices in the mix), and the ratios to
+the raw Kafka and PostgreSQL baselines are there and positive. The full flow waits for the
+watcher's deadline and card-registry's work item of every notice. A run whose receipts do not
+come back fails (exit 1); one without the flow's topics, or on a ward's live (empty) prefix,
+cannot start (exit 2).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from mynaflow.messaging.topics_admin import admin_client
 from mynaflow_testing.harness.notice_intake import intake_process
+from mynaflow_testing.processes import service_process
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -66,13 +69,30 @@ async def test_every_notice_is_receipted_and_ratios_are_reported(
     try:
         await intake.wait_ready()
         env = client_env(kafka_bootstrap, topic_prefix, database_url)
-        code, report, err = await loadtest(env, "--notices", "300", "--timeout-s", "120")
+        code, report, err = await loadtest(
+            env, "--notices", "300", "--timeout-s", "120", "--rate", "max",
+            "--duplicates", "0.05", "--malformed", "0.01",
+        )  # fmt: skip
+        intake_pid = str(intake.process.pid) if intake.process else None
     finally:
         assert intake.terminate() == 0, intake.log_tail()
 
     assert code == 0, (err, report)
     assert (report["published"], report["receipted"], report["missing"]) == (300, 300, 0)
-    assert report["statuses"] == {"accepted": 300}
+    # Three malformed (quarantined, receipted under their own ids); 15 sent twice, each
+    # answered with a `duplicate` receipt and stored once.
+    assert report["statuses"] == {"accepted": 297, "quarantined": 3}
+    assert report["checks"]["duplicates_sent"] == 15
+    assert report["mynaflow"]["repeated_arrivals"] == 15
+    assert (report["lost"], report["duplicated_effects"]) == (0, 0)
+    assert report["duplicate_events"] >= 0
+    assert report["throughput"] == report["mynaflow"]["end_to_end_per_s"] > 0
+    assert report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] <= report["latency_ms"]["max"]
+    assert report["ratio_kafka"] > 0
+    assert report["ratio_copy"] > 0
+    assert report["postgres_copy"]["rows"] == 300
+    assert report["postgres_copy"]["error"] is None
+    assert report["rss_mb"]["notice-intake"][intake_pid] > 0
     assert report["mynaflow"]["topic_out"] == f"{topic_prefix}jlis.notices.raw"
     assert report["mynaflow"]["topic_in"] == f"{topic_prefix}intake.receipts"
     assert report["raw_kafka"]["received"] == 300
@@ -124,3 +144,51 @@ async def test_without_the_flows_topics_it_cannot_start(
     assert "TOPIC_PREFIX" in report["error"]
     assert "could not start" in err
     assert await topics_under(kafka_bootstrap, topic_prefix) == []  # it created nothing
+
+
+async def test_the_full_flow_waits_for_every_deadline_and_work_item(
+    database_url: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    services = [
+        service_process(
+            script,
+            database_url=database_url,
+            kafka_bootstrap=kafka_bootstrap,
+            topic_prefix=topic_prefix,
+            log_path=tmp_path / f"{script}.log",
+        )
+        for script in ("notice-intake", "deadline-watcher", "card-registry")
+    ]
+    try:
+        for service in services:
+            service.start()
+        for service in services:
+            await service.wait_ready()
+        env = client_env(kafka_bootstrap, topic_prefix, database_url)
+        code, report, err = await loadtest(
+            env, "--flow", "full", "--notices", "200", "--timeout-s", "120",
+            "--duplicates", "0.05", "--malformed", "0.01", "--no-raw-baseline",
+        )  # fmt: skip
+    finally:
+        for service in services:
+            service.ensure_stopped()
+
+    assert code == 0, (err, report, [s.log_tail() for s in services])
+    assert report["flow"] == "full"
+    assert (report["published"], report["receipted"], report["lost"]) == (200, 200, 0)
+    assert report["duplicated_effects"] == 0
+    assert report["statuses"] == {"accepted": 198, "quarantined": 2}
+    assert report["mynaflow"]["topic_in"] == ",".join(
+        f"{topic_prefix}{name}"
+        for name in ("intake.receipts", "deadlines.events", "registry.events")
+    )
+    assert {"notice-intake", "deadline-watcher", "card-registry"} <= set(report["rss_mb"])
+
+
+async def test_an_empty_prefix_is_refused(database_url: str, kafka_bootstrap: str) -> None:
+    env = client_env(kafka_bootstrap, "", database_url)
+    code, report, err = await loadtest(env, "--notices", "5")
+    assert code == 2
+    assert report["ok"] is False
+    assert "--allow-live-prefix" in report["error"]
+    assert "refused" in err

@@ -21,9 +21,12 @@ from mynaflow_tools.loadtest.notices import (
     RUN_ID_LENGTH,
     IndividualNumberInNotice,
     encode_notice,
+    every_nth,
     generate_notices,
     new_run_id,
+    notice_id,
     notice_value,
+    with_duplicates,
 )
 
 pytestmark = pytest.mark.unit
@@ -104,3 +107,34 @@ def test_issue_time_is_aware_and_shared_by_the_run() -> None:
 def test_counts_outside_the_bounds_are_refused(count: int) -> None:
     with pytest.raises(ValueError, match="count"):
         list(generate_notices("abcdefgh", count))
+
+
+def test_a_malformed_share_fails_the_contract_and_keeps_a_readable_notice_id() -> None:
+    notices = list(generate_notices("abcdefgh", 300, malformed=0.01))
+    malformed = [n for n in notices if n.malformed]
+    assert [n.notice_id for n in malformed] == [notice_id("abcdefgh", n) for n in (99, 199, 299)]
+    for notice in notices:
+        parsed = parse_raw_notice(notice.payload)
+        assert (parsed.notice is None) is notice.malformed
+        assert parsed.notice_id == notice.notice_id
+        assert not find_personal_numbers(notice.payload.decode())
+
+
+def test_a_duplicate_share_is_sent_again_byte_for_byte_after_the_next_notice() -> None:
+    notices = list(generate_notices("abcdefgh", 40))
+    order = with_duplicates(notices, 0.05)
+    assert len(order) == 42
+    assert [n.notice_id for n in order[18:22]] == [
+        notice_id("abcdefgh", n) for n in (18, 19, 20, 19)
+    ]
+    assert order[-1] == notices[39]  # the last duplicate, with no notice after it
+    assert Counter(n.notice_id for n in order).most_common(1)[0][1] == 2
+
+
+def test_no_share_means_none_and_a_share_outside_zero_to_one_is_refused() -> None:
+    notices = list(generate_notices("abcdefgh", 10))
+    assert with_duplicates(notices, 0.0) == notices
+    assert not any(n.malformed for n in generate_notices("abcdefgh", 10, malformed=0.0))
+    assert every_nth(1.0) == 1
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        every_nth(1.5)

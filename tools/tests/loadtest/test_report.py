@@ -6,12 +6,14 @@ import io
 from typing import Any
 
 import pytest
-from mynaflow_tools.cli.loadtest import _render
+import typer
+from mynaflow_tools.cli.loadtest import _render, parse_rate
 from mynaflow_tools.loadtest.measure import RoundTrip
 from mynaflow_tools.loadtest.report import (
     EXIT_CANNOT_RUN,
     EXIT_INCOMPLETE,
     EXIT_OK,
+    FlowChecks,
     LoadtestReport,
     PhaseFigures,
     PostgresFigures,
@@ -34,7 +36,7 @@ def phase(latency_s: float, count: int = 4, *, lose: int = 0, error: str | None 
     )
 
 
-def report(flow: Any, raw: Any = None, postgres: Any = None, **kw: Any) -> LoadtestReport:
+def report(phase_: Any, raw: Any = None, postgres: Any = None, **kw: Any) -> LoadtestReport:
     return LoadtestReport(
         run_id="abcdefgh",
         notices=4,
@@ -43,7 +45,7 @@ def report(flow: Any, raw: Any = None, postgres: Any = None, **kw: Any) -> Loadt
         rate_per_s=None,
         topic_prefix="t.",
         environment={"cpus": 2},
-        mynaflow=flow,
+        mynaflow=phase_,
         raw_kafka=raw,
         postgres=postgres,
         **kw,
@@ -96,3 +98,54 @@ def test_the_table_shows_both_phases_and_the_ratios() -> None:
     assert "id-0" in text
     assert "INSERTs into a TEMP table" in text
     assert "left: x" in text
+
+
+def test_the_flat_figures_sit_beside_the_old_keys() -> None:
+    checks = FlowChecks(5, 1, 0, 2, {"notice-intake": {"42": 80.5}})
+    copy = PostgresFigures(4, 4, 0.001, 4000.0)
+    data = report(
+        phase(0.4),
+        phase(0.1),
+        PostgresFigures(4, 2, 0.01, 400.0),
+        checks=checks,
+        postgres_copy=copy,
+        flow="full",
+    ).to_data()
+    assert (data["lost"], data["duplicated_effects"], data["duplicate_events"]) == (0, 0, 2)
+    assert data["throughput"] == data["mynaflow"]["end_to_end_per_s"]
+    assert data["latency_ms"] == {"p50": 400.0, "p95": 400.0, "p99": 400.0, "max": 400.0}
+    assert data["ratio_kafka"] == 0.25
+    assert data["ratio_copy"] == 0.0025
+    assert data["rss_mb"] == {"notice-intake": {"42": 80.5}}
+    assert data["flow"] == "full"
+    assert {"ok", "published", "receipted", "missing", "statuses", "ratios", "postgres"} <= set(
+        data
+    )
+
+
+def test_lost_notices_and_an_effect_stored_twice_each_fail_the_run() -> None:
+    lost = report(phase(0.4, lose=1), checks=FlowChecks(0, 0, 0, 0))
+    assert (lost.to_data()["lost"], lost.exit_code()) == (1, EXIT_INCOMPLETE)
+    doubled = report(phase(0.4), checks=FlowChecks(0, 0, 1, 0))
+    assert doubled.exit_code() == EXIT_INCOMPLETE
+    # A duplicate event is at-least-once at work: counted, not a failure.
+    assert report(phase(0.4), checks=FlowChecks(0, 0, 0, 3)).exit_code() == EXIT_OK
+
+
+def test_without_a_flow_phase_the_flat_figures_are_empty() -> None:
+    data = report(None, error="no topics").to_data()
+    assert (data["lost"], data["throughput"], data["ratio_kafka"], data["rss_mb"]) == (
+        None,
+        None,
+        None,
+        {},
+    )
+
+
+def test_rate_is_a_number_or_max() -> None:
+    assert parse_rate(None) is None
+    assert parse_rate("max") is None
+    assert parse_rate("1000") == 1000.0
+    for bad in ("0.5", "fast", "nan"):
+        with pytest.raises(typer.BadParameter):
+            parse_rate(bad)

@@ -9,8 +9,16 @@ by the run) and N plain INSERTs into a PostgreSQL TEMP table.
 The notices are real input: notice-intake stores and receipts them, and those with an SLA
 request deadlines. Point it at a test deployment (its own TOPIC_PREFIX), not a ward's live one.
 
+`--flow full` also waits, per notice, for the watcher's `deadline.scheduled` and card-registry's
+`work-item-opened`; `--duplicates` and `--malformed` send a share of the notices twice and
+a share that fails the contract (quarantined, still receipted).
+
+An empty TOPIC_PREFIX is a ward's live one: the load test refuses it unless
+`--allow-live-prefix` is given.
+
 Exit codes: 0 every notice was receipted (and the raw baseline read back every record);
-1 receipts missing, or a phase failed; 2 the test could not start (Kafka, topics, options).
+1 receipts missing, an effect stored twice, or a phase failed; 2 the test could not start
+(Kafka, topics, options, a live prefix).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from rich.console import Console
 from mynaflow_tools.cli.output import JsonOption, emit, progress, stderr_console, table
 from mynaflow_tools.cli.settings import load_cli_settings
 from mynaflow_tools.loadtest.driver import LoadtestPlan, run_loadtest
+from mynaflow_tools.loadtest.flow import FLOWS
 from mynaflow_tools.loadtest.notices import MAX_NOTICES, new_run_id
 from mynaflow_tools.loadtest.report import EXIT_CANNOT_RUN
 
@@ -50,13 +59,30 @@ def loadtest(
         typer.Option(min=1.0, help="Limit per phase, from its first send to its last receipt."),
     ] = 300.0,
     rate: Annotated[
-        float | None,
+        str | None,
         typer.Option(
-            min=1.0,
-            help="Notices per second to publish at (both Kafka phases). Default: as fast as "
-            "possible, a burst whose latency is the time the backlog takes to drain.",
+            help="Notices per second to publish at (both Kafka phases), at least 1, or `max`. "
+            "Default (and `max`): as fast as possible, a burst whose latency is the time the "
+            "backlog takes to drain.",
         ),
     ] = None,
+    flow: Annotated[
+        str,
+        typer.Option(
+            help="`intake`: wait for each receipt. `full`: also for the deadline scheduled and "
+            "the work item opened (deadline-watcher and card-registry must be running)."
+        ),
+    ] = "intake",
+    duplicates: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of the notices sent twice.")
+    ] = 0.0,
+    malformed: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of the notices failing the contract (id kept)."),
+    ] = 0.0,
+    allow_live_prefix: Annotated[
+        bool, typer.Option(help="Run even with an empty TOPIC_PREFIX (a ward's live topics).")
+    ] = False,
     raw_baseline: Annotated[
         bool, typer.Option(help="Also measure raw Kafka on a scratch topic (needs create/delete).")
     ] = True,
@@ -67,7 +93,11 @@ def loadtest(
 ) -> None:
     """Load-test the notice flow (notice-intake must be running): receipts, throughput,
     latency, and their ratios to raw Kafka and PostgreSQL measured in the same run."""
+    if flow not in FLOWS:
+        raise typer.BadParameter(f"one of {', '.join(FLOWS)}", param_hint="--flow")
     settings = load_cli_settings()
+    if not settings.topic_prefix and not allow_live_prefix:
+        _refuse_live_prefix(as_json)
     plan = LoadtestPlan(
         run_id=new_run_id(),
         notices=notices,
@@ -75,7 +105,10 @@ def loadtest(
         timeout_s=timeout_s,
         raw_baseline=raw_baseline,
         postgres_baseline=pg_baseline,
-        rate_per_s=rate,
+        rate_per_s=parse_rate(rate),
+        flow=flow,
+        duplicates=duplicates,
+        malformed=malformed,
     )
 
     def bar(description: str, total: int) -> Any:
@@ -86,6 +119,30 @@ def loadtest(
         stderr_console().print(f"[red]load test could not start:[/red] {report.error}")
     emit(report.to_data(), as_json=as_json, render=_render)
     raise typer.Exit(report.exit_code() if report.mynaflow else EXIT_CANNOT_RUN)
+
+
+def parse_rate(rate: str | None) -> float | None:
+    """`--rate`: a number of notices per second (at least 1), or `max`/absent for a burst."""
+    if rate is None or rate.strip().lower() == "max":
+        return None
+    try:
+        value = float(rate)
+    except ValueError:
+        raise typer.BadParameter("a number, or `max`", param_hint="--rate") from None
+    if not value >= 1.0:  # also refuses NaN
+        raise typer.BadParameter("at least 1 notice a second", param_hint="--rate")
+    return value
+
+
+def _refuse_live_prefix(as_json: bool) -> None:
+    message = (
+        "TOPIC_PREFIX is empty: these are a ward's live topics, and the load test stores real "
+        "receipts and deadlines. Set a prefix of a test deployment, or pass --allow-live-prefix."
+    )
+    stderr_console().print(f"[red]load test refused:[/red] {message}")
+    if as_json:
+        emit({"ok": False, "error": message}, as_json=True, render=lambda *_: None)
+    raise typer.Exit(EXIT_CANNOT_RUN)
 
 
 # --- the table for people -------------------------------------------------------------------------
@@ -124,8 +181,21 @@ def _render(data: dict[str, Any], console: Console) -> None:
     console.print(table(title, ["", "mynaflow", "raw Kafka", "mynaflow ÷ raw"], rows))
     statuses = ", ".join(f"{status} {count}" for status, count in data["statuses"].items())
     console.print(f"receipt statuses: {statuses or '—'}")
+    _render_checks(data, console)
     _render_postgres(data, console)
     _render_problems(data, console)
+
+
+def _render_checks(data: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"flow {data['flow']}: lost {data['lost']}, effects stored twice "
+        f"{data['duplicated_effects']}, events seen twice {data['duplicate_events']}; "
+        f"throughput {data['throughput']}/s = {data['ratio_kafka']} × raw Kafka, "
+        f"{data['ratio_copy']} × COPY"
+    )
+    for service, processes in data["rss_mb"].items():
+        sizes = ", ".join(f"pid {pid}: {mb} MiB" for pid, mb in processes.items())
+        console.print(f"{service} resident memory: {sizes}")
 
 
 def _render_postgres(data: dict[str, Any], console: Console) -> None:
@@ -140,6 +210,10 @@ def _render_postgres(data: dict[str, Any], console: Console) -> None:
         f"PostgreSQL baseline: {postgres['rows']} INSERTs into a TEMP table at "
         f"{postgres['rows_per_s']}/s; mynaflow end-to-end ÷ INSERT = {ratio}"
     )
+    copy = data["postgres_copy"]
+    if copy is not None:
+        rate = copy["rows_per_s"] if not copy["error"] else f"not measured ({copy['error']})"
+        console.print(f"PostgreSQL COPY baseline: {copy['rows']} rows at {rate}/s")
 
 
 def _render_problems(data: dict[str, Any], console: Console) -> None:

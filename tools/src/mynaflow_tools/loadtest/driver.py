@@ -6,8 +6,13 @@ Phases, one after the other, each bounded by a count (the run's N notices) and a
 1. raw Kafka baseline: the N payloads produced to a scratch topic created for the run
    (`<prefix>loadtest.scratch.<run id>`, deleted at the end) and consumed back;
 2. the notice flow: the same N payloads produced to `jlis.notices.raw`, receipts read from
-   `intake.receipts` from the end offsets captured before the first send;
-3. PostgreSQL baseline: N rows INSERTed into a TEMP table over one connection.
+   `intake.receipts` (and, for `--flow full`, `deadlines.events` and `registry.events`) from
+   the end offsets captured before the first send (see `flow.FlowLedger`);
+3. PostgreSQL baselines: N rows INSERTed into a TEMP table over one connection, then the same
+   N rows by `COPY` into another.
+
+The resident set size of every service process on this machine is read from /proc right after
+the flow phase (`rss.service_rss_mb`).
 
 Both Kafka phases use the same producer settings (acks=all, idempotent, key = notice id), the
 same send window and the same consumer settings, so their ratio isolates what the flow adds.
@@ -17,7 +22,6 @@ The CLI never reads a service's tables: receipts are read from the topic, like a
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import time
@@ -27,14 +31,32 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
-from mynaflow.contracts.topics import INTAKE_RECEIPTS, JLIS_NOTICES_RAW, TopicSpec, topic_name
+from mynaflow.contracts.topics import (
+    DEADLINES_EVENTS,
+    INTAKE_RECEIPTS,
+    JLIS_NOTICES_RAW,
+    REGISTRY_EVENTS,
+    TopicSpec,
+    topic_name,
+)
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics, kafka_client_options
 from mynaflow.settings import MynaflowSettings
 
+from mynaflow_tools.loadtest.flow import FlowLedger
 from mynaflow_tools.loadtest.measure import Pacer, RoundTrip
-from mynaflow_tools.loadtest.notices import SyntheticNotice, generate_notices, run_id_prefix
-from mynaflow_tools.loadtest.report import LoadtestReport, PhaseFigures, PostgresFigures
+from mynaflow_tools.loadtest.notices import (
+    SyntheticNotice,
+    generate_notices,
+    run_id_prefix,
+    with_duplicates,
+)
+from mynaflow_tools.loadtest.report import (
+    FlowChecks,
+    LoadtestReport,
+    PhaseFigures,
+    PostgresFigures,
+)
+from mynaflow_tools.loadtest.rss import service_rss_mb
 
 # A consumer's fetch waits at most this long for data: low enough that it does not dominate
 # the latencies measured, the same for both phases so their ratio stays fair.
@@ -74,18 +96,32 @@ class LoadtestPlan:
     postgres_baseline: bool = True
     # Notices per second to publish at; None = as fast as possible (a burst).
     rate_per_s: float | None = None
+    # "intake": receipts; "full": receipts, scheduled deadlines and opened work items.
+    flow: str = "intake"
+    # Shares of the notices sent twice, and failing the contract (quarantined).
+    duplicates: float = 0.0
+    malformed: float = 0.0
+
+
+def flow_topics(plan: LoadtestPlan, prefix: str) -> list[str]:
+    """The topics the flow phase reads back."""
+    specs = [INTAKE_RECEIPTS]
+    if plan.flow == "full":
+        specs += [DEADLINES_EVENTS, REGISTRY_EVENTS]
+    return [topic_name(spec, prefix) for spec in specs]
 
 
 async def run_loadtest(
     settings: MynaflowSettings, plan: LoadtestPlan, progress: ProgressFactory
 ) -> LoadtestReport:
     """Every phase of the plan, in order; a setup failure is reported, not raised."""
-    notices = list(generate_notices(plan.run_id, plan.notices))
+    unique = list(generate_notices(plan.run_id, plan.notices, malformed=plan.malformed))
+    notices = with_duplicates(unique, plan.duplicates)
     raw_topic = topic_name(JLIS_NOTICES_RAW, settings.topic_prefix)
-    receipts_topic = topic_name(INTAKE_RECEIPTS, settings.topic_prefix)
+    read_back = flow_topics(plan, settings.topic_prefix)
     report = _report_for(settings, plan)
     try:
-        partitions = await topic_partitions(settings, [raw_topic, receipts_topic])
+        partitions = await topic_partitions(settings, [raw_topic, *read_back])
     except LoadtestSetupError as error:
         return report(None, None, None, error=str(error))
     warnings: list[str] = []
@@ -95,20 +131,29 @@ async def run_loadtest(
             raw = await raw_kafka_baseline(
                 settings, plan, notices, partitions[raw_topic], bar, warnings
             )
-    with progress("Notice flow (receipts)", len(notices)) as bar:
+    ledger = FlowLedger(plan.run_id, full=plan.flow == "full")
+    with progress(f"Notice flow ({plan.flow})", len(unique)) as bar:
         flow = await measure_round_trip(
             settings,
             notices,
             topic_out=raw_topic,
-            topic_in=receipts_topic,
-            read=receipt_reader(plan.run_id),
+            topic_in=read_back,
+            read=ledger.read,
             plan=plan,
             tracker=bar,
         )
-    postgres = None
+    checks = FlowChecks(
+        duplicates_sent=len(notices) - len(unique),
+        malformed_sent=sum(1 for n in unique if n.malformed),
+        duplicated_effects=ledger.duplicated_effects,
+        duplicate_events=ledger.duplicate_events,
+        rss_mb=service_rss_mb(),
+    )
+    postgres = copy = None
     if plan.postgres_baseline:
-        postgres = await postgres_insert_baseline(settings.database_url, notices, plan)
-    return report(flow, raw, postgres, warnings=warnings)
+        postgres = await postgres_insert_baseline(settings.database_url, unique, plan)
+        copy = await postgres_copy_baseline(settings.database_url, unique, plan)
+    return report(flow, raw, postgres, warnings=warnings, checks=checks, copy=copy)
 
 
 def _report_for(settings: MynaflowSettings, plan: LoadtestPlan) -> Callable[..., LoadtestReport]:
@@ -119,6 +164,8 @@ def _report_for(settings: MynaflowSettings, plan: LoadtestPlan) -> Callable[...,
         *,
         error: str | None = None,
         warnings: list[str] | None = None,
+        checks: FlowChecks | None = None,
+        copy: PostgresFigures | None = None,
     ) -> LoadtestReport:
         return LoadtestReport(
             run_id=plan.run_id,
@@ -133,6 +180,11 @@ def _report_for(settings: MynaflowSettings, plan: LoadtestPlan) -> Callable[...,
             postgres=postgres,
             error=error,
             warnings=warnings or [],
+            flow=plan.flow,
+            duplicates=plan.duplicates,
+            malformed=plan.malformed,
+            checks=checks,
+            postgres_copy=copy,
         )
 
     return report
@@ -189,26 +241,6 @@ async def delete_topic(settings: MynaflowSettings, name: str, warnings: list[str
 
 
 # --- the Kafka phases -----------------------------------------------------------------------------
-def receipt_reader(run_id: str) -> RecordReader:
-    """A receipt of this run → (notice id, status); anything else on the topic → None."""
-    key_prefix = run_id_prefix(run_id).encode("utf-8")
-
-    def read(record: Any) -> tuple[str, str] | None:
-        # The key is the notice id: other runs' and real receipts are skipped unparsed.
-        if record.key is None or not record.key.startswith(key_prefix) or not record.value:
-            return None
-        try:
-            event = json.loads(record.value)
-        except ValueError:
-            return None
-        if not isinstance(event, dict) or event.get("type") != NOTICE_ACKNOWLEDGED_V1:
-            return None
-        data = event.get("data") or {}
-        return str(data.get("notice_id") or record.key.decode()), str(data.get("status"))
-
-    return read
-
-
 def echo_reader(run_id: str) -> RecordReader:
     """A record of this run read back from the scratch topic → (notice id, "consumed")."""
     key_prefix = run_id_prefix(run_id).encode("utf-8")
@@ -258,16 +290,17 @@ async def measure_round_trip(
     notices: Sequence[SyntheticNotice],
     *,
     topic_out: str,
-    topic_in: str,
+    topic_in: str | Sequence[str],
     read: RecordReader,
     plan: LoadtestPlan,
     tracker: ProgressTracker,
 ) -> PhaseFigures:
     """Send every notice to `topic_out` while reading `topic_in` (from its end offsets taken
     before the first send) until each published notice came back or the deadline passed."""
+    topics_in = [topic_in] if isinstance(topic_in, str) else list(topic_in)
     trip = RoundTrip()
     deadline = time.monotonic() + plan.timeout_s
-    consumer = await consumer_at_end(settings, topic_in)
+    consumer = await consumer_at_end(settings, topics_in)
     reader = asyncio.create_task(read_arrivals(consumer, trip, read, deadline, tracker))
     try:
         pacer = Pacer(plan.rate_per_s)
@@ -280,12 +313,16 @@ async def measure_round_trip(
         reader.cancel()
         await consumer.stop()
     return PhaseFigures.of(
-        trip, topic_out=topic_out, topic_in=topic_in, timed_out=not trip.complete(), error=error
+        trip,
+        topic_out=topic_out,
+        topic_in=",".join(topics_in),
+        timed_out=not trip.complete(),
+        error=error,
     )
 
 
-async def consumer_at_end(settings: MynaflowSettings, topic: str) -> Any:
-    """A consumer without a group, on every partition of `topic`, positioned at its end now."""
+async def consumer_at_end(settings: MynaflowSettings, topics: Sequence[str]) -> Any:
+    """A consumer without a group, on every partition of `topics`, positioned at their end."""
     consumer = AIOKafkaConsumer(
         group_id=None,
         enable_auto_commit=False,
@@ -294,8 +331,8 @@ async def consumer_at_end(settings: MynaflowSettings, topic: str) -> Any:
     )
     await consumer.start()
     try:
-        partitions = (await topic_partitions(settings, [topic]))[topic]
-        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        counts = await topic_partitions(settings, topics)
+        assigned = [TopicPartition(t, p) for t in topics for p in range(counts[t])]
         consumer.assign(assigned)
         for tp, end in (await consumer.end_offsets(assigned)).items():
             consumer.seek(tp, end)
@@ -411,6 +448,49 @@ async def _time_inserts(
             rows = [(n.notice_id, n.payload.decode()) for n in notices[start : start + batch_size]]
             async with conn.transaction():
                 await conn.executemany(_INSERT, rows)
+        return time.monotonic() - started
+    finally:
+        await conn.close()
+
+
+_CREATE_COPY_TABLE = """
+CREATE TEMP TABLE loadtest_copy_baseline (notice_id text PRIMARY KEY, payload jsonb NOT NULL)
+"""
+
+
+async def postgres_copy_baseline(
+    database_url: str, notices: Sequence[SyntheticNotice], plan: LoadtestPlan
+) -> PostgresFigures:
+    """The same N rows by one raw `COPY` (asyncpg's binary copy, one transaction) into a TEMP
+    table: what PostgreSQL can take when nothing is in the way."""
+    try:
+        async with asyncio.timeout(plan.timeout_s):
+            seconds = await _time_copy(database_url, notices)
+    except Exception as error:  # optional baseline, as the INSERT one
+        message = "did not finish before the timeout" if isinstance(error, TimeoutError) else error
+        return PostgresFigures(len(notices), len(notices), None, None, error=str(message))
+    rows_per_s = round(len(notices) / seconds, 1) if seconds > 0 else None
+    return PostgresFigures(len(notices), len(notices), round(seconds, 3), rows_per_s)
+
+
+async def _time_copy(database_url: str, notices: Sequence[SyntheticNotice]) -> float:
+    from mynaflow.storage.pool import open_connection  # see _time_inserts
+
+    conn = await open_connection(database_url, connect_timeout_s=_PG_CONNECT_TIMEOUT_S)
+    try:
+        await conn.execute(_CREATE_COPY_TABLE)
+        # Binary COPY: jsonb's binary form is a version byte and the JSON text.
+        await conn.set_type_codec(
+            "jsonb",
+            schema="pg_catalog",
+            encoder=lambda payload: b"\x01" + payload,
+            decoder=lambda data: data[1:],
+            format="binary",
+        )
+        rows = [(n.notice_id, n.payload) for n in notices]
+        started = time.monotonic()
+        async with conn.transaction():
+            await conn.copy_records_to_table("loadtest_copy_baseline", records=rows)
         return time.monotonic() - started
     finally:
         await conn.close()

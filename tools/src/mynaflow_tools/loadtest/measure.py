@@ -90,7 +90,8 @@ class RoundTrip:
     _acked_and_arrived: int = 0
 
     def record_send(self, message_id: str, now: float) -> None:
-        self.sent_at[message_id] = now
+        """The first send counts: a duplicate sent again later is timed from the original."""
+        self.sent_at.setdefault(message_id, now)
 
     def record_ack(self, message_id: str, now: float) -> None:
         if message_id in self.acked_at:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +26,7 @@ from mynaflow.domain.time import now_jst, require_aware
 NOTICE_ID_PREFIX = "lt"
 # Seven digits keep every digit run far from the 12 of an individual number.
 MAX_NOTICES = 1_000_000
+NOTICE_NUMBER_DIGITS = 7
 RUN_ID_LENGTH = 8
 # Letters only: a run id adds no digits next to the notice number.
 _RUN_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
@@ -66,6 +67,8 @@ class SyntheticNotice:
     notice_id: str
     kind: str
     payload: bytes
+    # Fails the contract on purpose (intake quarantines and receipts it); the id stays readable.
+    malformed: bool = False
 
     @property
     def key(self) -> bytes:
@@ -84,7 +87,7 @@ def run_id_prefix(run_id: str) -> str:
 
 
 def notice_id(run_id: str, n: int) -> str:
-    return f"{run_id_prefix(run_id)}{n:07d}"
+    return f"{run_id_prefix(run_id)}{n:0{NOTICE_NUMBER_DIGITS}d}"
 
 
 def kind_for(n: int) -> str:
@@ -117,14 +120,53 @@ def encode_notice(value: dict[str, object]) -> bytes:
     return text.encode("utf-8")
 
 
+def malformed_value(value: dict[str, object]) -> dict[str, object]:
+    """`value` failing the contract (no kind, an issue time that is no time), id kept."""
+    broken = {k: v for k, v in value.items() if k != "kind"}
+    return broken | {"issued_at": "not-a-timestamp"}
+
+
+def every_nth(fraction: float) -> int | None:
+    """One in how many, for a share in [0, 1]; None for none at all."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"a share must be between 0 and 1, got {fraction}")
+    return max(1, round(1 / fraction)) if fraction > 0 else None
+
+
+def _chosen(n: int, step: int | None) -> bool:
+    return step is not None and n % step == step - 1
+
+
 def generate_notices(
-    run_id: str, count: int, *, issued_at: datetime | None = None
+    run_id: str, count: int, *, issued_at: datetime | None = None, malformed: float = 0.0
 ) -> Iterator[SyntheticNotice]:
-    """`count` valid notices of run `run_id`, ids `lt-<run id>-0000000` upwards."""
+    """`count` notices of run `run_id`, ids `lt-<run id>-0000000` upwards; a `malformed` share
+    of them (one in round(1/share), spread evenly) fails the contract."""
     if not 0 <= count <= MAX_NOTICES:
         raise ValueError(f"count must be between 0 and {MAX_NOTICES}, got {count}")
+    step = every_nth(malformed)
     # One issue time for the run, to the second: SLAs count from it (a live ward's "today").
     issued = require_aware(issued_at or now_jst()).replace(microsecond=0)
     for n in range(count):
         value = notice_value(run_id, n, issued)
-        yield SyntheticNotice(str(value["notice_id"]), kind_for(n), encode_notice(value))
+        if _chosen(n, step):
+            payload = encode_notice(malformed_value(value))
+            yield SyntheticNotice(str(value["notice_id"]), kind_for(n), payload, malformed=True)
+        else:
+            yield SyntheticNotice(str(value["notice_id"]), kind_for(n), encode_notice(value))
+
+
+def with_duplicates(notices: Sequence[SyntheticNotice], share: float) -> list[SyntheticNotice]:
+    """The send order: every notice once, and a `share` of them (evenly spread) sent again,
+    byte for byte, right after the next notice, as a retransmitting J-LIS would."""
+    step = every_nth(share)
+    order: list[SyntheticNotice] = []
+    again: SyntheticNotice | None = None
+    for n, notice in enumerate(notices):
+        order.append(notice)
+        if again is not None:
+            order.append(again)
+        again = notice if _chosen(n, step) else None
+    if again is not None:
+        order.append(again)
+    return order

@@ -78,13 +78,26 @@ class PhaseFigures:
 
 @dataclass(frozen=True)
 class PostgresFigures:
-    """N rows INSERTed (executemany, one transaction per batch) into a TEMP table."""
+    """N rows INSERTed (executemany, one transaction per batch) into a TEMP table, or COPied
+    into one (one `COPY`, `batch_size` = N)."""
 
     rows: int
     batch_size: int
     seconds: float | None
     rows_per_s: float | None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowChecks:
+    """What the flow phase saw beyond arrivals (see `flow.FlowLedger`), and the services' memory."""
+
+    duplicates_sent: int
+    malformed_sent: int
+    duplicated_effects: int  # must be 0
+    duplicate_events: int  # allowed (at-least-once), counted
+    # service → {pid: MiB}, read from /proc after the flow phase.
+    rss_mb: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,11 @@ class LoadtestReport:
     postgres: PostgresFigures | None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    flow: str = "intake"
+    duplicates: float = 0.0
+    malformed: float = 0.0
+    checks: FlowChecks | None = None
+    postgres_copy: PostgresFigures | None = None
     ratios: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -110,7 +128,8 @@ class LoadtestReport:
         if self.mynaflow is None:
             return EXIT_CANNOT_RUN
         baseline_failed = self.raw_kafka is not None and not self.raw_kafka.succeeded
-        if self.error or not self.mynaflow.succeeded or baseline_failed:
+        effects_doubled = self.checks is not None and self.checks.duplicated_effects > 0
+        if self.error or not self.mynaflow.succeeded or baseline_failed or effects_doubled:
             return EXIT_INCOMPLETE
         return EXIT_OK
 
@@ -124,7 +143,29 @@ class LoadtestReport:
             "missing": flow.missing if flow else None,
             "statuses": flow.statuses if flow else {},
         }
-        return headline | asdict(self)
+        return headline | self._checks() | asdict(self)
+
+    def _checks(self) -> dict[str, Any]:
+        """The flat figures a script compares against its targets."""
+        flow, raw, checks = self.mynaflow, self.raw_kafka, self.checks
+        latency = flow.latency if flow else None
+        copy_rate = self.postgres_copy.rows_per_s if self.postgres_copy else None
+        throughput = flow.end_to_end_per_s if flow else None
+        return {
+            "lost": flow.missing if flow else None,
+            "duplicated_effects": checks.duplicated_effects if checks else None,
+            "duplicate_events": checks.duplicate_events if checks else None,
+            "throughput": throughput,
+            "latency_ms": {
+                "p50": latency.p50_ms if latency else None,
+                "p95": latency.p95_ms if latency else None,
+                "p99": latency.p99_ms if latency else None,
+                "max": latency.max_ms if latency else None,
+            },
+            "ratio_kafka": ratio(throughput, raw.end_to_end_per_s if raw else None),
+            "ratio_copy": ratio(throughput, copy_rate),
+            "rss_mb": checks.rss_mb if checks else {},
+        }
 
 
 def ratios(
