@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from mynaflow_testing.faults import IntakeUnderTest, Load, print_counts, produce_records
+from mynaflow_testing.faults import Load, print_counts, produce_records, running_intake
 from mynaflow_testing.own_servers import OwnKafka
 from mynaflow_testing.processes import Fleet
 from mynaflow_testing.waiting import wait_for
@@ -28,14 +28,9 @@ async def test_broker_stopped_and_restarted_mid_load_loses_and_doubles_nothing(
     own_kafka: OwnKafka, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
     bootstrap = own_kafka.bootstrap
-    intake = IntakeUnderTest.launch(
-        fleet,
-        database_url=fault_database_url,
-        bootstrap=bootstrap,
-        prefix=topic_prefix,
-    )
-    await intake.start()
-    try:
+    async with running_intake(
+        fleet, database_url=fault_database_url, bootstrap=bootstrap, prefix=topic_prefix
+    ) as intake:
         half = len(load.records) // 2
         await produce_records(bootstrap, intake.raw_topic, load.records[:half])
         await intake.wait_receipted(math.ceil(PROGRESS_BEFORE_OUTAGE * len(load.records)))
@@ -53,5 +48,3 @@ async def test_broker_stopped_and_restarted_mid_load_loses_and_doubles_nothing(
         await produce_records(bootstrap, intake.raw_topic, load.records[half:])
         await intake.check_invariants("fault 3: broker restart", load)
         assert await intake.terminate_cleanly() == 0
-    finally:
-        await intake.close()

@@ -24,6 +24,7 @@ from mynaflow_testing.faults import (
     print_counts,
     produce_records,
     reset_group_to_earliest,
+    running_intake,
     wait_group_empty,
 )
 from mynaflow_testing.processes import Fleet
@@ -38,14 +39,9 @@ EVERY_NTH_RESENT = 10
 async def test_reproduced_notices_count_as_duplicates_and_a_group_reset_changes_nothing(
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
-    intake = IntakeUnderTest.launch(
-        fleet,
-        database_url=fault_database_url,
-        bootstrap=kafka_bootstrap,
-        prefix=topic_prefix,
-    )
-    await intake.start()
-    try:
+    async with running_intake(
+        fleet, database_url=fault_database_url, bootstrap=kafka_bootstrap, prefix=topic_prefix
+    ) as intake:
         await produce_records(kafka_bootstrap, intake.raw_topic, load.records)
         await intake.check_invariants("fault 6: first delivery", load)
 
@@ -62,8 +58,6 @@ async def test_reproduced_notices_count_as_duplicates_and_a_group_reset_changes_
         assert duplicated == {record.key.decode(): 1 for record in resent if record.key}
 
         await replay_from_earliest_changes_nothing(intake, kafka_bootstrap)
-    finally:
-        await intake.close()
 
 
 async def replay_from_earliest_changes_nothing(intake: IntakeUnderTest, bootstrap: str) -> None:

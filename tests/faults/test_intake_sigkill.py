@@ -13,7 +13,13 @@ import math
 import time
 
 import pytest
-from mynaflow_testing.faults import IntakeUnderTest, Load, print_counts, produce_records
+from mynaflow_testing.faults import (
+    IntakeUnderTest,
+    Load,
+    print_counts,
+    produce_records,
+    running_intake,
+)
 from mynaflow_testing.processes import Fleet
 
 pytestmark = pytest.mark.faults
@@ -29,14 +35,9 @@ async def test_kill_9_of_notice_intake_three_times_mid_load_loses_and_doubles_no
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
     started = time.monotonic()
-    intake = IntakeUnderTest.launch(
-        fleet,
-        database_url=fault_database_url,
-        bootstrap=kafka_bootstrap,
-        prefix=topic_prefix,
-    )
-    await intake.start()
-    try:
+    async with running_intake(
+        fleet, database_url=fault_database_url, bootstrap=kafka_bootstrap, prefix=topic_prefix
+    ) as intake:
         producing = asyncio.create_task(
             produce_records(
                 kafka_bootstrap, intake.raw_topic, load.records, window=200, over_s=LOAD_S
@@ -49,8 +50,6 @@ async def test_kill_9_of_notice_intake_three_times_mid_load_loses_and_doubles_no
         assert at_kills[-1] < len(load.records), "the last kill came after the load was done"
         await intake.check_invariants("fault 1: SIGKILL x3", load)
         assert await intake.terminate_cleanly() == 0
-    finally:
-        await intake.close()
     print_counts("fault 1", {"seconds": round(time.monotonic() - started, 1)})
 
 

@@ -16,12 +16,11 @@ import time
 
 import pytest
 from mynaflow_testing.faults import (
-    IntakeUnderTest,
     Load,
-    applied_through,
-    committed,
+    assert_no_commit_past_applied,
     print_counts,
     produce_records,
+    running_intake,
 )
 from mynaflow_testing.processes import Fleet
 
@@ -36,15 +35,13 @@ LOAD_S = 20.0  # the load is still arriving when SIGTERM comes, however fast int
 async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_in_flight(
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
-    intake = IntakeUnderTest.launch(
+    async with running_intake(
         fleet,
         database_url=fault_database_url,
         bootstrap=kafka_bootstrap,
         prefix=topic_prefix,
         extra_env={"INTAKE_BATCH_MAX_RECORDS": str(BATCH), "SHUTDOWN_GRACE_S": str(GRACE_S)},
-    )
-    await intake.start()
-    try:
+    ) as intake:
         producing = asyncio.create_task(
             produce_records(
                 kafka_bootstrap, intake.raw_topic, load.records, window=200, over_s=LOAD_S
@@ -63,28 +60,12 @@ async def test_sigterm_mid_load_drains_cleanly_and_redelivers_at_most_the_batch_
         assert drain_s < GRACE_S + 2.0
         assert at_stop < len(load.records), "SIGTERM came after the load was done"
 
-        applied = await applied_through(fault_database_url, intake.raw_topic)
-        commits = await committed(kafka_bootstrap, intake.group, intake.raw_topic)
-        read_again = assert_commits_within_applied(applied, commits)
+        applied, commits = await intake.applied_and_committed()
+        read_again = assert_no_commit_past_applied("fault 7", commits, applied)
+        print_counts("fault 7", {"applied but uncommitted (read again)": read_again})
         assert read_again <= BATCH, "more than the batch in flight would be read again"
 
         await producing
         await intake.process.start_ready()
         await intake.check_invariants("fault 7: SIGTERM", load)
         assert await intake.terminate_cleanly() == 0
-    finally:
-        await intake.close()
-
-
-def assert_commits_within_applied(applied: dict[int, int], commits: dict[int, int]) -> int:
-    """No commit past an applied message; returns how many applied messages are uncommitted."""
-    partitions = sorted(applied.keys() | commits.keys())
-    print_counts(
-        "fault 7 per partition (applied, committed)",
-        {str(p): (applied.get(p, 0), commits.get(p, 0)) for p in partitions},
-    )
-    past = {p for p in partitions if commits.get(p, 0) > applied.get(p, 0)}
-    assert past == set(), "a commit past what the database applied (those messages are lost)"
-    read_again = sum(applied.get(p, 0) - commits.get(p, 0) for p in partitions)
-    print_counts("fault 7", {"applied but uncommitted (read again)": read_again})
-    return read_again

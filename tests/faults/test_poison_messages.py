@@ -25,6 +25,7 @@ from mynaflow_testing.faults import (
     acknowledgements,
     print_counts,
     produce_records,
+    running_intake,
 )
 from mynaflow_testing.processes import Fleet
 from mynaflow_tools.loadtest.notices import generate_notices, new_run_id
@@ -117,33 +118,30 @@ async def test_poison_at_one_percent_is_quarantined_or_dead_lettered_and_the_flo
 ) -> None:
     factory = PoisonFactory(random.Random(), [])
     records = interleave(load, factory)
-    intake = IntakeUnderTest.launch(
-        fleet,
-        database_url=fault_database_url,
-        bootstrap=kafka_bootstrap,
-        prefix=topic_prefix,
-    )
-    await intake.start()
-    dead_letters = TopicFollower(kafka_bootstrap, f"{topic_prefix}intake.dead-letter")
-    await dead_letters.start()
-    try:
-        coordinates = await produce_records(kafka_bootstrap, intake.raw_topic, records)
-        poisons = {
-            coordinate: record
-            for coordinate, record in zip(coordinates, records, strict=True)
-            if record.label != "notice"
-        }
-        await intake.check_invariants("fault 5: poison at 1 %", load, others_stored=len(poisons))
-        await dead_letters.wait_caught_up(kafka_bootstrap)
-        outcomes = poison_outcomes(
-            poisons, intake.receipts(), dead_letters.events(dead_letters.topics[0])
-        )
-        assert_every_poison_ended_with_a_reason(poisons, outcomes)
-        assert_no_individual_number_published(factory.numbers, intake, dead_letters)
-        assert await intake.terminate_cleanly() == 0
-    finally:
-        await dead_letters.stop()
-        await intake.close()
+    async with running_intake(
+        fleet, database_url=fault_database_url, bootstrap=kafka_bootstrap, prefix=topic_prefix
+    ) as intake:
+        dead_letters = TopicFollower(kafka_bootstrap, f"{topic_prefix}intake.dead-letter")
+        await dead_letters.start()
+        try:
+            coordinates = await produce_records(kafka_bootstrap, intake.raw_topic, records)
+            poisons = {
+                coordinate: record
+                for coordinate, record in zip(coordinates, records, strict=True)
+                if record.label != "notice"
+            }
+            await intake.check_invariants(
+                "fault 5: poison at 1 %", load, others_stored=len(poisons)
+            )
+            await dead_letters.wait_caught_up(kafka_bootstrap)
+            outcomes = poison_outcomes(
+                poisons, intake.receipts(), dead_letters.events(dead_letters.topics[0])
+            )
+            assert_every_poison_ended_with_a_reason(poisons, outcomes)
+            assert_no_individual_number_published(factory.numbers, intake, dead_letters)
+            assert await intake.terminate_cleanly() == 0
+        finally:
+            await dead_letters.stop()
 
 
 Coordinates = tuple[int, int]

@@ -22,9 +22,11 @@ from mynaflow_testing.faults import (
     IntakeUnderTest,
     Load,
     applied_through,
+    assert_no_commit_past_applied,
     committed,
     print_counts,
     produce_records,
+    running_intake,
 )
 from mynaflow_testing.own_servers import OwnPostgres
 from mynaflow_testing.processes import Fleet
@@ -39,14 +41,9 @@ FURTHER_RETRIES = 3
 async def test_postgres_stopped_and_restarted_mid_load_commits_nothing_unapplied(
     kafka_bootstrap: str, topic_prefix: str, own_postgres: OwnPostgres, fleet: Fleet, load: Load
 ) -> None:
-    intake = IntakeUnderTest.launch(
-        fleet,
-        database_url=own_postgres.url,
-        bootstrap=kafka_bootstrap,
-        prefix=topic_prefix,
-    )
-    await intake.start()
-    try:
+    async with running_intake(
+        fleet, database_url=own_postgres.url, bootstrap=kafka_bootstrap, prefix=topic_prefix
+    ) as intake:
         half = len(load.records) // 2
         await produce_records(kafka_bootstrap, intake.raw_topic, load.records[:half])
         await intake.wait_receipted(math.ceil(PROGRESS_BEFORE_OUTAGE * len(load.records)))
@@ -59,11 +56,9 @@ async def test_postgres_stopped_and_restarted_mid_load_commits_nothing_unapplied
         applied = await applied_through(own_postgres.url, intake.raw_topic)
         print_counts("fault 4", {"notices": len(load.records), "receipted at outage": at_outage})
         assert at_outage < len(load.records), "the outage came after the load was done"
-        assert_no_commit_past_the_applied(commits, applied)
+        assert_no_commit_past_applied("fault 4", commits, applied)
         await intake.check_invariants("fault 4: PostgreSQL restart", load)
         assert await intake.terminate_cleanly() == 0
-    finally:
-        await intake.close()
 
 
 async def commits_while_the_database_is_down(intake: IntakeUnderTest) -> dict[int, int]:
@@ -97,13 +92,3 @@ async def transient_failures(intake: IntakeUnderTest) -> float:
         for line in text.splitlines()
         if line.startswith("mynaflow_messages_failed_total{") and 'kind="transient"' in line
     )
-
-
-def assert_no_commit_past_the_applied(commits: dict[int, int], applied: dict[int, int]) -> None:
-    partitions = sorted(commits.keys() | applied.keys())
-    print_counts(
-        "fault 4 per partition (committed, applied)",
-        {str(p): (commits.get(p, 0), applied.get(p, 0)) for p in partitions},
-    )
-    past = {p for p in partitions if commits.get(p, 0) > applied.get(p, 0)}
-    assert past == set(), "committed past what the database applied: those messages are lost"

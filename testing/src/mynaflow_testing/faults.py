@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -399,6 +399,21 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+def assert_no_commit_past_applied(
+    title: str, commits: Mapping[int, int], applied: Mapping[int, int]
+) -> int:
+    """No partition's committed offset is past what the database applied (those messages would
+    be lost); returns how many applied messages are uncommitted (what a restart reads again)."""
+    partitions = sorted(commits.keys() | applied.keys())
+    print_counts(
+        f"{title} per partition (committed, applied)",
+        {str(p): (commits.get(p, 0), applied.get(p, 0)) for p in partitions},
+    )
+    past = {p for p in partitions if commits.get(p, 0) > applied.get(p, 0)}
+    assert past == set(), "committed past what the database applied: those messages are lost"
+    return sum(applied.get(p, 0) - commits.get(p, 0) for p in partitions)
+
+
 def print_counts(title: str, counts: Mapping[str, object]) -> None:
     print(f"[{title}] " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
 
@@ -547,6 +562,12 @@ class IntakeUnderTest:
         )
         return self.receipted()
 
+    async def applied_and_committed(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Per partition: the offset after the last message the database applied, then the
+        group's committed offset (read in that order)."""
+        applied = await applied_through(self.database_url, self.raw_topic)
+        return applied, await committed(self.bootstrap, self.group, self.raw_topic)
+
     async def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = await self.process.get_json("/stats")
         return stats
@@ -589,19 +610,32 @@ class IntakeUnderTest:
         assert stats["by_status"]["duplicate"] == duplicates
 
     async def terminate_cleanly(self) -> int:
-        """SIGTERM; the exit code. Prints the log's error lines, so a run shows what went wrong."""
-        code = await self.process.terminate()
-        errors = error_lines(self.process.log_text())
-        print_counts(
-            "notice-intake log", {"error lines": len(errors), "starts": self.process.starts}
-        )
-        for line in errors[:5]:
-            print(f"  {line[:400]}", flush=True)
-        return code
+        return await terminate_cleanly(self.process)
 
     async def close(self) -> None:
         if self.follower is not None:
             await self.follower.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_intake(
+    fleet: Fleet,
+    *,
+    database_url: str,
+    bootstrap: str,
+    prefix: str,
+    extra_env: Mapping[str, str] | None = None,
+) -> AsyncIterator[IntakeUnderTest]:
+    """notice-intake launched, started and followed; the follower stopped at the end (the
+    process itself is the fleet's to stop)."""
+    intake = IntakeUnderTest.launch(
+        fleet, database_url=database_url, bootstrap=bootstrap, prefix=prefix, extra_env=extra_env
+    )
+    await intake.start()
+    try:
+        yield intake
+    finally:
+        await intake.close()
 
 
 def _acknowledged_notice_id(event: dict[str, Any]) -> str | None:
@@ -615,6 +649,16 @@ def _duplicate_receipt_id(event: dict[str, Any]) -> str | None:
     if event.get("type") != NOTICE_ACKNOWLEDGED_V1 or event["data"]["status"] != "duplicate":
         return None
     return str(event["id"])
+
+
+async def terminate_cleanly(process: ServiceProcess) -> int:
+    """SIGTERM; the exit code. Prints the log's error lines, so a run shows what went wrong."""
+    code = await process.terminate()
+    errors = error_lines(process.log_text())
+    print_counts(f"{process.script} log", {"error lines": len(errors), "starts": process.starts})
+    for line in errors[:5]:
+        print(f"  {line[:400]}", flush=True)
+    return code
 
 
 def error_lines(log: str) -> list[str]:
