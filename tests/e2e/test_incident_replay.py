@@ -357,9 +357,18 @@ async def test_a_poison_message_in_every_input_topic_is_dead_lettered_and_the_fl
     for service in sorted({s for services in CONSUMERS.values() for s in services}):
         found = await dead_letters_from(settings, service, run_key)
         assert all(d["reason"] == "bad_json" for d in found), found
+
     # notice-intake quarantines and receipts what does not parse, with the reason.
-    receipts = await played.run.receipts()
-    quarantined = [e["data"] for e in receipts if e["data"]["status"] == "quarantined"]
+    # Its receipt is relayed from the outbox after the dead letters above, so wait for it.
+    def quarantined_of(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e["data"] for e in receipts if e["data"]["status"] == "quarantined"]
+
+    receipts = await wait_until(
+        played.run.receipts,
+        lambda found: bool(quarantined_of(found)),
+        what="notice-intake's quarantine receipt",
+    )
+    quarantined = quarantined_of(receipts)
     assert [[reason["code"] for reason in q["reasons"]] for q in quarantined] == [["invalid_json"]]
 
     # The flow goes on: a valid notice after the poison is receipted and opens its work item.
