@@ -18,7 +18,6 @@ from mynaflow.contracts.deadlines import (
     DigestDue,
     Heartbeat,
     OverdueDeadline,
-    PlannedStage,
 )
 from mynaflow.contracts.envelope import CloudEvent, make_event
 
@@ -30,17 +29,22 @@ from deadline_watcher.domain.ladder import Ladder
 SOURCE = "deadline-watcher"
 
 
-def _base(deadline: Deadline, fired_at: datetime) -> dict[str, Any]:
-    return {
-        "key": deadline.key,
-        "policy": deadline.policy,
-        "due_at": deadline.due_at,
-        "fired_at": fired_at,
-        "generation": deadline.generation,
-        "subject": DeadlineSubject.model_validate(dict(deadline.subject)),
-        "audience": DeadlineAudience.model_validate(dict(deadline.audience)),
-        "starts_at": deadline.starts_at,
-    }
+def _data(deadline: Deadline, fired_at: datetime, **fields: Any) -> DeadlineEvent:
+    """The event's data, validated in one call (subject and audience are validated, and so
+    redacted, as part of it: a value read back from the table is checked again on the way out)."""
+    return DeadlineEvent.model_validate(
+        {
+            "key": deadline.key,
+            "policy": deadline.policy,
+            "due_at": deadline.due_at,
+            "fired_at": fired_at,
+            "generation": deadline.generation,
+            "subject": dict(deadline.subject),
+            "audience": dict(deadline.audience),
+            "starts_at": deadline.starts_at,
+            **fields,
+        }
+    )
 
 
 def _event(deadline: Deadline, event_type: str, data: DeadlineEvent) -> CloudEvent[Any]:
@@ -48,16 +52,16 @@ def _event(deadline: Deadline, event_type: str, data: DeadlineEvent) -> CloudEve
 
 
 def scheduled_event(deadline: Deadline, ladder: Ladder, now: datetime) -> CloudEvent[Any]:
-    stages = [PlannedStage(stage=o.stage, role=o.role, at=o.at) for o in ladder.planned()]
-    data = DeadlineEvent(**_base(deadline, now), stages=stages)
-    return _event(deadline, DEADLINE_SCHEDULED_V1, data)
+    stages = [{"stage": o.stage, "role": o.role, "at": o.at} for o in ladder.planned()]
+    return _event(deadline, DEADLINE_SCHEDULED_V1, _data(deadline, now, stages=stages))
 
 
 def stage_event(deadline: Deadline, decision: Decision, now: datetime) -> CloudEvent[Any]:
     """`breached` for the breach fact, `stage-reached` for every reminder (and breach repeats)."""
     occurrence = decision.occurrence
-    data = DeadlineEvent(
-        **_base(deadline, now),
+    data = _data(
+        deadline,
+        now,
         stage=occurrence.stage,
         role=occurrence.role,
         at=occurrence.at,
@@ -69,7 +73,7 @@ def stage_event(deadline: Deadline, decision: Decision, now: datetime) -> CloudE
 
 
 def cleared_event(deadline: Deadline, now: datetime) -> CloudEvent[Any]:
-    data = DeadlineEvent(**_base(deadline, now), met=deadline.met, reason=deadline.clear_reason)
+    data = _data(deadline, now, met=deadline.met, reason=deadline.clear_reason)
     return _event(deadline, DEADLINE_CLEARED_V1, data)
 
 

@@ -88,6 +88,11 @@ class Ladder:
         # Stable sort: stages due at the same time keep their configured order.
         ordered = sorted(policy.stages, key=lambda stage: firsts[stage.name])
         self._stages = [(rank, stage, firsts[stage.name]) for rank, stage in enumerate(ordered)]
+        # The last answer of each query: a batch asks one shared ladder (deadlines due at the
+        # same time under the same policy) the same question once per deadline.
+        self._planned: list[Occurrence] | None = None
+        self._last_between: tuple[datetime | None, datetime, list[Occurrence]] | None = None
+        self._last_next_after: tuple[datetime, datetime | None] | None = None
 
     def _first_time(self, stage: StageRule) -> datetime:
         if stage.is_breach:
@@ -154,11 +159,13 @@ class Ladder:
 
     def planned(self) -> list[Occurrence]:
         """The first firing of every stage that applies, in ladder order."""
-        return [
-            self._occurrence(rank, stage, 0, first)
-            for rank, stage, first in self._stages
-            if self._applies(stage, first)
-        ]
+        if self._planned is None:
+            self._planned = [
+                self._occurrence(rank, stage, 0, first)
+                for rank, stage, first in self._stages
+                if self._applies(stage, first)
+            ]
+        return list(self._planned)  # a copy: the caller may change its list
 
     def between(self, after: datetime | None, until: datetime) -> list[Occurrence]:
         """Every firing with `after < at <= until` (all up to `until` when `after` is None).
@@ -166,6 +173,12 @@ class Ladder:
         Sorted by time, then ladder order. Per stage at most the latest
         `MAX_REPETITIONS_PER_WINDOW` repetitions are returned (plus the breach fact, always).
         """
+        last = self._last_between
+        if last is None or last[0] != after or last[1] != until:
+            last = self._last_between = (after, until, self._between(after, until))
+        return list(last[2])  # a copy: the caller may change its list
+
+    def _between(self, after: datetime | None, until: datetime) -> list[Occurrence]:
         found: list[Occurrence] = []
         for rank, stage, first in self._stages:
             start = self._first_repetition_to_look_at(stage, first, after, until)
@@ -197,6 +210,12 @@ class Ladder:
 
     def next_after(self, after: datetime) -> datetime | None:
         """The time of the first firing strictly after `after`, or None when none is left."""
+        last = self._last_next_after
+        if last is None or last[0] != after:
+            last = self._last_next_after = (after, self._next_after(after))
+        return last[1]
+
+    def _next_after(self, after: datetime) -> datetime | None:
         candidates = []
         for _, stage, first in self._stages:
             for _, at in self._start_near(stage, first, after):

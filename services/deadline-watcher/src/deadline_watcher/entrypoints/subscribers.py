@@ -4,12 +4,15 @@ hands the batch to the handler.
 A request that can never be applied (unknown type, schema failure, unknown policy) raises
 `PoisonMessage` here, before any transaction: the platform replays the batch one record at a
 time and dead-letters only that record.
+
+The key of either request is `RedactedText`: validating the request has already replaced any
+individual number in it (redaction is deterministic, so a clear still finds its deadline).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import pydantic
 from mynaflow.contracts.deadlines import (
@@ -25,16 +28,10 @@ from mynaflow.runtime.definition import ServiceContext
 
 from deadline_watcher.domain.policies import Policy
 from deadline_watcher.service_layer.deps import WatcherDeps
-from deadline_watcher.service_layer.requests import (
-    Incoming,
-    handle_requests,
-    without_personal_numbers,
-)
+from deadline_watcher.service_layer.requests import Incoming, handle_requests
 
 # Requests per transaction: large enough for a backlog import, small enough to commit quickly.
 REQUEST_BATCH = 500
-
-R = TypeVar("R", ScheduleDeadline, ClearDeadline)
 
 
 def parse_request(event: RawCloudEvent, policies: Mapping[str, Policy]) -> Incoming:
@@ -48,17 +45,13 @@ def parse_request(event: RawCloudEvent, policies: Mapping[str, Policy]) -> Incom
                     "unknown_policy",
                     f"policy {schedule_request.policy!r} is not configured (known: {known})",
                 )
-            return Incoming(event.id, _with_safe_key(schedule_request), event.time)
+            return Incoming(event.id, schedule_request, event.time)
         if event.type == CLEAR_DEADLINE_V1:
             clear_request = ClearDeadline.model_validate(event.data)
-            return Incoming(event.id, _with_safe_key(clear_request), event.time)
+            return Incoming(event.id, clear_request, event.time)
     except pydantic.ValidationError as error:
         raise PoisonMessage("schema_invalid", f"{event.type}: {error}") from error
     raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")
-
-
-def _with_safe_key(request: R) -> R:
-    return request.model_copy(update={"key": without_personal_numbers(request.key)})
 
 
 def register_request_subscriber(context: ServiceContext[Any], deps: WatcherDeps) -> None:

@@ -23,6 +23,11 @@ from deadline_watcher.domain.policies import Policy
 # The inbox consumer name of the request subscriber.
 REQUESTS_CONSUMER = "deadline-requests"
 
+# Ladders kept by `WatcherDeps.ladder`. A ladder is a pure function of its key (the policy, the
+# calendar and two instants: equal instants in any time zone give the same ladder).
+MAX_CACHED_LADDERS = 4096
+LadderKey = tuple[int, int, datetime, datetime | None]
+
 
 # LISTEN on a channel, setting the event on every NOTIFY, while inside; yields "still alive?".
 WakeListener = Callable[[str, asyncio.Event], AbstractAsyncContextManager[Callable[[], bool]]]
@@ -53,8 +58,21 @@ class WatcherDeps:
     # Set by the request handler after commit: this replica's loop looks again at once.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
+    # Ladders already computed (`ladder`); not an init field, so `replace()` starts afresh.
+    _ladders: dict[LadderKey, Ladder] = field(default_factory=dict, init=False, repr=False)
+
     def ladder(self, policy: Policy, due_at: datetime, starts_at: datetime | None) -> Ladder:
-        return Ladder(policy, due_at, self.calendar, starts_at)
+        """The ladder of `policy` for this due time, computed once for the deadlines that share
+        it (a burst due at one instant, the many deadlines due at the end of one JST day)."""
+        # By identity, not by value (hashing a policy walks all its stages). Safe: the cached
+        # ladder holds the policy and the calendar, so neither id can be reused meanwhile.
+        key = (id(policy), id(self.calendar), due_at, starts_at)
+        ladder = self._ladders.get(key)
+        if ladder is None:
+            if len(self._ladders) >= MAX_CACHED_LADDERS:
+                self._ladders.clear()  # bounded; a pass over distinct due times rebuilds them
+            ladder = self._ladders[key] = Ladder(policy, due_at, self.calendar, starts_at)
+        return ladder
 
 
 def wake_channel_for(schema: str) -> str:
