@@ -182,6 +182,28 @@ def test_nul_characters_are_quarantined_and_details_dropped() -> None:
     assert parsed.fields.details is None
 
 
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"a\u0000b": "key"},
+        {"list": ["ok", ["x\u0000"]]},
+        {"a": "\ud800"},
+        {"deep": {"b": {"\udfff": 1}}},
+    ],
+)
+def test_nul_or_lone_surrogates_anywhere_are_quarantined(details: dict[str, Any]) -> None:
+    payload = json.dumps(notice(details=details)).encode("utf-8")
+    parsed = parse_raw_notice(payload)
+    assert [r.code for r in parsed.reasons] == [INVALID_CHARACTERS]
+    assert parsed.fields.details is None
+
+
+def test_the_text_of_a_nul_escape_is_only_text() -> None:
+    parsed = parse_raw_notice(raw(notice(details={"a": "\\u0000 as six characters"})))
+    assert parsed.accepted
+    assert parsed.fields.details == {"a": "\\u0000 as six characters"}
+
+
 def test_the_content_hash_ignores_formatting_but_not_content() -> None:
     compact = parse_raw_notice(json.dumps(notice(), separators=(",", ":")).encode())
     spaced = parse_raw_notice(json.dumps(notice(), indent=4).encode())

@@ -26,6 +26,7 @@ from notice_intake.domain.receipts import (
 from notice_intake.domain.routing import (
     DEFAULT_OWNER_QUEUES,
     DEFAULT_SLA_BUSINESS_DAYS,
+    BatchRoutes,
     RoutingConfigurationError,
     RoutingTable,
 )
@@ -120,7 +121,7 @@ def receipt_for(payload: bytes) -> NoticeAcknowledged:
     return first_receipt(
         parsed,
         receipt_id=uuid.uuid4(),
-        route=route_for(parsed, received, ROUTING, CALENDAR),
+        route=route_for(parsed, received, BatchRoutes(ROUTING, CALENDAR)),
         received_at=received,
         source=SOURCE,
     )
@@ -184,3 +185,21 @@ def test_duplicates_repeat_the_original_receipt_and_conflicts_become_work_items(
     request = deadline_request(conflict)
     assert request is not None
     assert request.key == f"conflict:{work_item}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "instant"),
+    [
+        ("record_update_required", jst(2025, 5, 1)),
+        ("expiry_notice_sent", jst(2025, 5, 1)),
+        ("something_new", jst(2025, 12, 26)),
+        # 23:30 UTC is already the next JST day: the memo must key on the JST date.
+        ("card_delivered", datetime(2025, 5, 1, 23, 30, tzinfo=UTC)),
+        ("card_delivered", datetime(2025, 5, 1, 14, 30, tzinfo=UTC)),
+    ],
+)
+def test_batch_routes_match_the_table(kind: str, instant: datetime) -> None:
+    routes = BatchRoutes(ROUTING, CALENDAR)
+    routes.route_notice("card_delivered", datetime(2025, 5, 1, 12, tzinfo=UTC))  # warm the memo
+    assert routes.route_notice(kind, instant) == ROUTING.route_notice(kind, instant, CALENDAR)
+    assert routes.route_quarantined(instant) == ROUTING.route_quarantined(instant, CALENDAR)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Final
 
@@ -176,6 +176,11 @@ class ParsedNotice:
       different content are told apart by it), None when the bytes are not JSON. It is taken
       after redaction on purpose: a hash over 12 digits could be reversed by brute force;
     - `personal_numbers_found`: how many individual numbers were redacted.
+
+    `redacted_by_parser` is true only on what `parse_raw_notice` itself returned: a contract
+    may then take `fields` as already redacted instead of redacting them a second time. A copy
+    made with `dataclasses.replace`, or one built by hand, is not sealed, so its fields go
+    through the contract's redaction like any other value.
     """
 
     notice: RawNotice | None
@@ -185,6 +190,8 @@ class ParsedNotice:
     redacted_payload: bytes
     content_hash: str | None
     personal_numbers_found: int
+    # Not an init field: `replace()` and the constructor always give an unsealed copy.
+    _sealed_by: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def accepted(self) -> bool:
@@ -194,9 +201,26 @@ class ParsedNotice:
     def notice_id(self) -> str | None:
         return self.fields.notice_id
 
+    @property
+    def redacted_by_parser(self) -> bool:
+        return self._sealed_by is _PARSER_SEAL
+
+
+# Only this module holds it: a ParsedNotice carrying it came out of `parse_raw_notice`.
+_PARSER_SEAL: Final = object()
+
+
+def _sealed(parsed: ParsedNotice) -> ParsedNotice:
+    object.__setattr__(parsed, "_sealed_by", _PARSER_SEAL)
+    return parsed
+
 
 def parse_raw_notice(payload: bytes) -> ParsedNotice:
     """Parse raw bytes from `jlis.notices.raw`. Never raises; never returns an unredacted value."""
+    return _sealed(_parse(payload))
+
+
+def _parse(payload: bytes) -> ParsedNotice:
     redacted_payload, found_in_bytes = redact_bytes(payload)
     try:
         text = payload.decode("utf-8")
@@ -215,18 +239,22 @@ def parse_raw_notice(payload: bytes) -> ParsedNotice:
     except NestingTooDeepError:
         return _too_deeply_nested(redacted_payload, found_in_bytes)
     found = max(found_in_bytes, found_in_value, _upstream_redactions(text))
+    canonical = _canonical_json(redacted_value)
     if found_in_value:
         # The value walk also finds numbers the byte scan cannot see (JSON escapes, an 11-digit
         # integer that lost its leading zero), so keep only its redacted form.
-        redacted_payload = _canonical_json(redacted_value).encode("utf-8", "surrogatepass")
-    content_hash = _canonical_hash(redacted_value)
+        redacted_payload = canonical.encode("utf-8", "surrogatepass")
+    content_hash = _sha256_hex(canonical)
     if not isinstance(redacted_value, dict):
         reason = _reason(NOT_AN_OBJECT, f"a JSON {_json_type_name(value)}, not an object")
         reasons = (*_personal_number_reasons(found, ()), reason)
         return ParsedNotice(
             None, NoticeFields(), reasons, False, redacted_payload, content_hash, found
         )
-    return _parse_object(value, redacted_value, redacted_payload, content_hash, found)
+    unstorable = _may_hold_unstorable(canonical) and has_unstorable_characters(redacted_value)
+    return _parse_object(
+        value, redacted_value, redacted_payload, content_hash, found, unstorable=unstorable
+    )
 
 
 def _parse_object(
@@ -235,6 +263,8 @@ def _parse_object(
     redacted_payload: bytes,
     content_hash: str,
     found: int,
+    *,
+    unstorable: bool,
 ) -> ParsedNotice:
     # Name only contract fields: an unknown key may itself be the number.
     fields_with_numbers: tuple[str, ...] = tuple(
@@ -247,13 +277,16 @@ def _parse_object(
         # A redacted id is no id: it would merge unrelated notices under one mask.
         values.pop("notice_id", None)
     reasons = [*_personal_number_reasons(found, fields_with_numbers), *reasons]
-    if has_unstorable_characters(redacted):
+    if unstorable:
         # Neither PostgreSQL nor a JSON encoder takes these; the quarantine keeps the bytes.
         values.pop("details", None)
         message = "contains U+0000 or a lone surrogate, which cannot be stored as text"
         reasons.append(_reason(INVALID_CHARACTERS, message))
-    fields = NoticeFields(**values)
-    notice = None if reasons else RawNotice(**values)
+    # Every value was validated by its field's own adapter (the very types of both models), and
+    # without a reason every required field is there: validating them again would only repeat
+    # that work for each notice.
+    fields = NoticeFields.model_construct(**values)
+    notice = None if reasons else RawNotice.model_construct(**values)
     return ParsedNotice(
         notice, fields, tuple(reasons), False, redacted_payload, content_hash, found
     )
@@ -324,8 +357,18 @@ def _canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def _canonical_hash(value: Any) -> str:
-    return hashlib.sha256(_canonical_json(value).encode("utf-8", "surrogatepass")).hexdigest()
+def _sha256_hex(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# In JSON as `_canonical_json` writes it, U+0000 is always the escape `\u0000` and a lone
+# surrogate is written as it is; without either, no string or key of the value holds one.
+_NUL_ESCAPE_OR_SURROGATE = re.compile(r"\\u0000|[\ud800-\udfff]")
+
+
+def _may_hold_unstorable(canonical: str) -> bool:
+    """A cheap test on the canonical JSON before walking the value."""
+    return _NUL_ESCAPE_OR_SURROGATE.search(canonical) is not None
 
 
 def _json_type_name(value: Any) -> str:

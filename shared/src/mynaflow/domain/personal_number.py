@@ -169,7 +169,33 @@ def redact_text(text: str) -> tuple[str, int]:
     grouped run are replaced by a single marker but each counts. Besides the text as it is, the
     structural views are searched (escapes decoded, NFKC, base64; see `redact_structure`).
     """
-    return _redact_all_views(text, REDACTION_MARKER)
+    if text in _CLEAN_TEXTS:
+        return text, 0
+    redacted, count = _redact_all_views(text, REDACTION_MARKER)
+    if not count:
+        _remember_clean(_CLEAN_TEXTS, text)
+    return redacted, count
+
+
+# --- memo of clean texts ---------------------------------------------------------------------
+#
+# One notice's ids are searched several times on their way through a service (in the payload,
+# in the parsed value, in each event that names them), and every search of an id-like text
+# decodes it as base64 in four alignments. A text (or a base64 run) once found clean is clean
+# again, so it is remembered. Only clean texts are kept: the memo never holds a number. It is
+# bounded, and emptied when full (cheaper than an LRU, and a miss only costs a search).
+_MEMO_MAX_ENTRIES = 8192
+_MEMO_MAX_LENGTH = 256
+_CLEAN_TEXTS: dict[str, None] = {}
+_CLEAN_BASE64_RUNS: dict[str, None] = {}
+
+
+def _remember_clean(memo: dict[str, None], text: str) -> None:
+    if len(text) > _MEMO_MAX_LENGTH:
+        return
+    if len(memo) >= _MEMO_MAX_ENTRIES:
+        memo.clear()
+    memo[text] = None
 
 
 def redact_error_text(text: str) -> str:
@@ -423,12 +449,17 @@ def _base64_spans(text: str) -> tuple[list[tuple[int, int]], int]:
     for found in _BASE64_RUN.finditer(text):
         # The base64 of digits (ASCII or full-width, in any alignment) always has an upper-case
         # letter or a digit; identifiers such as `record_update_required` are not decoded.
-        if not _UPPER_OR_DIGIT.search(found.group()):
+        run = found.group()
+        if run in _CLEAN_BASE64_RUNS or not _UPPER_OR_DIGIT.search(run):
             continue
-        count = _numbers_in_base64(found.group())
+        count = _numbers_in_base64(run)
         if count:
             spans.append(found.span())
             total += count
+        elif not _valid_candidates(run):
+            # A run is ASCII without escapes: clean in plain and as base64, it is clean in
+            # every view, so remembering it keeps no number.
+            _remember_clean(_CLEAN_BASE64_RUNS, run)
     return spans, total
 
 

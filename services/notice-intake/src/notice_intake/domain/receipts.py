@@ -18,9 +18,8 @@ from mynaflow.contracts.intake import (
     ReceiptStatus,
 )
 from mynaflow.contracts.jlis import ParsedNotice, QuarantineReason
-from mynaflow.domain.calendar import BusinessCalendar
 
-from notice_intake.domain.routing import Route, RoutingTable
+from notice_intake.domain.routing import BatchRoutes, Route
 
 NOTICE_SLA_POLICY = "notice_sla"
 
@@ -38,12 +37,10 @@ class OriginalReceipt:
     content_hash: str | None
 
 
-def route_for(
-    parsed: ParsedNotice, received_at: datetime, routing: RoutingTable, calendar: BusinessCalendar
-) -> Route:
+def route_for(parsed: ParsedNotice, received_at: datetime, routes: BatchRoutes) -> Route:
     if parsed.notice is None:
-        return routing.route_quarantined(received_at, calendar)
-    return routing.route_notice(parsed.notice.kind, parsed.notice.issued_at, calendar)
+        return routes.route_quarantined(received_at)
+    return routes.route_notice(parsed.notice.kind, parsed.notice.issued_at)
 
 
 def first_receipt(
@@ -104,18 +101,10 @@ def _receipt(
     reasons: list[QuarantineReason],
     source: MessageCoordinates,
 ) -> NoticeAcknowledged:
-    fields = parsed.fields
-    return NoticeAcknowledged(
+    return NoticeAcknowledged.of_parsed(
+        parsed,
         receipt_id=receipt_id,
-        notice_id=fields.notice_id,
         status=status,
-        kind=fields.kind,
-        municipality_code=fields.municipality_code,
-        issued_at=fields.issued_at,
-        application_id=fields.application_id,
-        resident_ref=fields.resident_ref,
-        sequence=fields.sequence,
-        details=fields.details,
         owner_queue=route.owner_queue,
         received_at=received_at,
         sla_due_on=route.sla_due_on,

@@ -54,6 +54,7 @@ from notice_intake.domain.receipts import (
     is_content_conflict,
     route_for,
 )
+from notice_intake.domain.routing import BatchRoutes
 from notice_intake.domain.sequence_gaps import Gap, record_number
 from notice_intake.service_layer.deps import IntakeDeps
 
@@ -186,11 +187,12 @@ async def _store_receipts(
     uow: UnitOfWork[IntakeRepos], fresh: list[_Parsed], received_at: datetime, deps: IntakeDeps
 ) -> list[NoticeAcknowledged]:
     """One receipt per fresh message, in message order."""
+    routes = BatchRoutes(deps.routing, deps.calendar)
     first_by_notice: dict[str, int] = {}
     candidates: list[ReceiptRow] = []
     drafts: list[NoticeAcknowledged] = []
     for index, item in enumerate(fresh):
-        draft = _first_receipt(item, received_at, deps)
+        draft = _first_receipt(item, received_at, routes)
         drafts.append(draft)
         notice_id = item.parsed.notice_id
         if notice_id is None or notice_id not in first_by_notice:
@@ -204,11 +206,11 @@ async def _store_receipts(
     return result
 
 
-def _first_receipt(item: _Parsed, received_at: datetime, deps: IntakeDeps) -> NoticeAcknowledged:
+def _first_receipt(item: _Parsed, received_at: datetime, routes: BatchRoutes) -> NoticeAcknowledged:
     return first_receipt(
         item.parsed,
         receipt_id=uuid4(),
-        route=route_for(item.parsed, received_at, deps.routing, deps.calendar),
+        route=route_for(item.parsed, received_at, routes),
         received_at=received_at,
         source=item.message.coordinates,
     )
