@@ -12,6 +12,7 @@ in flight must let that handler finish and commit its offset, then exit 0 within
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 import uuid
@@ -24,7 +25,7 @@ from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
 from mynaflow.messaging.records import record_of
 from mynaflow.runtime.definition import ServiceContext, ServiceDefinition
-from mynaflow.runtime.runner import serve
+from mynaflow.runtime.runner import freeze_start_up_objects, serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
 from mynaflow_testing.kafka_helpers import produce, wait_for_committed
@@ -180,3 +181,50 @@ async def test_a_service_whose_inbox_forgets_before_its_topics_do_refuses_to_sta
     assert exit_code == 1
     assert consumed == []
     assert "INBOX_RETENTION_DAYS=30" in caplog.text
+
+
+async def test_a_service_freezes_its_start_up_objects_before_consuming_when_asked(
+    kafka_settings: MynaflowSettings, database_url: str, fresh_schema: str, tmp_path: Path
+) -> None:
+    settings = kafka_settings.model_copy(update={"database_url": database_url, "http_port": 0})
+    definition = ServiceDefinition(
+        name=SERVICE,
+        schema=fresh_schema,
+        migrations_dir=write_migrations(tmp_path / "migrations"),
+        settings_class=MynaflowSettings,
+        build=lambda _context: None,
+    )
+    frozen_when_started: list[int] = []
+    stop = asyncio.Event()
+
+    def started(_runner: object) -> None:
+        frozen_when_started.append(gc.get_freeze_count())
+        stop.set()
+
+    gc.unfreeze()  # this test process may have been frozen by an earlier test
+    try:
+        exit_code = await asyncio.wait_for(
+            serve(definition, settings, stop_event=stop, started=started, freeze_gc=True), 60
+        )
+    finally:
+        gc.unfreeze()  # the test process is shared: give its objects back to the collector
+
+    assert exit_code == 0
+    # Start-up's modules, classes and clients: far more than a handful of objects.
+    assert len(frozen_when_started) == 1
+    assert frozen_when_started[0] > 10_000
+
+
+def test_freezing_start_up_objects_hides_them_from_the_collector() -> None:
+    gc.unfreeze()
+    survivor: list[object] = [[]]  # a container the collector tracks
+    assert gc.is_tracked(survivor)
+    try:
+        freeze_start_up_objects()
+        frozen = gc.get_freeze_count()
+        tracked_after = {id(o) for o in gc.get_objects()}
+    finally:
+        gc.unfreeze()
+
+    assert frozen > 0
+    assert id(survivor) not in tracked_after

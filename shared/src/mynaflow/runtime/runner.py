@@ -6,7 +6,8 @@ for tests.
 Start-up: JSON logging → PostgreSQL pool on the service's schema → migrations (platform track,
 then the service's) → the topic catalogue → Kafka producer → broker with the subscribers the
 service's `build(context)` registers → outbox relay → background tasks (the service's, the
-consumer-lag refresh, hourly outbox/inbox retention) → HTTP server.
+consumer-lag refresh, hourly outbox/inbox retention) → HTTP server. A console script's process
+freezes the objects start-up made just before it starts consuming (`freeze_start_up_objects`).
 
 SIGTERM/SIGINT: `/readyz` turns 503; consumers stop fetching and the handlers in flight finish
 and commit (a message still being retried is given back uncommitted); the outbox is flushed;
@@ -17,6 +18,7 @@ whatever is left then is abandoned uncommitted, which loses nothing (at-least-on
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -59,7 +61,13 @@ from mynaflow.settings import load_settings
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
 from mynaflow.storage.pool import create_pool
 
-__all__ = ["CONTAINER_GRACE_S", "ServiceRunner", "run_service", "serve"]
+__all__ = [
+    "CONTAINER_GRACE_S",
+    "ServiceRunner",
+    "freeze_start_up_objects",
+    "run_service",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +90,36 @@ class _Deadline:
         return max(self._end - time.monotonic(), floor)
 
 
-class ServiceRunner(Generic[SettingsT]):
-    """Starts a service, runs it until `stop_event` is set, then stops it gracefully."""
+def freeze_start_up_objects() -> None:
+    """Hide every object alive now from the cyclic garbage collector, for good.
 
-    def __init__(self, definition: ServiceDefinition[SettingsT], settings: SettingsT) -> None:
+    Imports and start-up leave some 80,000 objects (notice-intake) that live as long as the
+    process. A busy service triggers a full (generation 2) collection every few seconds, and
+    each one walked all of them with the event loop stopped: 30-55 ms on the benchmark machine,
+    the largest recurring stall a notice met. Frozen, they are never walked again and a full
+    collection takes 1-2 ms. Start-up's own garbage is collected first, since frozen objects are
+    never freed. Process-wide: for a service's own process only, never for tests sharing one.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+class ServiceRunner(Generic[SettingsT]):
+    """Starts a service, runs it until `stop_event` is set, then stops it gracefully.
+
+    `freeze_gc`: freeze start-up's objects before consuming (`freeze_start_up_objects`).
+    """
+
+    def __init__(
+        self,
+        definition: ServiceDefinition[SettingsT],
+        settings: SettingsT,
+        *,
+        freeze_gc: bool = False,
+    ) -> None:
         self.definition = definition
         self.settings = settings
+        self.freeze_gc = freeze_gc
         self.context: ServiceContext[SettingsT] | None = None
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -125,6 +157,8 @@ class ServiceRunner(Generic[SettingsT]):
         check_inbox_outlives_topics(self.settings, context.consumed_topics)
         context.add_task(self._refresh_lag_forever)
         context.add_task(self._prune_forever)
+        if self.freeze_gc:
+            freeze_start_up_objects()
         await broker.start()
         self._relay = OutboxRelay(
             pool,
@@ -335,9 +369,10 @@ async def serve(
     *,
     stop_event: asyncio.Event,
     started: Callable[[ServiceRunner[SettingsT]], None] | None = None,
+    freeze_gc: bool = False,
 ) -> int:
     """Run the service until `stop_event` is set (or a background task fails); the exit code."""
-    runner = ServiceRunner(definition, settings)
+    runner = ServiceRunner(definition, settings, freeze_gc=freeze_gc)
     if not await _start_unless_stopped(runner, stop_event):
         await runner.stop()
         return 0 if stop_event.is_set() else 1
@@ -388,6 +423,7 @@ def run_service(definition: ServiceDefinition[Any]) -> None:
     async def main() -> int:
         stop_event = asyncio.Event()
         _install_signal_handlers(stop_event)
-        return await serve(definition, settings, stop_event=stop_event)
+        # The process is the service's own: its start-up objects can be frozen.
+        return await serve(definition, settings, stop_event=stop_event, freeze_gc=True)
 
     sys.exit(asyncio.run(main()))
