@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -29,6 +30,7 @@ from pydantic_settings import (
 
 from mynaflow.contracts.topics import TopicSpec
 from mynaflow.domain.calendar import BusinessCalendar, parse_date_list
+from mynaflow.domain.time import to_jst_date
 
 _EXPORT_LINE = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
 LOCAL_ENV_RELATIVE_PATH = Path(".mynaflow") / "env"
@@ -227,8 +229,16 @@ class MynaflowSettings(KafkaSecuritySettings):
         return self
 
     def business_calendar(self) -> BusinessCalendar:
-        """The ward's business-day calendar: national rules plus its closures and open days."""
-        return BusinessCalendar.from_settings_string(self.ward_closures, self.ward_open_days)
+        """The ward's business-day calendar: national rules plus its closures and open days.
+
+        Ready for this year's dates when returned: the first question otherwise loads the
+        `holidays` package's Japanese tables (an import of ~0.3 s with the event loop stopped,
+        which the first notice after every start-up waited for). Services build the calendar
+        at start-up, so the load happens there.
+        """
+        calendar = BusinessCalendar.from_settings_string(self.ward_closures, self.ward_open_days)
+        calendar.add_business_days(to_jst_date(datetime.now(UTC)), 1)
+        return calendar
 
     def topic_spec(self, spec: TopicSpec) -> TopicSpec:
         """`spec` with this deployment's partitions and retention, where it sets them."""

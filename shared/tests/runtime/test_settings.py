@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from mynaflow.contracts.topics import INTAKE_RECEIPTS, JLIS_NOTICES_RAW, REGISTRY_COMMANDS
+from mynaflow.domain.calendar import national_holidays
+from mynaflow.domain.time import now_jst
 from mynaflow.settings import MynaflowSettings, TopicOverride
 from pydantic import ValidationError
 
@@ -38,6 +40,16 @@ def test_without_ward_variables_the_calendar_has_only_the_national_rules() -> No
     assert calendar.is_business_day(WEDNESDAY)
     assert not calendar.is_business_day(SATURDAY)
     assert calendar.extra_closures == frozenset()
+
+
+def test_the_calendar_comes_with_this_years_holidays_loaded() -> None:
+    # Loading them is slow (an import): it belongs to start-up, not to the first notice.
+    national_holidays.cache_clear()
+    MynaflowSettings().business_calendar()
+    assert national_holidays.cache_info().currsize >= 1
+    hits_before = national_holidays.cache_info().hits
+    national_holidays(now_jst().year)
+    assert national_holidays.cache_info().hits == hits_before + 1
 
 
 def test_a_malformed_ward_closure_stops_the_settings_naming_the_variable(
