@@ -170,6 +170,12 @@ class MynaflowSettings(KafkaSecuritySettings):
     retention_batch_size: int = Field(default=10_000, gt=0)
     # Outbox rows the relay reads, sends and marks published per round trip.
     outbox_batch_size: int = Field(default=500, gt=0)
+    # Bytes of one partition's record batch in the relay's producer. Kafka's client default (16
+    # KiB, about ten events) made a pass of 500 rows wait for the broker a few dozen times, each
+    # wait also queued behind the consumer's work on the event loop; one batch per partition
+    # per pass needs one wait. Must stay under the topics' `max.message.bytes` (Kafka's default
+    # is 1 MiB): a batch the broker refuses as too large would park every row in it.
+    outbox_producer_batch_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
     # The ward's own closed days and extra open days (開庁日), e.g. `2026-06-01..2026-06-05`; see
     # `mynaflow.domain.calendar.parse_date_list` for the format.
     ward_closures: str = ""

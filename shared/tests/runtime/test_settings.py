@@ -110,6 +110,17 @@ def test_replication_and_batch_sizes_are_settings_with_defaults_for_a_real_clust
     ) == (1, 1, 50, 1000)
 
 
+def test_the_relays_producer_batches_far_more_than_kafkas_16_kib_and_a_ward_may_change_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert MynaflowSettings().outbox_producer_batch_bytes == 256 * 1024
+    monkeypatch.setenv("OUTBOX_PRODUCER_BATCH_BYTES", "65536")
+    assert MynaflowSettings().outbox_producer_batch_bytes == 65536
+    monkeypatch.setenv("OUTBOX_PRODUCER_BATCH_BYTES", "1024")
+    with pytest.raises(ValidationError, match="outbox_producer_batch_bytes"):
+        MynaflowSettings()
+
+
 def test_more_replicas_in_sync_than_replicas_stops_the_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -199,6 +199,7 @@ class ServiceRunner(Generic[SettingsT]):
             client_id=f"{settings.topic_prefix}{self.definition.name}-outbox",
             acks="all",
             enable_idempotence=True,
+            max_batch_size=settings.outbox_producer_batch_bytes,
             **kafka_client_options(settings),
         )
         await producer.start()
