@@ -186,13 +186,22 @@ class SqlDeadlines:
         return {record["key"]: deadline_from_record(record) for record in records}
 
     async def save(self, deadlines: Sequence[Deadline]) -> None:
-        """Insert or replace whole rows (a schedule, a reschedule, a clear)."""
+        """Insert or replace whole rows (a schedule, a reschedule, a clear), in one statement.
+
+        One row per key (a batch keeps the latest state of each): an upsert may not touch the
+        same row twice.
+        """
         if not deadlines:
             return
-        await self._conn.executemany(
+        rows = [_deadline_row(deadline) for deadline in deadlines]
+        await self._conn.execute(
             f"""
             INSERT INTO deadlines ({_DEADLINE_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            SELECT * FROM unnest(
+                $1::text[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                $6::jsonb[], $7::jsonb[], $8::text[], $9::timestamptz[], $10::timestamptz[],
+                $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[],
+                $15::text[], $16::bool[])
             ON CONFLICT (key) DO UPDATE SET
                 generation = EXCLUDED.generation, policy = EXCLUDED.policy,
                 due_at = EXCLUDED.due_at, starts_at = EXCLUDED.starts_at,
@@ -204,7 +213,7 @@ class SqlDeadlines:
                 cleared_at = EXCLUDED.cleared_at, clear_reason = EXCLUDED.clear_reason,
                 met = EXCLUDED.met, updated_at = now()
             """,
-            [_deadline_row(deadline) for deadline in deadlines],
+            *(list(column) for column in zip(*rows, strict=True)),
         )
 
     async def claim_due(self, now: datetime, limit: int) -> list[Deadline]:
