@@ -282,10 +282,10 @@ def _parse_object(
         values.pop("details", None)
         message = "contains U+0000 or a lone surrogate, which cannot be stored as text"
         reasons.append(_reason(INVALID_CHARACTERS, message))
-    # Every value was validated by its field's own adapter (the very types of both models), and
+    fields = NoticeFields(**values)
+    # Every value was validated by its field's own adapter (the very types of the model), and
     # without a reason every required field is there: validating them again would only repeat
-    # that work for each notice.
-    fields = NoticeFields.model_construct(**values)
+    # that work for each notice. (NoticeFields' plain types validate faster than constructing.)
     notice = None if reasons else RawNotice.model_construct(**values)
     return ParsedNotice(
         notice, fields, tuple(reasons), False, redacted_payload, content_hash, found

@@ -41,7 +41,6 @@ Bytes outside the redacted spans are never changed.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -473,7 +472,8 @@ def _numbers_in_base64(run: str) -> int:
         if len(body) < 16:
             return 0
         try:
-            decoded = base64.b64decode(body + "=" * (-len(body) % 4))
+            # What `base64.b64decode` does for an ASCII str, without its wrapper's cost.
+            decoded = binascii.a2b_base64(body + "=" * (-len(body) % 4))
         except binascii.Error:
             continue
         if not _may_hold_digits(decoded):

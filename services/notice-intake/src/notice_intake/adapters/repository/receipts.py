@@ -6,6 +6,7 @@ tests use in-memory ones).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,17 +50,22 @@ def _receipt_values(row: ReceiptRow) -> tuple[Any, ...]:
         r.application_id,
         r.resident_ref,
         r.sequence,
-        r.details,
+        None if r.details is None else json.dumps(r.details),
         r.owner_queue,
         r.received_at,
         r.sla_due_on,
-        [reason.model_dump(mode="json") for reason in r.reasons],
+        json.dumps([reason.model_dump(mode="json") for reason in r.reasons]),
         row.content_hash,
         row.raw_payload,
         row.message.topic,
         row.message.partition,
         row.message.offset,
     )
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows of equal length as one list per column (for `unnest`)."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,14 @@ class SqlReceipts:
         Whoever calls this reads back which receipt id each notice id ended up with
         (`originals_for`): that is how a notice id raced by another replica becomes a duplicate.
         """
-        await self._conn.executemany(
+        if not rows:
+            return
+        values = [_receipt_values(row) for row in sorted(rows, key=_insert_order)]
+        # One statement for the whole batch (rows in notice-id order, so two replicas inserting
+        # overlapping ids lock them in one order): PostgreSQL plans and executes once instead of
+        # once per receipt. JSON goes as text cast to jsonb, encoded as the connection's codec
+        # does (`json.dumps`), because asyncpg reads a list inside a jsonb[] as an array level.
+        await self._conn.execute(
             """
             INSERT INTO receipts (
                 receipt_id, notice_id, status, kind, municipality_code, issued_at,
@@ -193,12 +206,25 @@ class SqlReceipts:
                 sla_due_on, reasons, content_hash, raw_payload,
                 source_topic, source_partition, source_offset
             )
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19)
+            SELECT receipt_id, notice_id, status, kind, municipality_code, issued_at,
+                   application_id, resident_ref, sequence, details::jsonb, owner_queue,
+                   received_at, sla_due_on, reasons::jsonb, content_hash, raw_payload,
+                   source_topic, source_partition, source_offset
+            FROM unnest(
+                $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[],
+                $12::timestamptz[], $13::date[], $14::text[], $15::text[], $16::bytea[],
+                $17::text[], $18::int[], $19::bigint[]
+            ) WITH ORDINALITY AS r(
+                receipt_id, notice_id, status, kind, municipality_code, issued_at,
+                application_id, resident_ref, sequence, details, owner_queue, received_at,
+                sla_due_on, reasons, content_hash, raw_payload,
+                source_topic, source_partition, source_offset, position
+            )
+            ORDER BY position
             ON CONFLICT DO NOTHING
             """,
-            # In notice-id order: two replicas inserting overlapping ids lock them in one order.
-            [_receipt_values(row) for row in sorted(rows, key=_insert_order)],
+            *_columns(values),
         )
 
     async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]:
