@@ -3,7 +3,8 @@
     uv run python services/deadline-watcher/bench/bench_deadlines.py --count 1000000
 
 What it measures, with one watcher running in this process (the real service: subscriber,
-request handler, firing loop, outbox relay), in a schema of its own that is dropped at the end:
+request handler, firing loop, outbox relay; start-up's objects frozen for the garbage collector
+as in the service's own process), in a schema of its own that is dropped at the end:
 
 1. Ingest: `--count` schedule requests published to `deadlines.requests`, in phases (so the
    tick can be measured at several table sizes); the time from the first send until every
@@ -43,6 +44,7 @@ from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
 from mynaflow.contracts.topics import CATALOGUE
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics
+from mynaflow.runtime.runner import freeze_start_up_objects
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.pool import create_pool, quote_identifier
 from mynaflow_testing.harness.deadline_watcher import Deployment, deployment_settings, request
@@ -240,6 +242,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"baselines (COPY {args.count:,} rows, UPDATE {args.burst:,} rows)")
         results["baseline"] = await baselines(base.database_url, args.count, args.burst)
         await deployment.start_watcher()
+        # As the console script's own process does before consuming (mynaflow.runtime.runner).
+        freeze_start_up_objects()
         ingested, publish_s, ingest_s = 0, 0.0, 0.0
         for size in phases(args.count):
             requests = encoded_requests(

@@ -24,8 +24,10 @@ from deadline_watcher.domain.policies import Policy
 REQUESTS_CONSUMER = "deadline-requests"
 
 # Ladders kept by `WatcherDeps.ladder`. A ladder is a pure function of its key (the policy, the
-# calendar and two instants: equal instants in any time zone give the same ladder).
-MAX_CACHED_LADDERS = 4096
+# calendar and two instants: equal instants in any time zone give the same ladder). Few: what
+# pays is sharing within a batch (deadlines due at one instant), and every kept ladder is more
+# objects for each full garbage collection to walk.
+MAX_CACHED_LADDERS = 256
 LadderKey = tuple[int, int, datetime, datetime | None]
 
 
