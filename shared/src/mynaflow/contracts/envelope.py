@@ -6,7 +6,7 @@ contract module; consumers parse `data` with the model they expect and ignore un
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
@@ -19,7 +19,16 @@ DataT = TypeVar("DataT", bound=BaseModel)
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in its canonical text form, as `str(uuid.uuid4())` gives.
+
+    Written out directly from 16 random bytes: building a `UUID` object only to format it was a
+    visible share of intake's CPU (three events per notice).
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    hexed = raw.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 def utc_now() -> datetime:
