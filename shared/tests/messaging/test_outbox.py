@@ -32,10 +32,12 @@ from mynaflow.contracts.envelope import (
 from mynaflow.contracts.topics import DAY_MS, TopicSpec, topic_name
 from mynaflow.messaging.inbox import claim_inbox
 from mynaflow.messaging.outbox import (
+    FETCH_SENDABLE,
     OutboxRelay,
     add_many_to_outbox,
     add_raw_to_outbox,
     add_to_outbox,
+    walking_the_unsent_index,
 )
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
@@ -622,3 +624,33 @@ async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
     assert number not in await stored_dead_letter_text(platform.pool)
     assert data.redactions == 3
     assert b"\xe4\xb8\xad\xe5\x8c\xba" in base64.b64decode(data.original_base64)  # 中区 is kept
+
+
+# --- the fetch's plan ---------------------------------------------------------------------------
+async def _fetch_plan(conn: asyncpg.Connection) -> str:
+    rows = await conn.fetch("EXPLAIN " + FETCH_SENDABLE, 500)
+    return "\n".join(row[0] for row in rows)
+
+
+async def test_the_fetch_behind_a_backlog_walks_the_index_even_without_statistics(
+    platform: Platform,
+) -> None:
+    """A new schema (no statistics yet) with 20,000 unsent rows: the relay's fetch reads the
+    unsent-rows index in id order and stops at its LIMIT, instead of reading every unsent row
+    and sorting, which made each fetch cost as much as the whole backlog."""
+    async with platform.pool.acquire() as conn:
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        await conn.execute(
+            """
+            INSERT INTO outbox (event_id, topic, key, payload)
+            SELECT gen_random_uuid(), 'backlog', 'key-' || g, '\\x00'::bytea
+            FROM generate_series(1, 20000) AS g
+            """
+        )
+        plain = await _fetch_plan(conn)
+        async with walking_the_unsent_index(conn):
+            walked = await _fetch_plan(conn)
+
+    assert "Sort" in plain, plain  # why the relay needs it: the planner's choice on its own
+    assert "Sort" not in walked, walked
+    assert "Index Scan using outbox_unpublished_idx" in walked, walked
