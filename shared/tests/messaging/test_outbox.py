@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -50,6 +51,9 @@ from mynaflow_testing.platform import (
 )
 from mynaflow_testing.waiting import wait_for
 from prometheus_client import REGISTRY
+
+if TYPE_CHECKING:
+    from mynaflow.storage.pool import DbConnection
 
 pytestmark = pytest.mark.service
 
@@ -627,7 +631,7 @@ async def test_an_individual_number_reaches_neither_the_table_nor_the_topic(
 
 
 # --- the fetch's plan ---------------------------------------------------------------------------
-async def _fetch_plan(conn: asyncpg.Connection) -> str:
+async def _fetch_plan(conn: DbConnection) -> str:
     rows = await conn.fetch("EXPLAIN " + FETCH_SENDABLE, 500)
     return "\n".join(row[0] for row in rows)
 
