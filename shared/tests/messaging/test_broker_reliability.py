@@ -46,6 +46,10 @@ SERVICE = "card-registry"  # any catalogue service: its dead-letter topic is reg
 GROUP = "reliability"
 FAST_RETRY = RetryPolicy(first_backoff_s=0.05, max_backoff_s=0.2, unhandled_attempts=3)
 ONE_KEY = "aggregate-1"  # one key, so all records share a partition and its order
+# The same guarantees whether FastStream commits or mynaflow's background committer does.
+COMMIT_MODES = pytest.mark.parametrize(
+    "background_commit", [False, True], ids=["inline_commit", "background_commit"]
+)
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 Fail = Callable[[int], None]
@@ -183,8 +187,9 @@ async def outbox_relay(harness: Harness) -> AsyncIterator[None]:
     await producer.stop()
 
 
+@COMMIT_MODES
 async def test_a_transient_failure_on_message_3_of_10_is_retried_never_skipped(
-    harness: Harness,
+    harness: Harness, background_commit: bool
 ) -> None:
     partition = await harness.publish(numbers_json(range(10)))
     failures_left = [2]
@@ -194,7 +199,7 @@ async def test_a_transient_failure_on_message_3_of_10_is_retried_never_skipped(
             failures_left[0] -= 1
             raise TransientError("database blip")
 
-    await harness.consume(fail_twice_on_3)
+    await harness.consume(fail_twice_on_3, background_commit=background_commit)
     numbers = await harness.applied_and_committed(10, partition, 10)
 
     assert numbers == list(range(10))  # each exactly once, in partition order
@@ -204,8 +209,9 @@ async def test_a_transient_failure_on_message_3_of_10_is_retried_never_skipped(
     assert await harness.dead_letters() == []
 
 
+@COMMIT_MODES
 async def test_stopping_while_message_3_is_retried_commits_nothing_past_it(
-    harness: Harness,
+    harness: Harness, background_commit: bool
 ) -> None:
     partition = await harness.publish(numbers_json(range(10)))
     attempts_on_3: list[int] = []
@@ -218,14 +224,15 @@ async def test_stopping_while_message_3_is_retried_commits_nothing_past_it(
     async def attempts() -> int:
         return len(attempts_on_3)
 
-    first = await harness.consume(always_fail_on_3)
+    first = await harness.consume(always_fail_on_3, background_commit=background_commit)
     await wait_for(attempts, until=lambda count: count >= 3, what="3 attempts on message 3")
     await first.stop()
 
     assert await harness.applied() == [0, 1, 2]
     await wait_for_committed(harness.settings, harness.group, harness.topic, {partition: 3})
 
-    await harness.consume()  # the restarted consumer resumes at message 3
+    # The restarted consumer resumes at message 3.
+    await harness.consume(background_commit=background_commit)
     assert await harness.applied_and_committed(10, partition, 10) == list(range(10))
 
 
@@ -297,8 +304,9 @@ async def test_an_unknown_error_is_retried_then_dead_lettered_as_unhandled(
     assert "KeyError" in error
 
 
+@COMMIT_MODES
 async def test_a_batch_with_a_poison_record_applies_the_others_once_and_commits_all(
-    harness: Harness,
+    harness: Harness, background_commit: bool
 ) -> None:
     partition = await harness.publish(
         [*numbers_json(range(4)), b"not json", *numbers_json(range(5, 9))]
@@ -310,7 +318,9 @@ async def test_a_batch_with_a_poison_record_applies_the_others_once_and_commits_
             failures_left[0] -= 1
             raise ConnectionResetError("broker hiccup")
 
-    await harness.consume(fail_once_on_6, batch=True, max_records=5)
+    await harness.consume(
+        fail_once_on_6, batch=True, max_records=5, background_commit=background_commit
+    )
     numbers = await harness.applied_and_committed(8, partition, 9)
 
     assert numbers == [0, 1, 2, 3, 5, 6, 7, 8]

@@ -49,8 +49,7 @@ def build(context: ServiceContext[NoticeIntakeSettings]) -> None:
 
 def register(context: ServiceContext[NoticeIntakeSettings], deps: IntakeDeps) -> None:
     """The batch subscriber, the gap watcher and `GET /stats`, on `deps`."""
-    max_records = context.settings.intake_batch_max_records
-    register_intake_subscriber(context, deps, max_records=max_records)
+    register_intake_subscriber(context, deps)
 
     async def gap_watcher() -> None:
         await watch_sequence_gaps(deps, context.stopping)

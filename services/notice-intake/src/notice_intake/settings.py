@@ -36,6 +36,14 @@ class NoticeIntakeSettings(MynaflowSettings):
     sequence_gap_grace_s: float = Field(default=900.0, gt=0)
     # Raw notices per batch: one transaction and one offset commit each.
     intake_batch_max_records: int = Field(default=500, gt=0)
+    # How long the broker may hold a fetch to gather at least `intake_fetch_min_bytes` (then it
+    # answers with what it has). The client does not fetch a partition again while records of
+    # it wait to be handled, so with an answer-at-once fetch (1 byte) a notice arriving just
+    # after a batch started waited for the next fetch and the batch after it, about 1.5 batch
+    # cycles; a fetch held this long answers with what arrived meanwhile. A burst fills the
+    # minimum at once, so it costs nothing there; when idle, a notice waits at most this long.
+    intake_fetch_max_wait_ms: int = Field(default=20, ge=0, le=500)
+    intake_fetch_min_bytes: int = Field(default=1_048_576, ge=1)
 
     def routing_table(self) -> RoutingTable:
         """The kind → queue/SLA table; raises `RoutingConfigurationError` when unusable."""

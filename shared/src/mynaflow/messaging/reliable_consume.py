@@ -43,6 +43,7 @@ from mynaflow.messaging.failures import (
     describe_error,
     is_transient,
 )
+from mynaflow.messaging.offset_commit import BackgroundOffsetCommitter
 from mynaflow.messaging.records import RawRecord, records_of
 from mynaflow.runtime.loops import Backoff
 from mynaflow.runtime.metrics import ServiceMetrics
@@ -137,10 +138,18 @@ def _subset_message(message: StreamMessage[Any], index: int) -> StreamMessage[An
 class ReliableConsumeMiddleware:
     """A FastStream middleware factory: classify failures, retry, dead-letter (see module doc)."""
 
-    def __init__(self, dead_letter: DeadLetterSink, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        dead_letter: DeadLetterSink,
+        policy: RetryPolicy | None = None,
+        *,
+        background_commit: bool = False,
+    ) -> None:
         self.dead_letter = dead_letter
         self.policy = policy or RetryPolicy()
         self.metrics = ServiceMetrics(dead_letter.service)
+        # See mynaflow.messaging.offset_commit: only for handlers that deduplicate redeliveries.
+        self.committer = BackgroundOffsetCommitter() if background_commit else None
 
     def __call__(self, msg: Any, /, *, context: ContextRepo) -> _ReliableConsumeScope:
         return _ReliableConsumeScope(msg, context=context, owner=self)
@@ -160,10 +169,13 @@ class _ReliableConsumeScope(BaseMiddleware):
         for record in records:
             self.owner.metrics.message_in(record.topic)
         try:
-            return await self._deliver(call_next, msg, records)
+            result = await self._deliver(call_next, msg, records)
         except _GiveBack as give_back:
             # Raising makes FastStream nack: the partition is sought back to the record.
             raise give_back.__cause__ or give_back from None
+        if self.owner.committer is not None:
+            await self.owner.committer.commit(msg, records, wait=self._stopping())
+        return result
 
     async def after_processed(  # FastStream's signature; only `exc_val` matters here
         self,
@@ -357,6 +369,7 @@ def reliable_subscriber(
     batch: bool = False,
     max_records: int | None = None,
     retry: RetryPolicy | None = None,
+    background_commit: bool = False,
     **options: Any,
 ) -> DefaultSubscriber | BatchSubscriber:
     """A subscriber decorator with the safe defaults; use it like `broker.subscriber(...)`.
@@ -366,10 +379,13 @@ def reliable_subscriber(
     the handler returns; `auto_offset_reset="earliest"`; one message (or one batch of at most
     `max_records`) at a time per consumer. Several topics make one consumer (tell them apart
     with `record_of(message).topic`); extra keyword arguments go to `subscriber(...)`.
+    `background_commit=True` lets the next fetch start while the offsets are committed
+    (mynaflow.messaging.offset_commit): only for handlers that deduplicate redeliveries.
     """
     prefix = dead_letter.topic_prefix
     names = [_physical(name, prefix) for name in (topic, *more_topics)]
-    router = KafkaRouter(middlewares=[ReliableConsumeMiddleware(dead_letter, retry)])
+    middleware = ReliableConsumeMiddleware(dead_letter, retry, background_commit=background_commit)
+    router = KafkaRouter(middlewares=[middleware])
     subscriber_options: dict[str, Any] = {
         "group_id": f"{prefix}{group_id}",
         "ack_policy": AckPolicy.NACK_ON_ERROR,

@@ -16,6 +16,7 @@ from mynaflow.runtime.definition import ServiceContext
 from notice_intake.domain.messages import RawNoticeMessage
 from notice_intake.service_layer.deps import IntakeDeps
 from notice_intake.service_layer.intake import acknowledge_batch
+from notice_intake.settings import NoticeIntakeSettings
 
 
 def to_raw_notice_message(record: RawRecord) -> RawNoticeMessage:
@@ -23,10 +24,23 @@ def to_raw_notice_message(record: RawRecord) -> RawNoticeMessage:
 
 
 def register_intake_subscriber(
-    context: ServiceContext[Any], deps: IntakeDeps, *, max_records: int
+    context: ServiceContext[NoticeIntakeSettings], deps: IntakeDeps
 ) -> None:
-    """One batch subscriber: each batch is acknowledged in one transaction, then committed."""
-    subscriber = context.subscriber(JLIS_NOTICES_RAW, batch=True, max_records=max_records)
+    """One batch subscriber: each batch is acknowledged in one transaction, then committed.
+
+    The commit runs while the next batch is fetched (`background_commit`): a notice read again
+    is recognised by its partition's mark (domain/progress.py), so waiting for the commit's
+    round trip only delayed every batch.
+    """
+    settings = context.settings
+    subscriber = context.subscriber(
+        JLIS_NOTICES_RAW,
+        batch=True,
+        max_records=settings.intake_batch_max_records,
+        background_commit=True,
+        fetch_max_wait_ms=settings.intake_fetch_max_wait_ms,
+        fetch_min_bytes=settings.intake_fetch_min_bytes,
+    )
 
     async def on_raw_notices(body: Any, message: KafkaMessage) -> None:
         # `body` is FastStream's decoding attempt; the records' bytes are what counts.
