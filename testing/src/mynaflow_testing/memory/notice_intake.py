@@ -43,13 +43,16 @@ class MemoryReceipts:
     triage: dict[UUID, TriageItemRow] = field(default_factory=dict)
     refuse: Callable[[ReceiptRow], BaseException | None] = lambda _row: None
 
-    async def insert(self, rows: Sequence[ReceiptRow]) -> None:
+    async def insert(self, rows: Sequence[ReceiptRow]) -> set[UUID]:
+        inserted: set[UUID] = set()
         for row in rows:
             if (error := self.refuse(row)) is not None:
                 raise error
             known = {r.receipt.notice_id for r in self.stored if r.receipt.notice_id is not None}
             if row.receipt.notice_id is None or row.receipt.notice_id not in known:
                 self.stored.append(row)
+                inserted.add(row.receipt.receipt_id)
+        return inserted
 
     async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]:
         wanted = set(notice_ids)

@@ -189,18 +189,25 @@ async def _store_receipts(
     """One receipt per fresh message, in message order."""
     routes = BatchRoutes(deps.routing, deps.calendar)
     first_by_notice: dict[str, int] = {}
+    repeated: set[str] = set()
     candidates: list[ReceiptRow] = []
     drafts: list[NoticeAcknowledged] = []
     for index, item in enumerate(fresh):
         draft = _first_receipt(item, received_at, routes)
         drafts.append(draft)
         notice_id = item.parsed.notice_id
-        if notice_id is None or notice_id not in first_by_notice:
-            if notice_id is not None:
-                first_by_notice[notice_id] = index
-            candidates.append(_receipt_row(item, draft))
-    await uow.repos.receipts.insert(candidates)
-    originals = await uow.repos.receipts.originals_for(first_by_notice)
+        if notice_id is not None and notice_id in first_by_notice:
+            repeated.add(notice_id)
+            continue
+        if notice_id is not None:
+            first_by_notice[notice_id] = index
+        candidates.append(_receipt_row(item, draft))
+    stored = await uow.repos.receipts.insert(candidates)
+    # Read back only the notice ids whose draft did not become their receipt (stored before,
+    # or by a replica racing this one) or that came twice in the batch; usually none.
+    contested = {n for n, i in first_by_notice.items() if drafts[i].receipt_id not in stored}
+    contested |= repeated
+    originals = await uow.repos.receipts.originals_for(contested) if contested else {}
     result = _resolve_duplicates(fresh, drafts, originals, received_at, deps)
     await _store_duplicates(uow, fresh, result, drafts, received_at)
     return result

@@ -120,7 +120,10 @@ class ConsumedPartitions(Protocol):
 
 
 class Receipts(Protocol):
-    async def insert(self, rows: Sequence[ReceiptRow]) -> None: ...
+    async def insert(self, rows: Sequence[ReceiptRow]) -> set[UUID]:
+        """Store first receipts; a notice id or coordinates already stored are left alone.
+        Returns the receipt ids actually stored."""
+        ...
 
     async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]: ...
 
@@ -147,22 +150,16 @@ class SqlConsumedPartitions:
         keys = sorted(set(partitions))
         topics = [topic for topic, _ in keys]
         numbers = [partition for _, partition in keys]
-        await self._conn.execute(
-            """
-            INSERT INTO consumed_partitions (topic, partition, last_offset)
-            SELECT topic, partition, -1 FROM unnest($1::text[], $2::int[]) AS p(topic, partition)
-            ORDER BY topic, partition
-            ON CONFLICT DO NOTHING
-            """,
-            topics,
-            numbers,
-        )
+        # One round trip: a new partition's row is created at -1; an existing one is locked by
+        # the no-op update (as `SELECT ... FOR UPDATE` would) and its mark returned. Rows are
+        # taken in (topic, partition) order, so replicas lock them in one order.
         rows = await self._conn.fetch(
             """
-            SELECT topic, partition, last_offset FROM consumed_partitions
-            WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+            INSERT INTO consumed_partitions AS c (topic, partition, last_offset)
+            SELECT topic, partition, -1 FROM unnest($1::text[], $2::int[]) AS p(topic, partition)
             ORDER BY topic, partition
-            FOR UPDATE
+            ON CONFLICT (topic, partition) DO UPDATE SET last_offset = c.last_offset
+            RETURNING topic, partition, last_offset
             """,
             topics,
             numbers,
@@ -170,6 +167,8 @@ class SqlConsumedPartitions:
         return {(row["topic"], row["partition"]): row["last_offset"] for row in rows}
 
     async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
+        if not highest:
+            return
         await self._conn.executemany(
             """
             UPDATE consumed_partitions SET last_offset = $3, updated_at = now()
@@ -185,20 +184,21 @@ class SqlReceipts:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def insert(self, rows: Sequence[ReceiptRow]) -> None:
+    async def insert(self, rows: Sequence[ReceiptRow]) -> set[UUID]:
         """Store first receipts; a notice id or coordinates already stored are left alone.
 
-        Whoever calls this reads back which receipt id each notice id ended up with
-        (`originals_for`): that is how a notice id raced by another replica becomes a duplicate.
+        Returns the receipt ids stored. For a notice id whose row was not stored, whoever calls
+        this reads back which receipt it has (`originals_for`): that is how a notice id raced by
+        another replica becomes a duplicate.
         """
         if not rows:
-            return
+            return set()
         values = [_receipt_values(row) for row in sorted(rows, key=_insert_order)]
         # One statement for the whole batch (rows in notice-id order, so two replicas inserting
         # overlapping ids lock them in one order): PostgreSQL plans and executes once instead of
         # once per receipt. JSON goes as text cast to jsonb, encoded as the connection's codec
         # does (`json.dumps`), because asyncpg reads a list inside a jsonb[] as an array level.
-        await self._conn.execute(
+        stored = await self._conn.fetch(
             """
             INSERT INTO receipts (
                 receipt_id, notice_id, status, kind, municipality_code, issued_at,
@@ -223,9 +223,11 @@ class SqlReceipts:
             )
             ORDER BY position
             ON CONFLICT DO NOTHING
+            RETURNING receipt_id
             """,
             *_columns(values),
         )
+        return {row["receipt_id"] for row in stored}
 
     async def originals_for(self, notice_ids: Iterable[str]) -> dict[str, OriginalReceipt]:
         """The stored receipt of each notice id (including ones inserted in this transaction)."""
@@ -272,6 +274,8 @@ class SqlReceipts:
 
     async def count_duplicates(self, counts: Sequence[DuplicateCount]) -> None:
         """A duplicate stores nothing new beyond these counters on the original receipt."""
+        if not counts:
+            return
         await self._conn.executemany(
             """
             UPDATE receipts
@@ -284,6 +288,8 @@ class SqlReceipts:
         )
 
     async def insert_triage_items(self, items: Sequence[TriageItemRow]) -> None:
+        if not items:
+            return
         await self._conn.executemany(
             """
             INSERT INTO triage_items (

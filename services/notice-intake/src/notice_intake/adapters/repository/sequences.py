@@ -84,24 +84,18 @@ class SqlSequences:
         for code, number in numbers:
             first_numbers.setdefault(code, number)
         codes = sorted(first_numbers)
-        await self._conn.execute(
+        # One round trip: a new municipality's head is created at its first number; an existing
+        # one is locked by the no-op update (as `SELECT ... FOR UPDATE` would) and returned.
+        heads = await self._conn.fetch(
             """
-            INSERT INTO sequence_heads (municipality_code, low, high)
+            INSERT INTO sequence_heads AS h (municipality_code, low, high)
             SELECT code, number, number FROM unnest($1::text[], $2::bigint[]) AS s(code, number)
             ORDER BY code
-            ON CONFLICT DO NOTHING
+            ON CONFLICT (municipality_code) DO UPDATE SET low = h.low
+            RETURNING municipality_code, low, high
             """,
             codes,
             [first_numbers[code] for code in codes],
-        )
-        heads = await self._conn.fetch(
-            """
-            SELECT municipality_code, low, high FROM sequence_heads
-            WHERE municipality_code = ANY($1::text[])
-            ORDER BY municipality_code
-            FOR UPDATE
-            """,
-            codes,
         )
         states = {
             row["municipality_code"]: MunicipalitySequence(
@@ -157,6 +151,14 @@ class SqlSequences:
                 "DELETE FROM sequence_gaps WHERE gap_id = ANY($1::uuid[]) AND reported_at IS NULL",
                 removed,
             )
+        changed = [
+            _gap_values(code, gap)
+            for code, state in states.items()
+            for gap in state.gaps.values()
+            if before[code].get(gap.gap_id) != gap
+        ]
+        if not changed:  # the usual batch: numbers in order, no gap opened or closed
+            return
         await self._conn.executemany(
             """
             INSERT INTO sequence_gaps (gap_id, municipality_code, first_missing, last_missing,
@@ -165,12 +167,7 @@ class SqlSequences:
             ON CONFLICT (gap_id) DO UPDATE
             SET missing = excluded.missing, closed_at = excluded.closed_at
             """,
-            [
-                _gap_values(code, gap)
-                for code, state in states.items()
-                for gap in state.gaps.values()
-                if before[code].get(gap.gap_id) != gap
-            ],
+            changed,
         )
 
     async def claim_due_gaps(
