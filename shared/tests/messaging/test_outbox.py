@@ -38,7 +38,7 @@ from mynaflow.messaging.outbox import (
     add_many_to_outbox,
     add_raw_to_outbox,
     add_to_outbox,
-    walking_the_unsent_index,
+    walk_the_unsent_index,
 )
 from mynaflow.messaging.topics_admin import ensure_topics
 from mynaflow.storage.migrations import PLATFORM_MIGRATIONS, apply_migrations
@@ -652,8 +652,8 @@ async def test_the_fetch_behind_a_backlog_walks_the_index_even_without_statistic
             """
         )
         plain = await _fetch_plan(conn)
-        async with walking_the_unsent_index(conn):
-            walked = await _fetch_plan(conn)
+        await walk_the_unsent_index(conn)
+        walked = await _fetch_plan(conn)
 
     assert "Sort" in plain, plain  # why the relay needs it: the planner's choice on its own
     assert "Sort" not in walked, walked

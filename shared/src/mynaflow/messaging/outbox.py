@@ -15,8 +15,10 @@ A row the broker can never accept (too large, an invalid topic: `PERMANENT_SEND_
 parked with its reason (`parked_at`, `parked_reason`), logged as an error and counted in
 `mynaflow_outbox_parked`, instead of being retried for ever in front of every later row. Later
 rows of the same topic and key wait behind it, so their order is kept; every other row flows on.
-`mynaflow_outbox_pending` is recounted after every pass, failed or not, and includes parked and
-waiting rows: it never shows an empty outbox that is not. See docs/operations.md.
+`mynaflow_outbox_pending` is recounted after every pass that failed or parked a row, and at most
+a second apart otherwise (each count is a round trip, and at 1,000 notices/s a pass runs every
+few ms); it includes parked and waiting rows, so rows that cannot leave always show, at once.
+See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import collections
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,23 +98,24 @@ _LOCK_NAMESPACE = "mynaflow.outbox:"
 _CLOUDEVENTS_HEADERS = {"content-type": CLOUDEVENTS_CONTENT_TYPE}
 _FIRST_BACKOFF_S = 0.2
 _MAX_BACKOFF_S = 10.0
+# A pass that went well recounts the backlog only if the last count is at least this old.
+_BACKLOG_RECOUNT_S = 1.0
 
 
-@contextlib.asynccontextmanager
-async def walking_the_unsent_index(conn: DbConnection) -> AsyncIterator[None]:
-    """A transaction in which the relay's fetch walks `outbox_unpublished_idx` in id order and
-    stops after its LIMIT, whatever the table's statistics say.
+async def walk_the_unsent_index(conn: DbConnection) -> None:
+    """Make this session's relay fetch walk `outbox_unpublished_idx` in id order and stop after
+    its LIMIT, whatever the table's statistics say.
 
     Without statistics (a new schema: autovacuum analyses a table a minute later at best), or
     with statistics taken when nearly every row was sent (the steady state), the planner expects
     a handful of unsent rows and prefers reading all of them and sorting. During a backlog that
     read every unsent row for each batch: 108 ms a fetch of 500 behind 100,000 unsent rows, so a
-    burst's relay slowed down as the backlog grew (docs/BENCHMARKS.md). With sorting off for
-    this one statement the index order is used: under 1 ms for the same fetch.
+    burst's relay slowed down as the backlog grew (docs/BENCHMARKS.md). With sorting off the
+    index order is used: under 1 ms for the same fetch. Set once on the relay's own connection
+    (its other statements never sort) rather than per fetch, which cost three extra round trips
+    a batch; the pool's reset on release (`RESET ALL`) gives the connection back unchanged.
     """
-    async with conn.transaction():
-        await conn.execute("SET LOCAL enable_sort = off")
-        yield
+    await conn.execute("SET enable_sort = off")
 
 
 class OutboxFlushTimeout(TimeoutError):
@@ -249,6 +253,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._backoff = Backoff(_FIRST_BACKOFF_S, _MAX_BACKOFF_S)
+        self._backlog_counted_at: float | None = None  # monotonic; None: count after this pass
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -331,6 +336,7 @@ class OutboxRelay:
                     raise _Stopped
                 await sleep_until_woken_or_stopping(None, self._stopping, self._poll_interval_s)
             log.info("outbox relay for %s is publishing", self._schema)
+            await walk_the_unsent_index(conn)
             try:
                 async with self._listening(conn):
                     yield conn
@@ -354,6 +360,7 @@ class OutboxRelay:
             if not await self._try_lock(conn):
                 return False
             try:
+                await walk_the_unsent_index(conn)
                 await self._publish_pending(conn)
             finally:
                 await self._unlock(conn)
@@ -391,13 +398,22 @@ class OutboxRelay:
             await sleep_until_woken_or_stopping(self._wake, self._stopping, self._poll_interval_s)
 
     async def _publish_pending(self, conn: DbConnection) -> None:
-        """Publish batches until none is left; the pending count is recorded however it ends."""
+        """Publish batches until none is left; the pending count is recorded after a failed
+        pass, and after a good one when the last count is a second old (module doc)."""
         try:
             while await self._publish_batch(conn) == self._batch_size:
                 pass
+        except BaseException:
+            self._backlog_counted_at = None
+            raise
         finally:
-            await self._record_backlog(conn)
+            if self._backlog_count_due():
+                await self._record_backlog(conn)
         self._progress.set()
+
+    def _backlog_count_due(self) -> bool:
+        counted_at = self._backlog_counted_at
+        return counted_at is None or time.monotonic() - counted_at >= _BACKLOG_RECOUNT_S
 
     async def _record_backlog(self, conn: DbConnection) -> None:
         # Best effort: when the database is away, the failure that got here is the one to report.
@@ -405,6 +421,7 @@ class OutboxRelay:
             pending, parked = await self._count_backlog(conn)
             OUTBOX_PENDING.labels(self._service).set(pending)
             OUTBOX_PARKED.labels(self._service).set(parked)
+            self._backlog_counted_at = time.monotonic()
 
     async def _publish_batch(self, conn: DbConnection) -> int:
         """Publish the oldest sendable rows; marks those acknowledged, parks those refused for
@@ -425,8 +442,7 @@ class OutboxRelay:
 
     async def _fetch_unpublished(self, conn: DbConnection) -> list[_Row]:
         """The oldest unsent rows, leaving out parked rows and rows of a key waiting behind one."""
-        async with walking_the_unsent_index(conn):
-            records = await conn.fetch(FETCH_SENDABLE, self._batch_size)
+        records = await conn.fetch(FETCH_SENDABLE, self._batch_size)
         return [
             _Row(r["id"], r["topic"], r["key"], r["payload"], _headers_of(r["headers"]))
             for r in records
@@ -496,6 +512,7 @@ class OutboxRelay:
         """Set rows the broker refuses for good aside, with their reason, and say so loudly."""
         if not parked:
             return
+        self._backlog_counted_at = None  # parked rows show in the gauges at once
         await conn.executemany(
             """
             UPDATE outbox SET parked_at = now(), parked_reason = $2
