@@ -2,22 +2,31 @@
 
     uv run python services/deadline-watcher/bench/bench_deadlines.py --count 1000000
 
-What it measures, with one watcher running in this process (the real service: subscriber,
-request handler, firing loop, outbox relay; start-up's objects frozen for the garbage collector
-as in the service's own process), in a schema of its own that is dropped at the end:
+What it measures, with `--watchers` watchers (default 1), each a process of its own running the
+real service as its console script does (subscriber, request handler, firing loop, outbox relay
+on one event loop; start-up's objects frozen for the garbage collector), all replicas of one
+deployment: one schema (dropped at the end), one topic prefix, one consumer group. The 6
+partitions of `deadlines.requests` are shared among them, firing is shared through
+`FOR UPDATE SKIP LOCKED`, and one of them at a time runs the outbox relay (its advisory lock).
 
 1. Ingest: `--count` schedule requests published to `deadlines.requests`, in phases (so the
    tick can be measured at several table sizes); the time from the first send until every
-   deadline is stored (the outbox relay publishes their `scheduled` events meanwhile, in the
-   same process). The requests are encoded before the clock starts, as other processes would.
+   deadline is stored (the outbox relay publishes their `scheduled` events meanwhile). The
+   requests are encoded before the clock starts, as other processes would.
 2. Tick when nothing is due: the firing loop's own work per wake-up (claim query + next-due
-   query) timed at each size, once the relay has published that phase (a quiet machine); flat
-   means the index keeps it independent of the table size.
+   query, the service's own functions, run from this process) timed at each size, once the
+   relay has published that phase (a quiet machine); flat means the index keeps it independent
+   of the table size.
    The claim query's EXPLAIN (ANALYZE) at the largest size is printed.
 3. Burst: `--burst` more deadlines all due at the same instant; stages fired per second (ledger
    rows committed with their outbox events), and until the events are on the topic.
 4. Baselines in the same run, because the machine is noisy: a plain COPY of `--count` rows of
    the same shape into an unindexed table, a plain UPDATE of `--burst` rows, and `SELECT 1`.
+
+CPU per process over each phase (`cpu` in the JSON: every watcher, this process, the broker,
+PostgreSQL, the whole machine; `cpu_accounting.py`) shows whether the 2 cores were saturated.
+`--profile DIR` records each watcher with py-spy (raw collapsed stacks) during the ingest and
+the firing phases; `profile_top.py` prints their top functions.
 
 Results go to stdout as a table and, with `--json PATH`, as JSON.
 """
@@ -26,28 +35,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaProducer
+from cpu_accounting import CpuAccount
+from deadline_watcher.adapters.repository import SqlDeadlineReads, make_repos
+from deadline_watcher.adapters.wakeup import listening
+from deadline_watcher.app import definition
+from deadline_watcher.service_layer.deps import WatcherDeps, wake_channel_for
 from deadline_watcher.service_layer.firing import fire_due
 from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
-from mynaflow.contracts.topics import CATALOGUE
+from mynaflow.contracts.topics import CATALOGUE, DEADLINES_EVENTS, topic_name
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics
-from mynaflow.runtime.runner import freeze_start_up_objects
+from mynaflow.runtime.runner import run_service
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.pool import create_pool, quote_identifier
+from mynaflow.storage.unit_of_work import PostgresUnitOfWork
 from mynaflow_testing.harness.deadline_watcher import Deployment, deployment_settings, request
+from mynaflow_testing.ports import free_port
 
 BENCH_POLICIES = {
     # Far-future ladders: nothing is due while the table grows.
@@ -65,7 +88,12 @@ BENCH_POLICIES = {
 SEND_CHUNK = 5_000
 # A low estimate of how many requests `encoded_requests` builds per second on a busy machine.
 ENCODED_PER_S = 5_000
-PUBLISHED_SQL = "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+# Read through the partial index of unsent rows: counting the sent ones read the whole outbox
+# (hundreds of MB at the end of a run) twice a second, PostgreSQL CPU taken from the watchers.
+UNSENT_SQL = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+# A watcher process runs the service on the schema named here (`--serve-watcher`).
+SCHEMA_VARIABLE = "BENCH_WATCHER_SCHEMA"
+PY_SPY = ["uvx", "py-spy@0.4.3", "record", "-r", "100", "-f", "raw", "--nonblocking"]
 
 
 def log(message: str) -> None:
@@ -135,10 +163,25 @@ async def wait_until(
     return time.perf_counter() - started
 
 
-async def measure_tick(deployment: Deployment, repeats: int) -> dict[str, float]:
-    """The loop's work when nothing is due: claim (finds nothing) + next-due, on the watcher's
-    own dependencies, timed `repeats` times; median and p95 in milliseconds."""
-    deps = deployment.watchers[0].deps
+async def wait_until_relayed(deployment: Deployment, what: str, timeout_s: float) -> float:
+    """Seconds until the outbox holds no unsent row. Called once every row the phase commits
+    is in (stored, fired), so none left unsent means all of them are on the topic."""
+    started = time.perf_counter()
+    last_report = started
+    while unsent := await count_rows(deployment, UNSENT_SQL):
+        now = time.perf_counter()
+        if now - started > timeout_s:
+            raise TimeoutError(f"{what}: {unsent} unsent after {timeout_s}s")
+        if now - last_report > 10:
+            log(f"  {what}: {unsent:,} unsent")
+            last_report = now
+        await asyncio.sleep(0.5)
+    return time.perf_counter() - started
+
+
+async def measure_tick(deps: WatcherDeps, repeats: int) -> dict[str, float]:
+    """The loop's work when nothing is due: claim (finds nothing) + next-due, through the
+    service's own functions, timed `repeats` times; median and p95 in milliseconds."""
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -151,6 +194,151 @@ async def measure_tick(deployment: Deployment, repeats: int) -> dict[str, float]
         "median_ms": statistics.median(samples),
         "p95_ms": samples[int(len(samples) * 0.95) - 1],
     }
+
+
+@dataclass
+class WatcherProcess:
+    """One watcher replica: the service, as its console script runs it, on the bench's schema."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"watcher exited early:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{self.port}/readyz")).is_success:
+                        return
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"watcher not ready after {timeout_s}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful stop), SIGKILL if it is still there after 30 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def launch_watcher(settings: Any, schema: str, log_path: Path) -> WatcherProcess:
+    """Start a watcher process (`--serve-watcher`) with the deployment's settings."""
+    port = free_port()
+    env = dict(os.environ) | {
+        "DATABASE_URL": settings.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "TOPIC_PREFIX": settings.topic_prefix,
+        "HTTP_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "DEADLINE_POLICIES": json.dumps(BENCH_POLICIES),
+        "CLAIM_BATCH_SIZE": str(settings.claim_batch_size),
+        SCHEMA_VARIABLE: schema,
+    }
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, this script
+            [sys.executable, str(Path(__file__).resolve()), "--serve-watcher"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return WatcherProcess(process, port, log_path)
+
+
+async def start_watchers(
+    settings: Any, schema: str, count: int, log_dir: Path
+) -> list[WatcherProcess]:
+    """`count` replicas, one after the other (the first applies the migrations)."""
+    started: list[WatcherProcess] = []
+    for index in range(1, count + 1):
+        started.append(launch_watcher(settings, schema, log_dir / f"watcher-{index}.log"))
+        await started[-1].wait_ready()
+    return started
+
+
+def serve_watcher() -> None:
+    """The body of a watcher process: the service's own `main()`, on another schema."""
+    run_service(replace(definition(), schema=os.environ[SCHEMA_VARIABLE]))
+
+
+def tick_deps(settings: Any, pool: asyncpg.Pool[asyncpg.Record], schema: str) -> WatcherDeps:
+    """The loop's dependencies as the composition root builds them, on the bench's pool."""
+    return WatcherDeps(
+        uow=lambda: PostgresUnitOfWork(pool, make_repos),
+        reads=SqlDeadlineReads(pool),
+        listen=lambda channel, wake: listening(pool, channel, wake),
+        policies=settings.policies(),
+        events_topic=topic_name(DEADLINES_EVENTS, settings.topic_prefix),
+        wake_channel=wake_channel_for(schema),
+        instance="bench-tick",
+        calendar=settings.business_calendar(),
+        claim_batch=settings.claim_batch_size,
+    )
+
+
+@dataclass
+class Accounting:
+    """CPU accounts per phase, and the py-spy recordings of each phase (`--profile`)."""
+
+    watchers: list[WatcherProcess]
+    profile_dir: Path | None
+    database: str
+    phases: dict[str, CpuAccount] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def phase(self, name: str) -> AsyncIterator[None]:
+        """Account (and profile) what happens inside; a phase may be entered several times."""
+        fixed = {f"watcher-{i}": [w.pid] for i, w in enumerate(self.watchers, 1)}
+        account = self.phases.setdefault(
+            name, CpuAccount(fixed | {"bench": [os.getpid()]}, self.database)
+        )
+        recorders = self._record(name)
+        account.start()
+        try:
+            yield
+        finally:
+            account.stop()
+            for recorder in recorders:
+                recorder.send_signal(signal.SIGINT)
+            for recorder in recorders:
+                await asyncio.to_thread(recorder.wait, 120)
+
+    def _record(self, phase: str) -> list[subprocess.Popen[bytes]]:
+        if self.profile_dir is None:
+            return []
+        return [
+            subprocess.Popen(  # noqa: S603 - py-spy on our own child
+                [*PY_SPY, "-p", str(w.pid), "-o", str(self.profile_dir / f"{phase}-w{i}.txt")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i, w in enumerate(self.watchers, 1)
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, account in self.phases.items():
+            summary = account.summary()
+            cpu = summary["cpu_s"]
+            assert isinstance(cpu, dict)
+            watchers = sum(v for k, v in cpu.items() if k.startswith("watcher-"))
+            summary["watchers_cpu_s"] = watchers
+            summary["watchers_cores"] = watchers / max(account.wall_s, 1e-9)
+            result[name] = summary
+        return result
 
 
 async def explain_claim(deployment: Deployment) -> str:
@@ -236,54 +424,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         log_level="WARNING",
     )
     deployment = Deployment(settings, f"bench_{uuid.uuid4().hex[:8]}")
-    results: dict[str, Any] = {"count": args.count, "burst": args.burst, "ticks": []}
-    far = datetime.now(UTC) + timedelta(days=400)
+    results: dict[str, Any] = {
+        "count": args.count,
+        "burst": args.burst,
+        "watchers": args.watchers,
+        "claim_batch": args.claim_batch,
+        "load_average_at_start": os.getloadavg(),
+        "ticks": [],
+    }
+    log_dir = Path(args.log_dir or Path.cwd() / ".mynaflow" / "bench-logs") / deployment.schema
+    log_dir.mkdir(parents=True, exist_ok=True)
+    watchers: list[WatcherProcess] = []
     try:
         log(f"baselines (COPY {args.count:,} rows, UPDATE {args.burst:,} rows)")
         results["baseline"] = await baselines(base.database_url, args.count, args.burst)
-        await deployment.start_watcher()
-        # As the console script's own process does before consuming (mynaflow.runtime.runner).
-        freeze_start_up_objects()
-        ingested, publish_s, ingest_s = 0, 0.0, 0.0
-        for size in phases(args.count):
-            requests = encoded_requests(
-                ingested, size, "bench_ladder", lambda i: far + timedelta(minutes=i % 100_000)
-            )
-            log(f"ingest {ingested:,} -> {size:,}")
-            started = time.perf_counter()
-            publish_s += await publish_requests(deployment, requests)
-            await wait_until(
-                lambda: count_rows(deployment, "SELECT count(*) FROM deadlines"),
-                size,
-                "stored",
-                args.timeout,
-            )
-            ingest_s += time.perf_counter() - started
-            ingested = size
-            # Measure the tick on a quiet machine: after the relay has published this phase.
-            await wait_until(
-                lambda: count_rows(deployment, PUBLISHED_SQL), size, "relayed", args.timeout
-            )
-            tick = await measure_tick(deployment, args.tick_repeats)
-            results["ticks"].append({"deadlines": size, **tick})
-            log(f"  tick at {size:,}: median {tick['median_ms']:.2f} ms, p95 {tick['p95_ms']:.2f}")
-        relayed_s = ingest_s + await wait_until(
-            lambda: count_rows(
-                deployment, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
-            ),
-            args.count,
-            "scheduled events relayed",
-            args.timeout,
-        )
-        results["ingest"] = {
-            "publish_s": publish_s,
-            "stored_s": ingest_s,
-            "stored_per_s": args.count / ingest_s,
-            "relayed_s": relayed_s,
-        }
+        watchers = await start_watchers(settings, deployment.schema, args.watchers, log_dir)
+        results["watcher_pids"] = [w.pid for w in watchers]
+        log(f"{len(watchers)} watcher process(es): pids {results['watcher_pids']}, logs {log_dir}")
+        database = urlsplit(base.database_url).path.lstrip("/")
+        accounting = Accounting(watchers, args.profile, database)
+        deps = tick_deps(settings, await deployment.pool(), deployment.schema)
+        results["ingest"] = await ingest(deployment, args, accounting, deps, results["ticks"])
         results["explain_claim"] = await explain_claim(deployment)
-        results["burst_result"] = await burst(deployment, args, args.count / ingest_s)
+        rate = results["ingest"]["stored_per_s"]
+        results["burst_result"] = await burst(deployment, args, rate, accounting)
+        results["cpu"] = accounting.summary()
     finally:
+        for watcher in watchers:
+            watcher.stop()
         await deployment.close()
         pool = await create_pool(base.database_url, schema="public")
         await pool.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(deployment.schema)} CASCADE")
@@ -294,8 +462,50 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+async def ingest(
+    deployment: Deployment,
+    args: argparse.Namespace,
+    accounting: Accounting,
+    deps: WatcherDeps,
+    ticks: list[dict[str, float]],
+) -> dict[str, float]:
+    """`--count` far-future deadlines in phases, the tick measured after each phase."""
+    far = datetime.now(UTC) + timedelta(days=400)
+    ingested, publish_s, ingest_s = 0, 0.0, 0.0
+    for size in phases(args.count):
+        requests = encoded_requests(
+            ingested, size, "bench_ladder", lambda i: far + timedelta(minutes=i % 100_000)
+        )
+        log(f"ingest {ingested:,} -> {size:,}")
+        async with accounting.phase("ingest"):
+            started = time.perf_counter()
+            publish_s += await publish_requests(deployment, requests)
+            await wait_until(
+                lambda: count_rows(deployment, "SELECT count(*) FROM deadlines"),
+                size,
+                "stored",
+                args.timeout,
+            )
+            ingest_s += time.perf_counter() - started
+        ingested = size
+        # Measure the tick on a quiet machine: after the relay has published this phase.
+        await wait_until_relayed(deployment, "relayed", args.timeout)
+        tick = await measure_tick(deps, args.tick_repeats)
+        ticks.append({"deadlines": size, **tick})
+        log(f"  tick at {size:,}: median {tick['median_ms']:.2f} ms, p95 {tick['p95_ms']:.2f}")
+    relayed_s = ingest_s + await wait_until_relayed(
+        deployment, "scheduled events relayed", args.timeout
+    )
+    return {
+        "publish_s": publish_s,
+        "stored_s": ingest_s,
+        "stored_per_s": args.count / ingest_s,
+        "relayed_s": relayed_s,
+    }
+
+
 async def burst(
-    deployment: Deployment, args: argparse.Namespace, ingest_rate: float
+    deployment: Deployment, args: argparse.Namespace, ingest_rate: float, accounting: Accounting
 ) -> dict[str, float]:
     """`--burst` deadlines due at one instant, scheduled ahead of it; then time the firing."""
     # Far enough ahead that they are all encoded and stored before the instant.
@@ -303,35 +513,32 @@ async def burst(
     instant = datetime.now(UTC) + timedelta(seconds=lead)
     requests = encoded_requests(0, args.burst, "bench_burst", lambda _: instant)
     log(f"burst: scheduling {args.burst:,} deadlines due at one instant")
-    outbox_before = await count_rows(deployment, "SELECT count(*) FROM outbox")
-    await publish_requests(deployment, requests)
-    await wait_until(
-        lambda: count_rows(
-            deployment, "SELECT count(*) FROM deadlines WHERE policy = 'bench_burst'"
-        ),
-        args.burst,
-        "burst stored",
-        args.timeout,
-    )
+    async with accounting.phase("burst_schedule"):
+        await publish_requests(deployment, requests)
+        await wait_until(
+            lambda: count_rows(
+                deployment, "SELECT count(*) FROM deadlines WHERE policy = 'bench_burst'"
+            ),
+            args.burst,
+            "burst stored",
+            args.timeout,
+        )
     wait_s = (instant - datetime.now(UTC)).total_seconds()
     if wait_s < 0:
         log(f"  WARNING: the burst was stored {-wait_s:.1f}s after its instant")
     await asyncio.sleep(max(wait_s, 0))
     started = time.perf_counter()
-    fired_s = await wait_until(
-        lambda: count_rows(deployment, "SELECT count(*) FROM stage_firings WHERE status = 'fired'"),
-        args.burst,
-        "burst fired",
-        args.timeout,
-    )
-    await wait_until(
-        lambda: count_rows(
-            deployment, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
-        ),
-        outbox_before + 2 * args.burst,
-        "burst events relayed",
-        args.timeout,
-    )
+    async with accounting.phase("burst_fire"):
+        fired_s = await wait_until(
+            lambda: count_rows(
+                deployment, "SELECT count(*) FROM stage_firings WHERE status = 'fired'"
+            ),
+            args.burst,
+            "burst fired",
+            args.timeout,
+        )
+    async with accounting.phase("burst_relay"):
+        await wait_until_relayed(deployment, "burst events relayed", args.timeout)
     relayed_s = time.perf_counter() - started
     late = await count_rows(deployment, "SELECT count(*) FROM stage_firings WHERE late")
     return {
@@ -385,8 +592,16 @@ def report(results: dict[str, Any]) -> str:
         f"(firing = {burst_result['fired_per_s'] / base['update_rows_per_s']:.3f} x UPDATE)",
         "EXPLAIN of the claim query at the largest size:",
         *(f"  {line}" for line in results["explain_claim"].splitlines()),
+        f"CPU in cores (of {os.cpu_count()}) per phase, load average at the start "
+        f"{results['load_average_at_start'][0]:.2f}:",
+        *(cpu_line(name, phase) for name, phase in results["cpu"].items()),
     ]
     return "\n".join(lines)
+
+
+def cpu_line(name: str, phase: dict[str, Any]) -> str:
+    cores = ", ".join(f"{group} {value:.2f}" for group, value in phase["cores"].items())
+    return f"  {name} ({phase['wall_s']:.1f} s): {cores}"
 
 
 def main() -> None:
@@ -399,7 +614,18 @@ def main() -> None:
     parser.add_argument("--tick-repeats", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=7200.0)
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument("--watchers", type=int, default=1, help="watcher processes (replicas)")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="folder for py-spy recordings of each phase"
+    )
+    parser.add_argument("--log-dir", default=None, help="default: .mynaflow/bench-logs")
+    parser.add_argument("--serve-watcher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_watcher:
+        serve_watcher()
+        return
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     args.burst = args.burst if args.burst is not None else min(100_000, args.count)
     results = asyncio.run(run(args))
     results["machine"] = machine()
