@@ -171,21 +171,29 @@ async def add_many_to_outbox(
 
     For batch work: one round trip instead of one per event, same rows as `add_to_outbox`.
     """
-    require_transaction(conn, "add_many_to_outbox")
+    await add_events_to_outbox(conn, [(topic, key, event) for key, event in events])
+
+
+async def add_events_to_outbox(
+    conn: DbConnection, events: Sequence[tuple[str, str | None, CloudEvent[Any]]]
+) -> None:
+    """Queue `(topic, key, event)` triples, for any topics, in one statement, in the given
+    (= publish) order: a unit of work's whole outbox in one round trip."""
+    require_transaction(conn, "add_events_to_outbox")
     if not events:
         return
     await conn.execute(
         """
         INSERT INTO outbox (event_id, topic, key, payload, headers)
-        SELECT event_id, $1, key, payload, $5::jsonb
-        FROM unnest($2::uuid[], $3::text[], $4::bytea[]) WITH ORDINALITY
-            AS e(event_id, key, payload, position)
+        SELECT event_id, topic, key, payload, $5::jsonb
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY
+            AS e(event_id, topic, key, payload, position)
         ORDER BY position
         """,
-        topic,
-        [UUID(event.id) for _, event in events],
-        [key for key, _ in events],
-        [encode_event(event) for _, event in events],
+        [UUID(event.id) for _, _, event in events],
+        [topic for topic, _, _ in events],
+        [key for _, key, _ in events],
+        [encode_event(event) for _, _, event in events],
         _CLOUDEVENTS_HEADERS,
     )
 

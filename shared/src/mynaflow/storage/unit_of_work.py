@@ -33,7 +33,7 @@ from uuid import UUID
 
 from mynaflow.contracts.envelope import CloudEvent
 from mynaflow.messaging.inbox import claim_inbox, claim_inbox_many
-from mynaflow.messaging.outbox import add_many_to_outbox
+from mynaflow.messaging.outbox import add_events_to_outbox
 
 if TYPE_CHECKING:
     import asyncpg
@@ -172,14 +172,7 @@ class PostgresUnitOfWork(Generic[ReposT]):
         self._committed = True
 
     async def _flush_outbox(self) -> None:
-        """One multi-row insert per run of same-topic events, keeping the emitted order."""
-        run: list[tuple[str | None, CloudEvent[Any]]] = []
-        topic: str | None = None
-        for item in self._emitted:
-            if run and item.topic != topic:
-                await add_many_to_outbox(self.connection, topic=topic or "", events=run)
-                run = []
-            topic = item.topic
-            run.append((item.key, item.event))
-        if run:
-            await add_many_to_outbox(self.connection, topic=topic or "", events=run)
+        """Every emitted event in one multi-row insert, in the emitted order."""
+        await add_events_to_outbox(
+            self.connection, [(item.topic, item.key, item.event) for item in self._emitted]
+        )
