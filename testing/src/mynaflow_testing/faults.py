@@ -15,6 +15,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -360,6 +361,37 @@ async def wait_group_empty(bootstrap: str, group: str, *, timeout_s: float = 60.
     await wait_for(
         state, until=lambda s: s in ("Empty", "Dead"), timeout=timeout_s, what=f"{group} empty"
     )
+
+
+async def group_member_count(bootstrap: str, group: str) -> int:
+    """How many consumers are members of `group` now."""
+    async with admin_client(bootstrap) as admin:
+        responses = await admin.describe_consumer_groups([group])
+    # DescribeGroups response: (error_code, group_id, state, protocol_type, protocol, members).
+    groups = [found for response in responses for found in response.groups]
+    return len(groups[0][5]) if groups else 0
+
+
+def child_pids(parent_pid: int) -> list[int]:
+    """The processes whose parent is `parent_pid` (read from /proc)."""
+    children: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == parent_pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def is_alive(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 async def reset_group_to_earliest(bootstrap: str, group: str, topic: str) -> dict[int, int]:

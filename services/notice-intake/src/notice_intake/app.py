@@ -20,6 +20,7 @@ from notice_intake.adapters.repository import make_repos
 from notice_intake.adapters.repository.reports import SqlIntakeReads
 from notice_intake.entrypoints.http import STATS_PATH, stats_route
 from notice_intake.entrypoints.subscribers import register_intake_subscriber
+from notice_intake.entrypoints.workers import supervise_workers, worker_parent_pid
 from notice_intake.service_layer.deps import IntakeDeps, IntakeTopics
 from notice_intake.service_layer.gap_watch import watch_sequence_gaps
 from notice_intake.settings import NoticeIntakeSettings
@@ -56,6 +57,14 @@ def register(context: ServiceContext[NoticeIntakeSettings], deps: IntakeDeps) ->
 
     context.add_task(gap_watcher)
     context.add_route(STATS_PATH, stats_route(deps))
+    workers = context.settings.intake_workers - 1
+    if workers > 0 and worker_parent_pid() is None:
+        grace_s = context.settings.shutdown_grace_s
+
+        async def intake_workers() -> None:
+            await supervise_workers(workers, context.stopping, grace_s)
+
+        context.add_task(intake_workers)
 
 
 def definition() -> ServiceDefinition[NoticeIntakeSettings]:

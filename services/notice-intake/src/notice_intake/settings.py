@@ -44,6 +44,9 @@ class NoticeIntakeSettings(MynaflowSettings):
     # minimum at once, so it costs nothing there; when idle, a notice waits at most this long.
     intake_fetch_max_wait_ms: int = Field(default=20, ge=0, le=500)
     intake_fetch_min_bytes: int = Field(default=1_048_576, ge=1)
+    # Processes consuming notices: this one and `intake_workers - 1` workers it starts and
+    # supervises (entrypoints/workers.py), to use more than one core in one container.
+    intake_workers: int = Field(default=1, ge=1, le=32)
 
     def routing_table(self) -> RoutingTable:
         """The kind → queue/SLA table; raises `RoutingConfigurationError` when unusable."""

@@ -1,0 +1,90 @@
+"""notice-intake with worker processes (`INTAKE_WORKERS=2`): the parent starts one worker, both
+consume in one group, and every notice is receipted once (one receipt id, one first receipt,
+one deadline request each). A SIGTERM to the parent stops the worker too and both exit cleanly;
+a SIGKILL of the parent takes the worker with it (PR_SET_PDEATHSIG), and after a restart
+nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from mynaflow_testing.faults import (
+    IntakeUnderTest,
+    Load,
+    child_pids,
+    group_member_count,
+    is_alive,
+    print_counts,
+    produce_records,
+    running_intake,
+)
+from mynaflow_testing.processes import Fleet
+from mynaflow_testing.waiting import wait_for
+
+pytestmark = pytest.mark.faults
+
+WORKERS = {"INTAKE_WORKERS": "2"}
+
+
+async def the_worker(intake: IntakeUnderTest) -> int:
+    """The pid of the parent's one worker, once it has started."""
+    parent = intake.process.process
+    assert parent is not None
+
+    async def children() -> list[int]:
+        return child_pids(parent.pid)
+
+    (worker,) = await wait_for(children, until=lambda pids: len(pids) == 1, what="one worker")
+    return worker
+
+
+async def test_two_processes_receipt_each_notice_once_and_stop_together(
+    kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
+) -> None:
+    async with running_intake(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
+        extra_env=WORKERS,
+    ) as intake:
+        worker = await the_worker(intake)
+
+        async def members() -> int:
+            return await group_member_count(kafka_bootstrap, intake.group)
+
+        await wait_for(members, until=lambda count: count == 2, what="two group members")
+        await produce_records(kafka_bootstrap, intake.raw_topic, load.records)
+        await intake.check_invariants("workers: two processes", load)
+        assert is_alive(worker)
+        assert await intake.terminate_cleanly() == 0
+        assert not is_alive(worker)
+
+
+async def test_a_killed_parent_takes_its_worker_and_a_restart_loses_and_doubles_nothing(
+    kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
+) -> None:
+    async with running_intake(
+        fleet,
+        database_url=fault_database_url,
+        bootstrap=kafka_bootstrap,
+        prefix=topic_prefix,
+        extra_env=WORKERS,
+    ) as intake:
+        worker = await the_worker(intake)
+        half = len(load.records) // 2
+        await produce_records(kafka_bootstrap, intake.raw_topic, load.records[:half])
+        await intake.wait_receipted(math.ceil(0.2 * len(load.records)))
+        intake.process.kill()
+
+        async def worker_alive() -> bool:
+            return is_alive(worker)
+
+        await wait_for(worker_alive, until=lambda alive: not alive, what="the worker to exit")
+        at_kill = intake.receipted()
+        await intake.process.start_ready()
+        await produce_records(kafka_bootstrap, intake.raw_topic, load.records[half:])
+        print_counts("workers: SIGKILL of the parent", {"receipted at kill": at_kill})
+        await intake.check_invariants("workers: SIGKILL of the parent", load)
+        assert await intake.terminate_cleanly() == 0
