@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -147,37 +148,35 @@ async def publish_requests(deployment: Deployment, requests: list[tuple[bytes, b
     return time.perf_counter() - started
 
 
-async def wait_until(
-    probe: Callable[[], Awaitable[int]], target: int, what: str, timeout_s: float
+async def poll(
+    probe: Callable[[], Awaitable[int]], done: Callable[[int], bool], what: str, timeout_s: float
 ) -> float:
-    """Seconds until `probe()` reaches `target` (polled every 0.5 s, progress every 10 s)."""
+    """Seconds until `done(await probe())` (polled every 0.5 s, progress every 10 s)."""
     started = time.perf_counter()
     last_report = started
-    while (value := await probe()) < target:
+    while not done(value := await probe()):
         now = time.perf_counter()
         if now - started > timeout_s:
-            raise TimeoutError(f"{what}: {value}/{target} after {timeout_s}s")
+            raise TimeoutError(f"{what}: {value} after {timeout_s}s")
         if now - last_report > 10:
-            log(f"  {what}: {value:,}/{target:,}")
+            log(f"  {what}: {value:,}")
             last_report = now
         await asyncio.sleep(0.5)
     return time.perf_counter() - started
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[int]], target: int, what: str, timeout_s: float
+) -> float:
+    """Seconds until `probe()` reaches `target`."""
+    return await poll(probe, lambda value: value >= target, f"{what} (of {target:,})", timeout_s)
 
 
 async def wait_until_relayed(deployment: Deployment, what: str, timeout_s: float) -> float:
     """Seconds until the outbox holds no unsent row. Called once every row the phase commits
     is in (stored, fired), so none left unsent means all of them are on the topic."""
-    started = time.perf_counter()
-    last_report = started
-    while unsent := await count_rows(deployment, UNSENT_SQL):
-        now = time.perf_counter()
-        if now - started > timeout_s:
-            raise TimeoutError(f"{what}: {unsent} unsent after {timeout_s}s")
-        if now - last_report > 10:
-            log(f"  {what}: {unsent:,} unsent")
-            last_report = now
-        await asyncio.sleep(0.5)
-    return time.perf_counter() - started
+    unsent = functools.partial(count_rows, deployment, UNSENT_SQL)
+    return await poll(unsent, lambda value: value == 0, f"{what}, unsent", timeout_s)
 
 
 async def measure_tick(deps: WatcherDeps, repeats: int) -> dict[str, float]:
