@@ -36,14 +36,12 @@ class NoticeIntakeSettings(MynaflowSettings):
     sequence_gap_grace_s: float = Field(default=900.0, gt=0)
     # Raw notices per batch: one transaction and one offset commit each.
     intake_batch_max_records: int = Field(default=500, gt=0)
-    # How long the broker may hold a fetch to gather at least `intake_fetch_min_bytes` (then it
-    # answers with what it has). The client does not fetch a partition again while records of
-    # it wait to be handled, so with an answer-at-once fetch (1 byte) a notice arriving just
-    # after a batch started waited for the next fetch and the batch after it, about 1.5 batch
-    # cycles; a fetch held this long answers with what arrived meanwhile. A burst fills the
-    # minimum at once, so it costs nothing there; when idle, a notice waits at most this long.
+    # A fetch is answered as soon as the broker has `intake_fetch_min_bytes` for it, or after
+    # `intake_fetch_max_wait_ms` with what it has. The default takes what is there at once (the
+    # lowest latency, docs/BENCHMARKS.md); a larger minimum gathers bigger batches (less CPU per
+    # notice at a steady rate, a few ms more latency). A burst fills either at once.
     intake_fetch_max_wait_ms: int = Field(default=20, ge=0, le=500)
-    intake_fetch_min_bytes: int = Field(default=1_048_576, ge=1)
+    intake_fetch_min_bytes: int = Field(default=1, ge=1)
     # Processes consuming notices: this one and `intake_workers - 1` workers it starts and
     # supervises (entrypoints/workers.py), to use more than one core in one container.
     intake_workers: int = Field(default=1, ge=1, le=32)
