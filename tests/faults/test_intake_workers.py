@@ -6,6 +6,7 @@ nothing is lost or doubled."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -27,6 +28,15 @@ pytestmark = pytest.mark.faults
 WORKERS = {"INTAKE_WORKERS": "2"}
 
 
+def with_workers(
+    fleet: Fleet, database_url: str, bootstrap: str, prefix: str
+) -> contextlib.AbstractAsyncContextManager[IntakeUnderTest]:
+    """notice-intake started with one worker, followed (see `running_intake`)."""
+    return running_intake(
+        fleet, database_url=database_url, bootstrap=bootstrap, prefix=prefix, extra_env=WORKERS
+    )
+
+
 async def the_worker(intake: IntakeUnderTest) -> int:
     """The pid of the parent's one worker, once it has started."""
     parent = intake.process.process
@@ -42,13 +52,7 @@ async def the_worker(intake: IntakeUnderTest) -> int:
 async def test_two_processes_receipt_each_notice_once_and_stop_together(
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
-    async with running_intake(
-        fleet,
-        database_url=fault_database_url,
-        bootstrap=kafka_bootstrap,
-        prefix=topic_prefix,
-        extra_env=WORKERS,
-    ) as intake:
+    async with with_workers(fleet, fault_database_url, kafka_bootstrap, topic_prefix) as intake:
         worker = await the_worker(intake)
 
         async def members() -> int:
@@ -65,13 +69,7 @@ async def test_two_processes_receipt_each_notice_once_and_stop_together(
 async def test_a_killed_parent_takes_its_worker_and_a_restart_loses_and_doubles_nothing(
     kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet, load: Load
 ) -> None:
-    async with running_intake(
-        fleet,
-        database_url=fault_database_url,
-        bootstrap=kafka_bootstrap,
-        prefix=topic_prefix,
-        extra_env=WORKERS,
-    ) as intake:
+    async with with_workers(fleet, fault_database_url, kafka_bootstrap, topic_prefix) as intake:
         worker = await the_worker(intake)
         half = len(load.records) // 2
         await produce_records(kafka_bootstrap, intake.raw_topic, load.records[:half])
