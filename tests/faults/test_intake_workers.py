@@ -2,12 +2,14 @@
 consume in one group, and every notice is receipted once (one receipt id, one first receipt,
 one deadline request each). A SIGTERM to the parent stops the worker too and both exit cleanly;
 a SIGKILL of the parent takes the worker with it (PR_SET_PDEATHSIG), and after a restart
-nothing is lost or doubled."""
+nothing is lost or doubled; a worker that dies stops its parent with exit 1 (crash-only)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import signal
 
 import pytest
 from mynaflow_testing.faults import (
@@ -86,3 +88,22 @@ async def test_a_killed_parent_takes_its_worker_and_a_restart_loses_and_doubles_
         print_counts("workers: SIGKILL of the parent", {"receipted at kill": at_kill})
         await intake.check_invariants("workers: SIGKILL of the parent", load)
         assert await intake.terminate_cleanly() == 0
+
+
+async def test_a_worker_that_dies_stops_its_parent_with_a_failure(
+    kafka_bootstrap: str, topic_prefix: str, fault_database_url: str, fleet: Fleet
+) -> None:
+    """Crash-only: a worker gone means the set is not what was configured, so the parent stops
+    (exit 1, for the container to restart) instead of running on with fewer consumers."""
+    async with with_workers(fleet, fault_database_url, kafka_bootstrap, topic_prefix) as intake:
+        worker = await the_worker(intake)
+        os.kill(worker, signal.SIGKILL)
+        parent = intake.process.process
+        assert parent is not None
+
+        async def parent_exit_code() -> int | None:
+            return parent.poll()
+
+        code = await wait_for(parent_exit_code, until=lambda c: c is not None, what="parent exit")
+        assert code == 1
+        assert "notice-intake worker(s) exited" in intake.process.log_text()
