@@ -55,7 +55,11 @@ def parse_request(event: RawCloudEvent, policies: Mapping[str, Policy]) -> Incom
 
 
 def register_request_subscriber(context: ServiceContext[Any], deps: WatcherDeps) -> None:
-    subscriber = context.subscriber(DEADLINES_REQUESTS, batch=True, max_records=REQUEST_BATCH)
+    # The offsets are committed while the next batch is fetched: a request read again is found
+    # in the inbox (claim_many) and skipped, so waiting for the commit only delayed each batch.
+    subscriber = context.subscriber(
+        DEADLINES_REQUESTS, batch=True, max_records=REQUEST_BATCH, background_commit=True
+    )
 
     async def on_deadline_requests(events: list[RawCloudEvent]) -> None:
         await handle_requests([parse_request(event, deps.policies) for event in events], deps)
