@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
+from mynaflow.messaging.topics_admin import admin_client
 from mynaflow_testing.harness.notice_intake import (
     InProcessIntake,
     produce_raw,
@@ -26,6 +27,7 @@ from notice_intake.settings import NoticeIntakeSettings
 pytestmark = pytest.mark.service
 
 NOTICES = 6000
+FIRST_PART = 4000  # published before the first replica starts; the rest after the rebalance
 
 
 def numbered_notices(run: str) -> list[tuple[bytes, bytes]]:
@@ -40,6 +42,15 @@ def numbered_notices(run: str) -> list[tuple[bytes, bytes]]:
         }
         items.append((value["notice_id"].encode(), json.dumps(value).encode()))
     return items
+
+
+async def stable_members(settings: NoticeIntakeSettings, group: str) -> int:
+    """Members of `group` once its rebalance is over (0 while it is still rebalancing)."""
+    async with admin_client(settings) as admin:
+        responses = await admin.describe_consumer_groups([group])
+    # DescribeGroups response: (error_code, group_id, state, protocol_type, protocol, members).
+    groups = [found for response in responses for found in response.groups]
+    return len(groups[0][5]) if groups and groups[0][2] == "Stable" else 0
 
 
 async def stored(intake: InProcessIntake) -> int:
@@ -59,12 +70,22 @@ async def test_two_replicas_receipt_each_notice_once(
     # Small batches, so that the first replica is still busy when the second one joins.
     settings = intake_settings.model_copy(update={"intake_batch_max_records": 25})
     run = uuid.uuid4().hex[:8]
-    await produce_raw(settings, f"{settings.topic_prefix}jlis.notices.raw", numbered_notices(run))
+    raw_topic = f"{settings.topic_prefix}jlis.notices.raw"
+    notices = numbered_notices(run)
+    await produce_raw(settings, raw_topic, notices[:FIRST_PART])
     first = await start_in_process(settings, schema=fresh_schema)
     second: InProcessIntake | None = None
     try:
         await wait_for(lambda: stored(first), until=lambda n: n >= 200, timeout=60)
         second = await start_in_process(settings, schema=fresh_schema)
+        # The rest only once both replicas hold partitions: however fast the first one is,
+        # the second then has notices of its own to receipt.
+        await wait_for(
+            lambda: stable_members(settings, f"{settings.topic_prefix}notice-intake"),
+            until=lambda members: members == 2,
+            timeout=60,
+        )
+        await produce_raw(settings, raw_topic, notices[FIRST_PART:])
         await wait_for(lambda: stored(first), until=lambda n: n >= NOTICES, timeout=180)
         events = await read_until(
             settings,
