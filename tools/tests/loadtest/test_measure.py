@@ -110,7 +110,6 @@ def test_round_trip_is_complete_once_publishing_ended_and_every_ack_came_back() 
     # Read back before its acknowledgement was processed: still counts.
     trip.record_arrival("a", "consumed", 0.2)
     trip.record_ack("a", 0.3)
-    trip.record_ack("a", 0.4)  # a second ack for the same id changes nothing
     assert not trip.complete()  # still publishing
     trip.publishing_done = True
     assert trip.complete()  # "b" was never acknowledged (its send failed): not waited for
@@ -119,6 +118,23 @@ def test_round_trip_is_complete_once_publishing_ended_and_every_ack_came_back() 
     trip.record_arrival("b", "consumed", 0.6)
     assert trip.complete()
     assert trip.missing() == []
+
+
+def test_a_duplicate_sent_last_keeps_the_round_trip_open_until_its_own_answer() -> None:
+    trip = RoundTrip()
+    for message_id in ["a", "b", "a"]:  # "a" sent again after "b", as J-LIS retransmits
+        trip.record_send(message_id, 0.0)
+    for message_id in ["a", "b", "a"]:
+        trip.record_ack(message_id, 0.1)
+    trip.publishing_done = True
+    trip.record_arrival("a", "accepted", 0.2)
+    trip.record_arrival("b", "accepted", 0.3)
+    # Every id came back once, but the second copy of "a" has not been answered yet.
+    assert not trip.complete()
+    trip.record_arrival("a", "duplicate", 0.4)
+    assert trip.complete()
+    assert trip.repeated_arrivals == 1
+    assert trip.acked_at == {"a": 0.1, "b": 0.1}  # timed from the first acknowledgement
 
 
 def test_an_empty_round_trip_has_no_spans() -> None:

@@ -88,12 +88,17 @@ class RoundTrip:
     # Ids both acknowledged and arrived (in either order: a record can be read back before its
     # acknowledgement is processed), kept as a count so `complete()` is O(1) in the read loop.
     _acked_and_arrived: int = 0
+    # Every acknowledged send and every arrival, repeats included: a duplicate sent near the end
+    # is answered after the last first arrival, and the run is not over until that answer too.
+    _acked_sends: int = 0
+    _arrivals: int = 0
 
     def record_send(self, message_id: str, now: float) -> None:
         """The first send counts: a duplicate sent again later is timed from the original."""
         self.sent_at.setdefault(message_id, now)
 
     def record_ack(self, message_id: str, now: float) -> None:
+        self._acked_sends += 1
         if message_id in self.acked_at:
             return
         self.acked_at[message_id] = now
@@ -104,6 +109,7 @@ class RoundTrip:
         """True the first time `message_id` (one this phase sent) comes back."""
         if message_id not in self.sent_at:
             return False
+        self._arrivals += 1
         if message_id in self.arrived_at:
             self.repeated_arrivals += 1
             return False
@@ -114,8 +120,13 @@ class RoundTrip:
         return True
 
     def complete(self) -> bool:
-        """Publishing is over and every message Kafka acknowledged has come back."""
-        return self.publishing_done and self._acked_and_arrived == len(self.acked_at)
+        """Publishing is over and every message Kafka acknowledged has come back, each copy of a
+        duplicate included (an at-least-once redelivery may stand in for one)."""
+        return (
+            self.publishing_done
+            and self._acked_and_arrived == len(self.acked_at)
+            and self._arrivals >= self._acked_sends
+        )
 
     def missing(self) -> list[str]:
         """Acknowledged by Kafka, never seen coming back: sorted ids."""
