@@ -6,11 +6,12 @@ contract module; consumers parse `data` with the model they expect and ignore un
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mynaflow.domain.ids import new_id_text
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 EVENT_TYPE_PREFIX = "jp.mynaflow."
@@ -19,16 +20,8 @@ DataT = TypeVar("DataT", bound=BaseModel)
 
 
 def new_event_id() -> str:
-    """A random (version 4) UUID in its canonical text form, as `str(uuid.uuid4())` gives.
-
-    Written out directly from 16 random bytes: building a `UUID` object only to format it was a
-    visible share of intake's CPU (three events per notice).
-    """
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    hexed = raw.hex()
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+    """A random version 4 UUID's text that never reads as an individual number (see `ids`)."""
+    return new_id_text()
 
 
 def utc_now() -> datetime:

@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from aiokafka.errors import (
     CorruptRecordException,
@@ -44,6 +44,7 @@ from aiokafka.errors import (
 from prometheus_client import Counter, Gauge
 
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
+from mynaflow.domain.ids import new_id
 from mynaflow.messaging.inbox import require_transaction
 from mynaflow.runtime.loops import Backoff, resilient_loop, sleep_until_woken_or_stopping
 
@@ -154,7 +155,7 @@ async def add_raw_to_outbox(
         INSERT INTO outbox (event_id, topic, key, payload, headers)
         VALUES ($1, $2, $3, $4, $5)
         """,
-        UUID(str(event_id)) if event_id is not None else uuid4(),
+        UUID(str(event_id)) if event_id is not None else new_id(),
         topic,
         key,
         payload,

@@ -15,12 +15,13 @@ Numbers below the first one ever seen are not "missing": intake may start mid-st
 
 from __future__ import annotations
 
-import uuid
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
+
+from mynaflow.domain import ids
 
 Range = tuple[int, int]
 
@@ -122,7 +123,7 @@ def record_number(
     state: MunicipalitySequence,
     number: int,
     now: datetime,
-    new_id: Callable[[], UUID] = uuid.uuid4,
+    new_id: Callable[[], UUID] = ids.new_id,
 ) -> Gap | None:
     """Record an arrived number; return the reported gap it closed, if it closed one."""
     if state.low is None or state.high is None:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from mynaflow.contracts.intake import NoticeAcknowledged
 from mynaflow.contracts.jlis import (
@@ -29,6 +29,7 @@ from mynaflow.contracts.jlis import (
     QuarantineReason,
     parse_raw_notice,
 )
+from mynaflow.domain.ids import new_id
 from mynaflow.messaging.errors import PoisonMessage
 from mynaflow.storage.unit_of_work import UnitOfWork
 
@@ -216,7 +217,7 @@ async def _store_receipts(
 def _first_receipt(item: _Parsed, received_at: datetime, routes: BatchRoutes) -> NoticeAcknowledged:
     return first_receipt(
         item.parsed,
-        receipt_id=uuid4(),
+        receipt_id=new_id(),
         route=route_for(item.parsed, received_at, routes),
         received_at=received_at,
         source=item.message.coordinates,
@@ -255,7 +256,7 @@ def _duplicate(
         return duplicate_receipt(item.parsed, original, source=source)
     conflict_route = deps.routing.route_quarantined(received_at, deps.calendar)
     return duplicate_receipt(
-        item.parsed, original, source=source, conflict_route=conflict_route, work_item_id=uuid4()
+        item.parsed, original, source=source, conflict_route=conflict_route, work_item_id=new_id()
     )
 
 

@@ -7,13 +7,13 @@ idempotency key exists was recorded before (a redelivery, a restart, a replay): 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from mynaflow.contracts.notifier import Channel
+from mynaflow.domain.ids import new_id
 from mynaflow.storage.unit_of_work import UnitOfWork
 
 from notifier.domain.aggregation import aggregation_key, send_at
@@ -118,7 +118,7 @@ async def _message_for(
     if TEMPLATES[template].reader == "resident" and channel in ("email", "sms"):
         due = deps.quiet.next_allowed(due)
     message = Message(
-        message_id=uuid.uuid4(),
+        message_id=new_id(),
         aggregation_key=bucket,
         recipient_kind=recipient.kind,
         recipient_id=recipient.id,
