@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
 from mynaflow.messaging.topics_admin import admin_client, committed_offsets
+from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import open_connection
 
 from mynaflow_testing.processes import Fleet, ServiceProcess
@@ -363,13 +364,27 @@ async def wait_group_empty(bootstrap: str, group: str, *, timeout_s: float = 60.
     )
 
 
-async def group_member_count(bootstrap: str, group: str) -> int:
-    """How many consumers are members of `group` now."""
-    async with admin_client(bootstrap) as admin:
+async def group_members(
+    settings_or_bootstrap: MynaflowSettings | str, group: str
+) -> tuple[str | None, int]:
+    """`group`'s state (`Stable`, `PreparingRebalance`, ...; None if unknown) and how many
+    consumers are its members now."""
+    async with admin_client(settings_or_bootstrap) as admin:
         responses = await admin.describe_consumer_groups([group])
     # DescribeGroups response: (error_code, group_id, state, protocol_type, protocol, members).
     groups = [found for response in responses for found in response.groups]
-    return len(groups[0][5]) if groups else 0
+    return (groups[0][2], len(groups[0][5])) if groups else (None, 0)
+
+
+async def group_member_count(bootstrap: str, group: str) -> int:
+    """How many consumers are members of `group` now."""
+    return (await group_members(bootstrap, group))[1]
+
+
+async def stable_member_count(settings_or_bootstrap: MynaflowSettings | str, group: str) -> int:
+    """Members of `group` once its rebalance is over (0 while it is still rebalancing)."""
+    state, members = await group_members(settings_or_bootstrap, group)
+    return members if state == "Stable" else 0
 
 
 def child_pids(parent_pid: int) -> list[int]:

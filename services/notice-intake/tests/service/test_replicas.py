@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1
-from mynaflow.messaging.topics_admin import admin_client
+from mynaflow_testing.faults import stable_member_count
 from mynaflow_testing.harness.notice_intake import (
     InProcessIntake,
     produce_raw,
@@ -44,15 +44,6 @@ def numbered_notices(run: str) -> list[tuple[bytes, bytes]]:
     return items
 
 
-async def stable_members(settings: NoticeIntakeSettings, group: str) -> int:
-    """Members of `group` once its rebalance is over (0 while it is still rebalancing)."""
-    async with admin_client(settings) as admin:
-        responses = await admin.describe_consumer_groups([group])
-    # DescribeGroups response: (error_code, group_id, state, protocol_type, protocol, members).
-    groups = [found for response in responses for found in response.groups]
-    return len(groups[0][5]) if groups and groups[0][2] == "Stable" else 0
-
-
 async def stored(intake: InProcessIntake) -> int:
     return int(await intake.context.pool.fetchval("SELECT count(*) FROM receipts"))
 
@@ -81,7 +72,7 @@ async def test_two_replicas_receipt_each_notice_once(
         # The rest only once both replicas hold partitions: however fast the first one is,
         # the second then has notices of its own to receipt.
         await wait_for(
-            lambda: stable_members(settings, f"{settings.topic_prefix}notice-intake"),
+            lambda: stable_member_count(settings, f"{settings.topic_prefix}notice-intake"),
             until=lambda members: members == 2,
             timeout=60,
         )
