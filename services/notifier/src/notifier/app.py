@@ -37,23 +37,27 @@ from notifier.settings import NotifierSettings
 SERVICE_NAME = "notifier"
 
 
-def _senders(settings: NotifierSettings) -> dict[Channel, ChannelSender]:
-    # Fails at start-up when the font is missing: a letter must never be printed without it.
-    font = load_font(settings.letter_font_path)
+def smtp_config(settings: NotifierSettings) -> SmtpConfig:
     host, port = settings.smtp_host_port()
-    smtp = SmtpConfig(
+    return SmtpConfig(
         host,
         port,
         settings.mail_from,
-        settings.smtp_starttls,
-        settings.smtp_username,
-        settings.smtp_password,
-        settings.smtp_timeout_s,
+        starttls=settings.smtp_starttls,
+        ca_file=settings.smtp_ca_file,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        timeout_s=settings.smtp_timeout_s,
     )
+
+
+def _senders(settings: NotifierSettings) -> dict[Channel, ChannelSender]:
+    # Fails at start-up when the font is missing: a letter must never be printed without it.
+    font = load_font(settings.letter_font_path)
     client = httpx.AsyncClient(timeout=settings.http_timeout_s)
     senders: dict[Channel, ChannelSender] = {
         "letter": LetterSender(LetterWriter(settings.letters_dir, font, settings.ward())),
-        "email": SmtpSender(smtp),
+        "email": SmtpSender(smtp_config(settings)),
         "webhook": webhook_sender(client),
     }
     if settings.sms_gateway_url:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mynaflow.settings import MynaflowSettings
+from pydantic import field_validator, model_validator
 
 from notifier.domain.content import WardInfo
 
@@ -29,6 +31,8 @@ class NotifierSettings(MynaflowSettings):
 
     # Email: SMTP_URL (common) is smtp://host:port.
     smtp_starttls: bool = False
+    # The relay's CA when it is not a system CA (a ward's internal CA), as a PEM bundle.
+    smtp_ca_file: Path | None = None
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_timeout_s: float = 30.0
@@ -50,6 +54,28 @@ class NotifierSettings(MynaflowSettings):
     unknown_recipient_hold_s: float = 300.0
     watcher_silence_s: float = 600.0
     delivery_batch_size: int = 50
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file_must_load(cls, path: Path | None) -> Path | None:
+        # At start-up, not at the first email: each one would fail the same way until dead.
+        if path is not None:
+            try:
+                ssl.create_default_context(cafile=path)
+            except OSError as error:  # missing, unreadable, or no PEM certificate in it
+                raise ValueError(
+                    f"SMTP_CA_FILE={path} is not a readable PEM bundle: {error}"
+                ) from error
+        return path
+
+    @model_validator(mode="after")
+    def _ca_file_needs_starttls(self) -> NotifierSettings:
+        if self.smtp_ca_file is not None and not self.smtp_starttls:
+            raise ValueError(
+                "SMTP_CA_FILE is set but SMTP_STARTTLS is off: the mail would go in clear text "
+                "and the CA would never be used"
+            )
+        return self
 
     def ward(self) -> WardInfo:
         return WardInfo(self.ward_name, self.ward_address, self.ward_section, self.ward_phone)

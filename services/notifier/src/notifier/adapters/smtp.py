@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
+from pathlib import Path
 
 import aiosmtplib
 
@@ -18,6 +19,9 @@ class SmtpConfig:
     port: int
     mail_from: str
     starttls: bool = False
+    # PEM bundle of the CAs the relay's certificate may chain to (a ward's own internal CA);
+    # None: the system's CAs. The certificate is verified either way.
+    ca_file: Path | None = None
     username: str | None = None
     password: str | None = None
     timeout_s: float = 30.0
@@ -53,6 +57,9 @@ class SmtpSender:
                 hostname=self.config.host,
                 port=self.config.port,
                 start_tls=self.config.starttls,
+                # Never turned off: a relay whose certificate does not verify gets no mail.
+                validate_certs=True,
+                cert_bundle=str(self.config.ca_file) if self.config.ca_file else None,
                 username=self.config.username,
                 password=self.config.password,
                 timeout=self.config.timeout_s,
