@@ -1,15 +1,20 @@
 """Ladders are computed once per (policy, calendar, due time, start) and their answers reused:
-a reused answer is the same as a fresh one, and no caller can change it for the next."""
+a reused answer is the same as a fresh one, and no caller can change it for the next. Day
+shifts are remembered per (JST date, offset, time of day, calendar): the same as computed
+afresh."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
+import deadline_watcher.domain.ladder as ladder_module
 import pytest
-from deadline_watcher.domain.ladder import Ladder
-from deadline_watcher.domain.policies import load_policies
+from deadline_watcher.domain.ladder import Ladder, shift
+from deadline_watcher.domain.policies import Offset, OffsetUnit, load_policies
 from deadline_watcher.service_layer.deps import WatcherDeps
+from hypothesis import given
+from hypothesis import strategies as st
 from mynaflow.domain.calendar import BusinessCalendar
 from mynaflow.domain.clock import FakeClock
 from mynaflow.domain.time import JST
@@ -18,6 +23,7 @@ from mynaflow_testing.memory.deadline_watcher import MemoryWatcher
 pytestmark = pytest.mark.unit
 
 POLICIES = load_policies()
+CALENDAR_DEFAULT = BusinessCalendar()
 DUE = datetime(2025, 5, 16, 17, tzinfo=JST)
 NOW = DUE + timedelta(days=3)
 
@@ -60,3 +66,58 @@ def test_reused_answers_equal_fresh_ones_and_callers_cannot_change_them() -> Non
     planned = cached.planned()
     planned.pop()
     assert cached.planned() == Ladder(policy, DUE, BusinessCalendar()).planned()
+
+
+# --- day shifts, remembered by (JST date, offset, time of day, calendar) -----------------------
+
+_DAY_OFFSETS = st.builds(
+    Offset,
+    st.integers(-400, 400),
+    st.sampled_from([OffsetUnit.CALENDAR_DAYS, OffsetUnit.BUSINESS_DAYS]),
+)
+_CLOSED = BusinessCalendar([date(2025, 5, 19), date(2025, 5, 20), date(2025, 5, 21)])
+
+
+def _uncached_shift(
+    instant: datetime, offset: Offset, calendar: BusinessCalendar, at: time | None
+) -> datetime:
+    ladder_module._day_shifts.clear()
+    return shift(instant, offset, calendar, at)
+
+
+@given(
+    instant=st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC)),
+    offset=_DAY_OFFSETS,
+    at=st.none() | st.times(),
+    calendar=st.sampled_from([CALENDAR_DEFAULT, _CLOSED]),
+)
+def test_a_remembered_day_shift_is_the_one_computed_afresh(
+    instant: datetime, offset: Offset, at: time | None, calendar: BusinessCalendar
+) -> None:
+    fresh = _uncached_shift(instant, offset, calendar, at)
+    # Another instant of the same JST day first (its answer is remembered), then this one.
+    shift(instant.astimezone(JST).replace(hour=0, minute=0), offset, calendar, at)
+    assert shift(instant, offset, calendar, at) == fresh
+
+
+def test_a_day_shift_remembered_for_one_calendar_is_not_given_for_another() -> None:
+    friday = datetime(2025, 5, 16, 17, tzinfo=JST)
+    one = Offset(1, OffsetUnit.BUSINESS_DAYS)
+    assert shift(friday, one, CALENDAR_DEFAULT, time(9)) == datetime(2025, 5, 19, 9, tzinfo=JST)
+    # The closures move the next business day: a cache keyed without the calendar would not.
+    assert shift(friday, one, _CLOSED, time(9)) == datetime(2025, 5, 22, 9, tzinfo=JST)
+
+
+def test_the_time_of_day_is_part_of_a_remembered_day_shift() -> None:
+    morning = datetime(2025, 5, 16, 8, tzinfo=JST)
+    minus_one = Offset(-1, OffsetUnit.CALENDAR_DAYS)
+    assert shift(morning, minus_one, CALENDAR_DEFAULT) == datetime(2025, 5, 15, 8, tzinfo=JST)
+    later = morning + timedelta(hours=9)
+    assert shift(later, minus_one, CALENDAR_DEFAULT) == datetime(2025, 5, 15, 17, tzinfo=JST)
+
+
+def test_remembered_day_shifts_are_bounded() -> None:
+    start = datetime(2025, 1, 1, 9, tzinfo=JST)
+    for day in range(ladder_module.MAX_CACHED_DAY_SHIFTS + 10):
+        shift(start + timedelta(days=day), Offset(-1, OffsetUnit.CALENDAR_DAYS), CALENDAR_DEFAULT)
+    assert len(ladder_module._day_shifts) <= ladder_module.MAX_CACHED_DAY_SHIFTS

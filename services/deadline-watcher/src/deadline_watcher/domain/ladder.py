@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from mynaflow.contracts.deadlines import Role
 from mynaflow.domain.calendar import BusinessCalendar
@@ -52,6 +52,15 @@ def _latest_repetitions(window: list[Occurrence]) -> list[Occurrence]:
     return latest
 
 
+# Day shifts already computed, by (JST date, offset, JST time of day, calendar id). A day shift
+# depends on nothing else, so the deadlines due on one JST day share their ladder's reminder
+# times even when their due instants differ (a ladder is computed per due instant, ~30 us).
+# Bounded and emptied when full, as few objects as possible for the garbage collector to walk.
+MAX_CACHED_DAY_SHIFTS = 4096
+_DayShiftKey = tuple[date, Offset, time, int]
+_day_shifts: dict[_DayShiftKey, tuple[BusinessCalendar, datetime]] = {}
+
+
 def shift(
     instant: datetime, offset: Offset, calendar: BusinessCalendar, at_time: time | None = None
 ) -> datetime:
@@ -59,14 +68,27 @@ def shift(
     require_aware(instant)
     if not offset.unit.counts_days:
         return (instant + timedelta(seconds=offset.amount * offset.unit.seconds)).astimezone(UTC)
-    day = to_jst_date(instant)
+    local = instant.astimezone(JST)
+    clock = at_time if at_time is not None else local.time()
+    key = (local.date(), offset, clock, id(calendar))
+    cached = _day_shifts.get(key)
+    # The calendar is kept with the answer, so its id cannot be reused while the entry lives.
+    if cached is not None and cached[0] is calendar:
+        return cached[1]
+    if len(_day_shifts) >= MAX_CACHED_DAY_SHIFTS:
+        _day_shifts.clear()
+    shifted = _shift_day(local.date(), offset, calendar, clock)
+    _day_shifts[key] = (calendar, shifted)
+    return shifted
+
+
+def _shift_day(day: date, offset: Offset, calendar: BusinessCalendar, clock: time) -> datetime:
     if offset.unit is OffsetUnit.CALENDAR_DAYS:
         day += timedelta(days=offset.amount)
     elif offset.amount >= 0:
         day = calendar.add_business_days(day, offset.amount)
     else:
         day = calendar.subtract_business_days(day, -offset.amount)
-    clock = at_time if at_time is not None else instant.astimezone(JST).time()
     return datetime.combine(day, clock, tzinfo=JST).astimezone(UTC)
 
 
