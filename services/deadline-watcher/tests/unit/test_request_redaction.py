@@ -4,6 +4,8 @@ clear naming the same careless key still finds its deadline.
 
 The subscriber relies on validation alone to redact the key (`RedactedText`), so this also
 pins that redacting an already redacted value changes nothing: a second pass would find nothing.
+The `scheduled` event reuses the request's validated subject and audience only when redacting
+them as whole objects found nothing more: it is then the event validated from the stored values.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from deadline_watcher.domain.events import scheduled_event
 from deadline_watcher.domain.policies import load_policies
 from deadline_watcher.entrypoints.subscribers import parse_request
-from deadline_watcher.service_layer.requests import handle_requests
+from deadline_watcher.service_layer.requests import Incoming, handle_requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mynaflow.contracts.deadlines import CLEAR_DEADLINE_V1, SCHEDULE_DEADLINE_V1
+from mynaflow.contracts.deadlines import (
+    CLEAR_DEADLINE_V1,
+    SCHEDULE_DEADLINE_V1,
+    DeadlineAudience,
+    DeadlineSubject,
+    ScheduleDeadline,
+)
 from mynaflow.contracts.envelope import RawCloudEvent
 from mynaflow.domain.clock import FakeClock
 from mynaflow.domain.personal_number import (
@@ -94,3 +103,40 @@ def test_redacting_a_redacted_text_again_changes_nothing(
     spelled = " ".join(GROUPS) if grouped else NUMBER
     once, _ = redact_text(before + spelled + after)
     assert redact_text(once) == (once, 0)
+
+
+_TEXTS = st.text(alphabet="abcXYZ019-: 個番号\u3000", max_size=14)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ids=st.dictionaries(_TEXTS, _TEXTS, max_size=3),
+    queue=st.none() | _TEXTS,
+    extra=st.dictionaries(
+        st.sampled_from(["note", "team"]), _TEXTS | st.integers() | st.none(), max_size=2
+    ),
+)
+async def test_the_scheduled_event_is_the_one_validated_from_the_stored_values(
+    ids: dict[str, str], queue: str | None, extra: dict[str, Any]
+) -> None:
+    # The handler builds it from the request's validated models when redacting the whole
+    # objects found nothing more; it must be what validating the stored values gives.
+    memory = MemoryWatcher()
+    deps = memory.deps(policies=POLICIES, clock=FakeClock(T0))
+    request = ScheduleDeadline(
+        key="k",
+        policy="single",
+        due_at=T0 + timedelta(hours=1),
+        subject=DeadlineSubject(type="t", ids=ids),
+        audience=DeadlineAudience(queue=queue, **extra),
+    )
+    await handle_requests([Incoming(str(uuid.uuid4()), request, T0)], deps)
+
+    (deadline,) = memory.deadlines.rows.values()
+    (emitted,) = memory.uow.published
+    ladder = deps.ladder(POLICIES["single"], deadline.due_at, deadline.starts_at)
+    expected = scheduled_event(deadline, ladder, T0)
+    assert emitted.event.data.model_dump() == expected.data.model_dump()
+    assert emitted.event.model_dump_json(exclude={"id", "time"}) == expected.model_dump_json(
+        exclude={"id", "time"}
+    )

@@ -29,9 +29,21 @@ from deadline_watcher.domain.ladder import Ladder
 SOURCE = "deadline-watcher"
 
 
-def _data(deadline: Deadline, fired_at: datetime, **fields: Any) -> DeadlineEvent:
+# A request's subject and audience as its validation left them (so redacted field by field),
+# given only when the whole-object redaction of them found nothing more (service_layer/requests).
+Validated = tuple[DeadlineSubject, DeadlineAudience]
+
+
+def _data(
+    deadline: Deadline, fired_at: datetime, validated: Validated | None = None, **fields: Any
+) -> DeadlineEvent:
     """The event's data, validated in one call (subject and audience are validated, and so
-    redacted, as part of it: a value read back from the table is checked again on the way out)."""
+    redacted, as part of it: a value read back from the table is checked again on the way out).
+
+    `validated` models are taken as they are (a model instance is not validated again): they
+    must be the request's own, just validated, and equal to the deadline's subject and audience.
+    """
+    subject, audience = validated or (dict(deadline.subject), dict(deadline.audience))
     return DeadlineEvent.model_validate(
         {
             "key": deadline.key,
@@ -39,8 +51,8 @@ def _data(deadline: Deadline, fired_at: datetime, **fields: Any) -> DeadlineEven
             "due_at": deadline.due_at,
             "fired_at": fired_at,
             "generation": deadline.generation,
-            "subject": dict(deadline.subject),
-            "audience": dict(deadline.audience),
+            "subject": subject,
+            "audience": audience,
             "starts_at": deadline.starts_at,
             **fields,
         }
@@ -51,9 +63,14 @@ def _event(deadline: Deadline, event_type: str, data: DeadlineEvent) -> CloudEve
     return make_event(source=SOURCE, event_type=event_type, data=data, subject=deadline.key)
 
 
-def scheduled_event(deadline: Deadline, ladder: Ladder, now: datetime) -> CloudEvent[Any]:
+def scheduled_event(
+    deadline: Deadline, ladder: Ladder, now: datetime, validated: Validated | None = None
+) -> CloudEvent[Any]:
+    """`validated`: see `_data` (a schedule just requested); without it, subject and audience
+    are validated and redacted from the deadline's values."""
     stages = [{"stage": o.stage, "role": o.role, "at": o.at} for o in ladder.planned()]
-    return _event(deadline, DEADLINE_SCHEDULED_V1, _data(deadline, now, stages=stages))
+    data = _data(deadline, now, validated, stages=stages)
+    return _event(deadline, DEADLINE_SCHEDULED_V1, data)
 
 
 def stage_event(deadline: Deadline, decision: Decision, now: datetime) -> CloudEvent[Any]:

@@ -15,7 +15,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from mynaflow.contracts.deadlines import ClearDeadline, ScheduleDeadline
+from mynaflow.contracts.deadlines import (
+    ClearDeadline,
+    DeadlineAudience,
+    DeadlineSubject,
+    ScheduleDeadline,
+)
 from mynaflow.contracts.envelope import CloudEvent
 from mynaflow.domain.personal_number import redact_json_value
 
@@ -48,8 +53,8 @@ class Incoming:
     sent_at: datetime | None = None
 
 
-def without_personal_numbers(value: T) -> T:
-    """The value with any individual number (個人番号) redacted.
+def without_personal_numbers(value: T) -> tuple[T, bool]:
+    """The value with any individual number (個人番号) redacted, and whether there was one.
 
     Producers never send one, but subject and audience are passed through to every event: a
     producer's mistake must not put one on a topic. Redaction is deterministic, so a clear of
@@ -58,7 +63,30 @@ def without_personal_numbers(value: T) -> T:
     redacted, count = redact_json_value(value)
     if count:
         log.warning("individual number redacted from a deadline request", extra={"count": count})
-    return cast(T, redacted)
+    return cast(T, redacted), bool(count)
+
+
+def _passed_through(
+    request: ScheduleDeadline,
+) -> tuple[dict[str, Any], dict[str, Any], tuple[DeadlineSubject, DeadlineAudience] | None]:
+    """The subject and audience to store, redacted as whole objects, and the request's validated
+    models of them when that found nothing more to redact (None otherwise).
+
+    Validating the request redacted each text already; the whole-object pass also finds a number
+    split over several values, which no single field shows. When it finds nothing, the models
+    validated from the stored values are the request's own, so the `scheduled` event can take
+    them instead of validating and redacting the same values once more.
+    """
+    subject, subject_changed = without_personal_numbers(request.subject.model_dump(mode="json"))
+    audience, audience_changed = without_personal_numbers(
+        request.audience.model_dump(mode="json", exclude_none=True)
+    )
+    # The audience is stored without its null fields: an extra one is then not in the stored
+    # value (a declared one comes back as its default), so the model would differ from it.
+    extra_null = None in (request.audience.model_extra or {}).values()
+    if subject_changed or audience_changed or extra_null:
+        return subject, audience, None
+    return subject, audience, (request.subject, request.audience)
 
 
 @dataclass
@@ -101,14 +129,13 @@ def _schedule(
     due_at = request.due_instant().astimezone(UTC)
     starts_at = request.starts_at.astimezone(UTC) if request.starts_at else None
     ladder = deps.ladder(policy, due_at, starts_at)
+    subject, audience, validated = _passed_through(request)
     wanted = ScheduleRequest(
         key=request.key,
         policy=request.policy,
         due_at=due_at,
-        subject=without_personal_numbers(request.subject.model_dump(mode="json")),
-        audience=without_personal_numbers(
-            request.audience.model_dump(mode="json", exclude_none=True)
-        ),
+        subject=subject,
+        audience=audience,
         starts_at=starts_at,
     )
     deadline = schedule(changes.deadlines.get(request.key), wanted, ladder, now, deps.settle)
@@ -116,7 +143,7 @@ def _schedule(
         log.info("schedule request repeats the open deadline; nothing to do")
         return
     changes.store(deadline)
-    changes.events.append(scheduled_event(deadline, ladder, now))
+    changes.events.append(scheduled_event(deadline, ladder, now, validated))
     changes.woke = True
 
 
