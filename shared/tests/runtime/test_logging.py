@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from mynaflow.domain.personal_number import personal_number_check_digit
-from mynaflow.runtime.logging import configure_logging
+from mynaflow.runtime.logging import ThrottleRepeatedLibraryLines, configure_logging
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +66,62 @@ def test_library_loggers_use_the_same_format(log_stream: io.StringIO) -> None:
     logging.getLogger("uvicorn.error").info("started")
 
     assert [e["logger"] for e in entries(log_stream)] == ["aiokafka.consumer", "uvicorn.error"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def library_record(
+    template: str, *args: object, name: str = "aiokafka", level: int = logging.ERROR
+) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, template, args, None)
+
+
+def test_a_library_line_repeated_in_an_outage_is_written_once_per_interval() -> None:
+    clock = FakeClock()
+    throttle = ThrottleRepeatedLibraryLines(interval_s=30.0, clock=clock)
+    template = "Unable connect to node with id %s: %s"
+
+    assert throttle.filter(library_record(template, 1, "refused"))  # the outage shows at once
+    held = [throttle.filter(library_record(template, 1, f"refused {n}")) for n in range(79)]
+    assert held == [False] * 79
+    clock.now += 29.9
+    assert not throttle.filter(library_record(template, 1, "refused"))
+    clock.now += 0.1
+    written = library_record(template, 1, "refused")
+    assert throttle.filter(written)
+    assert written.repeats_suppressed == 80  # type: ignore[attr-defined]
+    clock.now += 30.0
+    after_quiet = library_record(template, 1, "refused")
+    assert throttle.filter(after_quiet)
+    assert not hasattr(after_quiet, "repeats_suppressed")  # nothing was held back since
+
+
+def test_other_lines_levels_and_mynaflow_s_own_lines_are_not_held_back() -> None:
+    throttle = ThrottleRepeatedLibraryLines(interval_s=30.0, clock=FakeClock())
+    assert throttle.filter(library_record("Unable to update metadata from %s", [1]))
+    assert throttle.filter(library_record("Failed fetch messages from %s", 1))
+    name = "aiokafka.consumer.fetcher"
+    assert throttle.filter(library_record("Failed fetch messages from %s", 1, name=name))
+    warning = library_record("Unable to update metadata from %s", [1], level=logging.WARNING)
+    assert throttle.filter(warning)
+    for _ in range(3):
+        assert throttle.filter(library_record("offset commit failed", name="mynaflow.messaging"))
+        assert throttle.filter(library_record("lookalike", name="aiokafkaesque"))
+
+
+def test_configured_logging_throttles_aiokafka_repeats(log_stream: io.StringIO) -> None:
+    kafka = logging.getLogger("aiokafka")
+    for attempt in range(50):
+        kafka.error("Unable connect to node with id %s: %s", 1, f"attempt {attempt}")
+    logging.getLogger("mynaflow.test").warning("broker away")
+
+    assert [(e["logger"], e["message"]) for e in entries(log_stream)] == [
+        ("aiokafka", "Unable connect to node with id 1: attempt 0"),
+        ("mynaflow.test", "broker away"),
+    ]

@@ -4,7 +4,9 @@ Each line has `ts` (UTC, ISO 8601), `level`, `service`, `logger`, `message`, any
 fields, and `exception` when there is one. Every string that leaves the process goes through
 `redact_text` first (message, extra fields, traceback), so a 個人番号 that reached an error
 message never reaches a log. FastStream, aiokafka, asyncpg and uvicorn log through the root
-logger, so they get the same format and the same redaction.
+logger, so they get the same format and the same redaction. A library line repeated while a
+server is away (aiokafka retrying a stopped broker) is written once per `REPEAT_INTERVAL_S`, with
+the count held back (`ThrottleRepeatedLibraryLines`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -59,6 +63,58 @@ class DropExpectedNoise(logging.Filter):
         return record.getMessage() not in _EXPECTED_NOISE
 
 
+# Libraries that repeat one line many times a second while a server is away: aiokafka logs every
+# reconnect attempt, metadata refresh and failed fetch (about 80 lines a second in the broker
+# restart fault test), which would bury the service's own lines and fill a ward's log store.
+_THROTTLED_LOGGERS = ("aiokafka",)
+REPEAT_INTERVAL_S = 30.0
+_MAX_TRACKED_LINES = 1024
+
+
+class ThrottleRepeatedLibraryLines(logging.Filter):
+    """Writes a repeated library line at most once per `interval_s`, then says how many it held.
+
+    A line is the same when its logger, level and message template (`record.msg`, before its
+    arguments) are: "Unable connect to node with id %s: %s" is one line however often it fails.
+    The first occurrence always passes, so an outage is logged at once; the next one written
+    after the interval carries `repeats_suppressed`, the count held back since. Only the loggers
+    in `_THROTTLED_LOGGERS` are throttled: mynaflow's own lines are never held back.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = REPEAT_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.clock = clock
+        # (logger, level, template) -> [time last written, held back since]
+        self._lines: dict[tuple[str, int, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _is_throttled(record.name):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        line = self._lines.get(key)
+        if line is not None and now - line[0] < self.interval_s:
+            line[1] += 1
+            return False
+        if line is not None and line[1]:
+            record.repeats_suppressed = int(line[1])
+        if len(self._lines) >= _MAX_TRACKED_LINES:
+            self._lines.clear()  # bounded; a forgotten line is only written once more
+        self._lines[key] = [now, 0]
+        return True
+
+
+def _is_throttled(logger_name: str) -> bool:
+    return any(
+        logger_name == name or logger_name.startswith(f"{name}.") for name in _THROTTLED_LOGGERS
+    )
+
+
 class RedactingFilter(logging.Filter):
     """Replaces any individual number in the formatted message; never drops a record."""
 
@@ -100,6 +156,7 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     handler.addFilter(DropExpectedNoise())
+    handler.addFilter(ThrottleRepeatedLibraryLines())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
