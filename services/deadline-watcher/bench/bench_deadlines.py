@@ -63,6 +63,7 @@ from deadline_watcher.app import definition
 from deadline_watcher.main import tune_garbage_collector
 from deadline_watcher.service_layer.deps import WatcherDeps, wake_channel_for
 from deadline_watcher.service_layer.firing import fire_due
+from deadline_watcher.settings import DeadlineWatcherSettings
 from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
 from mynaflow.contracts.topics import CATALOGUE, DEADLINES_EVENTS, topic_name
@@ -246,6 +247,7 @@ def launch_watcher(settings: Any, schema: str, log_path: Path) -> WatcherProcess
         "LOG_LEVEL": "WARNING",
         "DEADLINE_POLICIES": json.dumps(BENCH_POLICIES),
         "CLAIM_BATCH_SIZE": str(settings.claim_batch_size),
+        "REQUEST_CONSUMERS": str(settings.request_consumers),
         SCHEMA_VARIABLE: schema,
     }
     with log_path.open("ab") as log_file:
@@ -422,6 +424,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         base.database_url,
         deadline_policies=json.dumps(BENCH_POLICIES),
         claim_batch_size=args.claim_batch,
+        request_consumers=args.request_consumers,
         log_level="WARNING",
     )
     deployment = Deployment(settings, f"bench_{uuid.uuid4().hex[:8]}")
@@ -430,6 +433,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "burst": args.burst,
         "watchers": args.watchers,
         "claim_batch": args.claim_batch,
+        "request_consumers": args.request_consumers,
         "load_average_at_start": os.getloadavg(),
         "ticks": [],
     }
@@ -612,6 +616,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--burst", type=int, default=None, help="default: min(100000, count)")
     parser.add_argument("--claim-batch", type=int, default=500)
+    parser.add_argument(
+        "--request-consumers",
+        type=int,
+        default=DeadlineWatcherSettings.model_fields["request_consumers"].default,
+        help="REQUEST_CONSUMERS of each watcher (default: the service's)",
+    )
     parser.add_argument("--tick-repeats", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=7200.0)
     parser.add_argument("--json", dest="json_path", default=None)

@@ -61,7 +61,7 @@ def build(context: ServiceContext[DeadlineWatcherSettings]) -> None:
 
 def register(context: ServiceContext[DeadlineWatcherSettings], deps: WatcherDeps) -> None:
     """The request subscriber, the firing loop and `GET /deadlines`, on `deps`."""
-    register_request_subscriber(context, deps)
+    register_request_subscriber(context, deps, context.settings.request_consumers)
     context.add_task(WatcherLoop(deps, context.stopping).run)
     context.add_route(DEADLINES_PATH, deadlines_route(deps))
 

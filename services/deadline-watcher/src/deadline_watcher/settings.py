@@ -11,6 +11,7 @@ Service-specific variables (all optional; see docs/deadline-watcher.md):
 - `CLOCK_SKEW_TOLERANCE_S` (2): how far this replica's clock may run ahead of the database's
   before it refuses to fire;
 - `CLOCK_SKEW_CHECK_S` (30): how often the skew is measured (and at start-up);
+- `REQUEST_CONSUMERS` (1): consumers of `deadlines.requests` in each process;
 - `WARD_CLOSURES` / `WARD_OPEN_DAYS`: the ward's own calendar (see `mynaflow.domain.calendar`).
 """
 
@@ -36,6 +37,9 @@ class DeadlineWatcherSettings(MynaflowSettings):
     digest_time: time = time(8, 30)
     heartbeat_interval_s: float = Field(default=60.0, gt=0)
     claim_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Consumers of deadlines.requests per process (entrypoints/subscribers.py). One by default:
+    # more make the group rebalance once per consumer joining at each start (docs).
+    request_consumers: int = Field(default=1, ge=1, le=6)
     clock_skew_tolerance_s: float = Field(default=2.0, ge=0)
     clock_skew_check_s: float = Field(default=30.0, gt=0)
 

@@ -54,7 +54,20 @@ def parse_request(event: RawCloudEvent, policies: Mapping[str, Policy]) -> Incom
     raise PoisonMessage("unknown_event_type", f"{event.type!r} is not a deadline request")
 
 
-def register_request_subscriber(context: ServiceContext[Any], deps: WatcherDeps) -> None:
+def register_request_subscriber(
+    context: ServiceContext[Any], deps: WatcherDeps, consumers: int = 1
+) -> None:
+    """`consumers` consumers of `deadlines.requests` in this process, in the service's group.
+
+    Each handles its batches one at a time, so one process with one consumer leaves its core
+    idle while a batch's transaction runs; a second overlaps them. Safe as replicas are: a key
+    is one partition, so one consumer, and batches lock their rows in key order.
+    """
+    for _ in range(consumers):
+        _subscribe_requests(context, deps)
+
+
+def _subscribe_requests(context: ServiceContext[Any], deps: WatcherDeps) -> None:
     # The offsets are committed while the next batch is fetched: a request read again is found
     # in the inbox (claim_many) and skipped, so waiting for the commit only delayed each batch.
     subscriber = context.subscriber(
