@@ -9,6 +9,10 @@ Every setting is read here, through pydantic-settings, and nowhere else: the war
 (`WARD_CLOSURES`, `WARD_OPEN_DAYS`, built by `business_calendar()`), the topics' partitions and
 retention (`TOPIC_PARTITIONS_<NAME>`, `TOPIC_RETENTION_MS_<NAME>`, applied by `topic_spec()`), the
 replication factor and the platform's batch sizes.
+
+An empty variable never names a path: `SMTP_CA_FILE=` (what compose files and `${VAR:-}` give)
+means "not set" for an optional path and stops the start-up for a required one, where pydantic
+alone would read it as `Path(".")` (`SettingsBase`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,17 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from types import NoneType
+from typing import Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -73,21 +85,49 @@ def apply_local_env_defaults(start: Path | None = None) -> None:
         os.environ.setdefault(name, value)
 
 
-class KafkaSecuritySettings(BaseSettings):
+class SettingsBase(BaseSettings):
+    """What every settings class of the project shares, services' own classes included.
+
+    A path setting given as an empty or blank value is "not set" (None) when the setting is
+    optional (`Path | None`), and refused, naming the variable, when it is required. pydantic
+    reads `""` as `Path(".")`, the working directory: an optional file that is really a folder
+    stops the start-up with a confusing error (`SMTP_CA_FILE=`), and a required folder silently
+    becomes wherever the process started. pydantic-settings offers no per-type rule for this
+    (`env_parse_none_str=""` would also turn `TOPIC_PREFIX=` into None, and `env_ignore_empty`
+    would give a required path its default), hence one validator over every field, which also
+    covers the fields subclasses add.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _an_empty_path_is_not_set(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str) or value.strip():
+            return value
+        name = info.field_name or ""
+        annotation = cls.model_fields[name].annotation
+        kinds = get_args(annotation) or (annotation,)
+        if Path not in kinds:
+            return value
+        if NoneType in kinds:
+            return None
+        raise ValueError(f"{name.upper()} is empty: it needs a path (unset it for the default)")
+
+
+class KafkaSecuritySettings(SettingsBase):
     """TLS and SASL for deployments whose Kafka authenticates producers of commands.
 
     Defaults are PLAINTEXT, which is what the local single-node broker speaks.
     """
 
-    model_config = SettingsConfigDict(extra="ignore")
-
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: str | None = None
-    kafka_ssl_certfile: str | None = None
-    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
     # SASL PLAIN sends the password as it is: over PLAINTEXT anyone on the path reads it. Refused
     # unless a deployment says so on purpose (a test broker on a private network).
     kafka_allow_sasl_plain_over_plaintext: bool = False

@@ -22,8 +22,9 @@ SATURDAY = date(2026, 6, 6)
 @pytest.fixture(autouse=True)
 def _no_deployment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test states the variables it reads; none leak in from the shell running pytest."""
+    prefixes = ("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_", "MIGRATIONS_", "KAFKA_")
     for name in list(os.environ):
-        if name.startswith(("TOPIC_", "WARD_", "OUTBOX_", "RETENTION_", "MIGRATIONS_", "KAFKA_")):
+        if name.startswith((*prefixes, "SPOOL_DIR", "EXTRA_FILE")):
             monkeypatch.delenv(name)
 
 
@@ -166,3 +167,65 @@ def test_a_deployment_may_say_where_the_migrations_are(monkeypatch: pytest.Monke
     assert MynaflowSettings().migrations_dir is None  # the workspace layout, next to the code
     monkeypatch.setenv("MIGRATIONS_DIR", "/srv/notice-intake/migrations")
     assert MynaflowSettings().migrations_dir == Path("/srv/notice-intake/migrations")
+
+
+@pytest.mark.parametrize("value", ["", "   "], ids=["empty", "blank"])
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("MIGRATIONS_DIR", "migrations_dir"),
+        ("KAFKA_SSL_CAFILE", "kafka_ssl_cafile"),
+        ("KAFKA_SSL_CERTFILE", "kafka_ssl_certfile"),
+        ("KAFKA_SSL_KEYFILE", "kafka_ssl_keyfile"),
+    ],
+)
+def test_an_empty_optional_path_variable_is_not_set_rather_than_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, variable: str, field: str, value: str
+) -> None:
+    # What `VAR=` in a compose file or `${VAR:-}` gives; pydantic alone reads it as Path(".").
+    monkeypatch.setenv(variable, value)
+    assert getattr(MynaflowSettings(), field) is None
+
+
+def test_a_given_optional_path_is_still_read_as_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", "/etc/mynaflow/kafka-tls/ca.crt")
+    assert MynaflowSettings().kafka_ssl_cafile == Path("/etc/mynaflow/kafka-tls/ca.crt")
+
+
+class _ServiceLikeSettings(MynaflowSettings):
+    """A service's own class: the rule must reach the path fields a subclass adds."""
+
+    spool_dir: Path = Path("/var/lib/spool")
+    extra_file: Path | None = None
+
+
+def test_the_rule_reaches_the_path_fields_a_service_adds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXTRA_FILE", "")
+    assert _ServiceLikeSettings().extra_file is None
+    monkeypatch.setenv("EXTRA_FILE", "/srv/extra.json")
+    assert _ServiceLikeSettings().extra_file == Path("/srv/extra.json")
+
+
+@pytest.mark.parametrize("value", ["", " \t"], ids=["empty", "blank"])
+def test_an_empty_required_path_stops_the_settings_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SPOOL_DIR", value)
+    with pytest.raises(ValidationError, match="SPOOL_DIR is empty"):
+        _ServiceLikeSettings()
+
+
+def test_the_rule_holds_for_values_given_in_code_too() -> None:
+    assert MynaflowSettings(migrations_dir="").migrations_dir is None
+    with pytest.raises(ValidationError, match="SPOOL_DIR is empty"):
+        _ServiceLikeSettings(spool_dir="")
+
+
+def test_an_empty_value_of_a_setting_that_is_not_a_path_is_left_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An empty topic prefix is a real value (no prefix), not "unset".
+    monkeypatch.setenv("TOPIC_PREFIX", "")
+    monkeypatch.setenv("WARD_CLOSURES", "")
+    settings = MynaflowSettings()
+    assert (settings.topic_prefix, settings.ward_closures) == ("", "")

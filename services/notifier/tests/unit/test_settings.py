@@ -1,4 +1,5 @@
-"""Unit tests of the notifier's email settings: a relay CA that cannot be used stops the start."""
+"""Unit tests of the notifier's settings: a relay CA that cannot be used stops the start, and an
+empty path variable is "not set" (optional) or refused (required), never the working directory."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ A_PEM_BUNDLE = Path(certifi.where())
 def _no_smtp_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test states the variables it reads; none leak in from the shell running pytest."""
     for name in list(os.environ):
-        if name.startswith("SMTP_"):
+        if name.startswith(("SMTP_", "ROUTING_", "STAFF_", "LETTER")):
             monkeypatch.delenv(name)
 
 
@@ -64,6 +65,39 @@ def test_an_smtp_ca_file_without_starttls_stops_the_settings(
     # The CA would never be used, and the mail would go in clear text.
     monkeypatch.setenv("SMTP_CA_FILE", str(A_PEM_BUNDLE))
     with pytest.raises(ValidationError, match="SMTP_STARTTLS is off"):
+        NotifierSettings()
+
+
+@pytest.mark.parametrize("value", ["", "  "], ids=["empty", "blank"])
+@pytest.mark.parametrize("starttls", ["true", "false"])
+def test_an_empty_smtp_ca_file_means_the_system_cas_and_starts(
+    monkeypatch: pytest.MonkeyPatch, value: str, starttls: str
+) -> None:
+    # `SMTP_CA_FILE=` is what a compose file or `${SMTP_CA_FILE:-}` gives when no CA is meant:
+    # read as Path(".") it stopped the start ("a directory"), or ("without SMTP_STARTTLS").
+    monkeypatch.setenv("SMTP_STARTTLS", starttls)
+    monkeypatch.setenv("SMTP_CA_FILE", value)
+    settings = NotifierSettings()
+    assert settings.smtp_ca_file is None
+    assert smtp_config(settings).ca_file is None
+
+
+@pytest.mark.parametrize("variable", ["ROUTING_FILE", "STAFF_FILE"])
+def test_an_empty_routing_or_staff_file_keeps_the_shipped_defaults(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "")
+    assert getattr(NotifierSettings(), variable.lower()) is None
+
+
+@pytest.mark.parametrize("variable", ["LETTERS_DIR", "LETTER_FONT_PATH"])
+def test_an_empty_letters_dir_or_font_stops_the_settings_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # Required paths: an empty value would have put the letters (or looked for the font) in
+    # the working directory.
+    monkeypatch.setenv(variable, "")
+    with pytest.raises(ValidationError, match=f"{variable} is empty"):
         NotifierSettings()
 
 
