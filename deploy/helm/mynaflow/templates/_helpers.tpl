@@ -62,3 +62,18 @@ into that dead zone, so the chart fails rather than render it.
 {{- printf "%s:%s" $repo $tag -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+smtp.caBundle is only used over STARTTLS, and must be PEM: the notifier refuses either mistake
+at start-up (a pod in a crash loop); the chart says so before anything is installed.
+*/}}
+{{- define "mynaflow.checkSmtpCaBundle" -}}
+{{- with .Values.smtp.caBundle -}}
+{{- if not $.Values.smtp.starttls -}}
+{{- fail "smtp.caBundle is set but smtp.starttls is false: the mail would go in clear text and the CA would never be used; set smtp.starttls=true" -}}
+{{- end -}}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" .) -}}
+{{- fail "smtp.caBundle holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the CA file itself, e.g. --set-file smtp.caBundle=ward-ca.pem" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
