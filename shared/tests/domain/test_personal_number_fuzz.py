@@ -4,7 +4,8 @@ publishes or logs text.
 Each generated input is a valid number (computed from the check-digit rule, never written out)
 in some spelling: ASCII, full-width or other Unicode digits, 4-4-4 groups with spaces, U+3000,
 U+00A0, hyphens or dashes, zero-width characters between digits, then perhaps encoded: JSON
-`\\uXXXX`, `repr`, bytes `repr`, URL or HTML escapes, escaped twice, base64 or base64url. It is
+`\\uXXXX`, `repr`, bytes `repr`, URL or HTML escapes, escaped twice, base64 or base64url (of
+UTF-8, of UTF-16, or base64 twice). It is
 put somewhere: a field of a J-LIS notice, a JSON key, an unknown field, an integer, split along
 its groups over consecutive fields, a non-JSON payload (UTF-8, UTF-16, CP932), a Kafka key, a
 header name or value. Then it goes through every path:
@@ -124,6 +125,8 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "html hex": lambda s: "".join(f"&#x{ord(c):x};" for c in s),
     "base64": lambda s: base64.b64encode(s.encode("utf-8")).decode(),
     "base64url": lambda s: base64.urlsafe_b64encode(s.encode("utf-8")).decode().rstrip("="),
+    "base64 of utf-16": lambda s: base64.b64encode(s.encode("utf-16-le")).decode(),
+    "base64 twice": lambda s: base64.b64encode(base64.b64encode(s.encode("utf-8"))).decode(),
 }
 
 

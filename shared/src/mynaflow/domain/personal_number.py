@@ -476,7 +476,7 @@ def _numbers_in_base64(run: str) -> int:
             decoded = binascii.a2b_base64(body + "=" * (-len(body) % 4))
         except binascii.Error:
             continue
-        if not _may_hold_digits(decoded):
+        if not _may_hold_a_number(decoded):
             continue
         count = redact_bytes(decoded)[1]
         if count:
@@ -485,21 +485,63 @@ def _numbers_in_base64(run: str) -> int:
 
 
 _BASE64URL_TO_STANDARD = str.maketrans("-_", "+/")
-_NOT_ASCII_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
-# Full-width digits in UTF-8, CP932 and UTF-16; ASCII digits are counted instead.
-_OTHER_DIGIT_BYTES = re.compile(
-    rb"\xef\xbc[\x90-\x99]|\x82[\x4f-\x58]|[\x10-\x19]\xff|\xff[\x10-\x19]"
-)
+# A full-width digit in CP932, the one digit the UTF-8 text of the bytes does not show.
+_CP932_FULL_WIDTH_DIGIT = re.compile(rb"\x82[\x4f-\x58]")
 
 
-def _may_hold_digits(data: bytes) -> bool:
-    """A cheap test before a full search: four digits (in some encoding) are needed at least."""
-    if len(data.translate(None, _NOT_ASCII_DIGIT_BYTES)) >= 4:
+def _may_hold_a_number(data: bytes) -> bool:
+    """False only when no view that `redact_bytes` reads can hold a number: a cheap test that
+    spares most decoded base64 (random-looking bytes) the full search.
+
+    The UTF-8 view is the text `_MAY_SPELL_DIGITS` reads here. The CP932 view holds nothing
+    that text does not, but its full-width digits: its ASCII characters are single bytes, the
+    same characters in the UTF-8 text, and in the same order. The UTF-16 views are read by
+    `redact_bytes` only when `_may_be_utf16`, and here too.
+    """
+    if _CP932_FULL_WIDTH_DIGIT.search(data):
         return True
-    if _OTHER_DIGIT_BYTES.search(data):
+    # surrogateescape: the very text the UTF-8 view searches, undecodable bytes in place.
+    if _MAY_SPELL_DIGITS.search(data.decode("utf-8", "surrogateescape")):
         return True
-    # Other digits (mathematical, Arabic-Indic, ...) or escapes in UTF-8 text.
-    return _ENCODED_HINT.search(data.decode("utf-8", "ignore")) is not None
+    return _may_be_utf16(data) and any(map(_MAY_SPELL_DIGITS.search, _utf16_texts(data)))
+
+
+def _utf16_texts(data: bytes) -> list[str]:
+    """The four UTF-16 readings of `data`; a surrogate pair is one character here (not two
+    code units as in `_utf16_code_units`), which `_MAY_SPELL_DIGITS` counts as a digit."""
+    texts = []
+    for alignment in (0, 1):
+        body = data[alignment : alignment + (len(data) - alignment) // 2 * 2]
+        texts += [body.decode(codec, "surrogatepass") for codec in ("utf-16-le", "utf-16-be")]
+    return texts
+
+
+def _digit_spelling_pattern() -> re.Pattern[str]:
+    """Where a text may spell four digits in a row in one of its views, or holds nothing of it.
+
+    Every number form has four digits in a row in the view that finds it: the plain text (ASCII
+    and full-width digits) or the decoded view, made of plain characters and of the pieces
+    `_ENCODED` decodes. A piece is an escape (it starts with `\\u`, `\\U`, `\\x`, `\\N`, `%` and
+    two hex digits, or `&#`), a
+    foldable character, or a surrogate pair. No single character folds into more than two
+    digits in a row (a unit test checks every code point), so four digits in a row need two
+    characters that each give a digit, with at most vanishing characters (format characters,
+    which fold into nothing) between them. A base64 run may encode anything.
+    """
+    folds = {char: _fold_character(char) for char in _FOLDABLE}
+    gives_a_digit = "".join(char for char, fold in folds.items() if set(fold) & set(_ASCII_DIGITS))
+    vanishes = "".join(char for char, fold in folds.items() if not fold)
+    digit = f"[{_DIGIT}{re.escape(gives_a_digit)}\U00010000-\U0010ffff]"
+    # How every escape `_ENCODED` decodes begins.
+    escape = r"\\+[uUxN]|%[0-9a-fA-F]{2}|&#"
+    # The lookahead first: one character-class test per position, as in `_ENCODED`.
+    starts = f"[\\\\%&{_DIGIT}{re.escape(gives_a_digit)}\U00010000-\U0010ffffA-Za-z+/_-]"
+    return re.compile(
+        rf"(?={starts})(?:{escape}|{digit}[{re.escape(vanishes)}]*{digit}|{_BASE64_RUN.pattern})"
+    )
+
+
+_MAY_SPELL_DIGITS = _digit_spelling_pattern()
 
 
 # --- bytes ---------------------------------------------------------------------------------
@@ -536,7 +578,8 @@ _UTF16_ASCII_TEXT = re.compile(rb"(?:[\x20-\x7e]\x00){16}|(?:\x00[\x20-\x7e]){16
 def _may_be_utf16(data: bytes) -> bool:
     if b"\x00" in data and _UTF16_ASCII_TEXT.search(data):
         return True
-    return any(pattern.search(data) for pattern in _UTF16_DIGIT_PAIRS)
+    little_endian, big_endian, surrogates = _UTF16_DIGIT_PAIRS
+    return bool(little_endian.search(data) or big_endian.search(data) or surrogates.search(data))
 
 
 def redact_bytes(data: bytes) -> tuple[bytes, int]:
