@@ -25,7 +25,7 @@ from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import REGISTRY_COMMANDS
 from mynaflow.messaging.records import record_of
 from mynaflow.runtime.definition import ServiceContext, ServiceDefinition
-from mynaflow.runtime.runner import freeze_start_up_objects, serve
+from mynaflow.runtime.runner import SERVICE_GC_THRESHOLDS, freeze_start_up_objects, serve
 from mynaflow.settings import MynaflowSettings
 from mynaflow.storage.pool import create_pool
 from mynaflow_testing.kafka_helpers import produce, wait_for_committed
@@ -195,12 +195,16 @@ async def test_a_service_freezes_its_start_up_objects_before_consuming_when_aske
         build=lambda _context: None,
     )
     frozen_when_started: list[int] = []
+    thresholds_when_started: list[tuple[int, int, int]] = []
     stop = asyncio.Event()
 
     def started(_runner: object) -> None:
         frozen_when_started.append(gc.get_freeze_count())
+        thresholds_when_started.append(gc.get_threshold())
         stop.set()
 
+    thresholds_before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # CPython's defaults, whatever an earlier test set
     gc.unfreeze()  # this test process may have been frozen by an earlier test
     try:
         exit_code = await asyncio.wait_for(
@@ -208,11 +212,13 @@ async def test_a_service_freezes_its_start_up_objects_before_consuming_when_aske
         )
     finally:
         gc.unfreeze()  # the test process is shared: give its objects back to the collector
+        gc.set_threshold(*thresholds_before)
 
     assert exit_code == 0
     # Start-up's modules, classes and clients: far more than a handful of objects.
     assert len(frozen_when_started) == 1
     assert frozen_when_started[0] > 10_000
+    assert thresholds_when_started == [SERVICE_GC_THRESHOLDS]
 
 
 def test_freezing_start_up_objects_hides_them_from_the_collector() -> None:
