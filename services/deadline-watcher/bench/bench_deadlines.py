@@ -60,7 +60,6 @@ from cpu_accounting import CpuAccount
 from deadline_watcher.adapters.repository import SqlDeadlineReads, make_repos
 from deadline_watcher.adapters.wakeup import listening
 from deadline_watcher.app import definition
-from deadline_watcher.main import tune_garbage_collector
 from deadline_watcher.service_layer.deps import WatcherDeps, wake_channel_for
 from deadline_watcher.service_layer.firing import fire_due
 from deadline_watcher.settings import DeadlineWatcherSettings
@@ -68,6 +67,7 @@ from mynaflow.contracts.deadlines import schedule_request_event
 from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, encode_event
 from mynaflow.contracts.topics import CATALOGUE, DEADLINES_EVENTS, topic_name
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics
+from mynaflow.runtime.runner import collect_young_objects_per_batch as tune_garbage_collector
 from mynaflow.runtime.runner import run_service
 from mynaflow.settings import MynaflowSettings, load_settings
 from mynaflow.storage.pool import create_pool, quote_identifier

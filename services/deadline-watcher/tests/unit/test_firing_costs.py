@@ -17,12 +17,13 @@ from deadline_watcher.domain.deadline import Deadline, Status, _changed
 from deadline_watcher.domain.ladder import Occurrence
 from deadline_watcher.domain.policies import load_policies
 from deadline_watcher.entrypoints.subscribers import parse_request
-from deadline_watcher.main import GC_THRESHOLDS, tune_garbage_collector
 from deadline_watcher.service_layer.firing import _Batch, _count
 from deadline_watcher.service_layer.requests import handle_requests
 from hypothesis import given
 from hypothesis import strategies as st
 from mynaflow.domain.clock import FakeClock
+from mynaflow.runtime.runner import SERVICE_GC_THRESHOLDS as GC_THRESHOLDS
+from mynaflow.runtime.runner import collect_young_objects_per_batch as tune_garbage_collector
 from mynaflow_testing.memory.deadline_watcher import MemoryWatcher, on_the_wire, schedule_request
 from prometheus_client import REGISTRY
 
