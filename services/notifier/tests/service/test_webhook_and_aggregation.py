@@ -16,6 +16,7 @@ from notifier.settings import NotifierSettings
 from .conftest import (
     HOOKED,
     ISSUANCE_EMAIL,
+    MANAGER,
     MANAGER_EMAIL,
     HttpReceiver,
     MakeSettings,
@@ -148,3 +149,29 @@ async def test_a_restart_continues_the_retry_schedule_from_the_database(
     assert flaky_receiver.statuses.count(200) == 1, "delivered exactly once"
     # Every attempt, before and after the restart, was counted in the database.
     assert row["attempts"] == len(flaky_receiver.requests) >= attempts_before + 1
+
+
+async def test_a_poison_record_inside_a_backlog_of_breaches_is_dead_lettered_alone(
+    notifier_settings: MakeSettings,
+    start_notifier: Any,
+    smtp: SmtpCatcher,  # noqa: ARG001 (the notifier's SMTP server must exist)
+    kafka_topics: dict[str, str],
+) -> None:
+    # The backlog is there before the notifier starts, so it is read in batches: the poison
+    # record makes its batch replay record by record, and no breach may record twice.
+    events = [breach(f"notice:JLIS-2022-{n:06d}") for n in range(40)]
+    values = [encoded(event) for event in events]
+    values.insert(23, b"breach notice:JLIS-2022-000023 again")
+    await produce(notifier_settings(), kafka_topics["deadlines.events"], values, key="one-key")
+    service = await start_notifier(notifier_settings())
+
+    rows = await wait_for(
+        lambda: deliveries(service.url, recipient=MANAGER),
+        until=lambda rows: len(rows) >= 40,
+        what="a delivery recorded for every breach",
+    )
+    assert sorted(row["source_event_id"] for row in rows) == sorted(e.id for e in events)
+    (dead,) = await consume_until(
+        notifier_settings(), kafka_topics["notifier.dead-letter"], lambda records: len(records) >= 1
+    )
+    assert json.loads(dead.value)["data"]["reason"] == "bad_json"

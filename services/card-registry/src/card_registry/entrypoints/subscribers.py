@@ -1,20 +1,12 @@
 """The one subscriber of card-registry: four input topics, one consumer, thin dispatch.
 
-Records are read in batches and handled in the order they came, each in its own transaction by
-its topic's handler in `service_layer/`; the offsets are committed once per batch, while the
-next batch is fetched. That is what lets the registry keep up with notice-intake: one record at
-a time, each waiting for its own offset commit's round trip (~6 ms), the registry opened about
-115 work items a second while intake acknowledged thousands (docs/BENCHMARKS.md, full flow).
-
-Why the guarantees hold as before:
-- every handler that changes something claims its event id in the inbox in the same
-  transaction, so a record read again (a batch retried after a transient fault, a commit
-  lost in a crash) is recognised and changes nothing twice;
-- a record that cannot be handled makes the platform replay its batch record by record
-  (mynaflow.messaging.reliable_consume), where the records already applied are skipped by
-  their claims and only the bad one is dead-lettered;
-- a body that is not a CloudEvent fails the batch's decoding, and the same replay
-  dead-letters that one record alone.
+Records come in batches (`ServiceContext.inbox_batch_subscriber`) and are handed in their order,
+by the topic each came from, to its handler in `service_layer/`, each in its own transaction.
+That is what lets the registry keep up with notice-intake: one record at a time, each waiting
+for its own offset commit, it opened about 115 work items a second while intake acknowledged
+thousands (docs/BENCHMARKS.md, "Full flow"). It is safe because every handler that changes
+something claims its event in the inbox first; a body that is not a CloudEvent fails the
+batch's decoding, and the platform's record-by-record replay dead-letters that record alone.
 """
 
 from __future__ import annotations
@@ -47,19 +39,11 @@ INPUTS = (
     (INTAKE_RECEIPTS, handle_receipt),
     (DEADLINES_EVENTS, handle_deadline_event),
 )
-# Records per batch at most: large enough that the commit's round trip is shared by many,
-# small enough that a batch replayed after a fault is over quickly.
-INPUT_BATCH = 200
 
 
 def register_subscribers(context: ServiceContext[Any], deps: RegistryDeps) -> None:
     handlers: dict[str, Handler] = {context.topic(spec): handler for spec, handler in INPUTS}
-    subscriber = context.subscriber(
-        *(spec for spec, _ in INPUTS),
-        batch=True,
-        max_records=INPUT_BATCH,
-        background_commit=True,
-    )
+    subscriber = context.inbox_batch_subscriber(*(spec for spec, _ in INPUTS))
 
     async def on_registry_inputs(events: list[RawCloudEvent], message: KafkaMessage) -> None:
         for record, event in zip(records_of(message), events, strict=True):
