@@ -6,38 +6,22 @@ overdue, read through the registry's HTTP endpoint as the CLI reads it.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from mynaflow.contracts import registry as r
-from mynaflow.contracts.envelope import make_event
-from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1, NoticeAcknowledged
 from mynaflow.domain.time import JST
-from mynaflow_testing.harness.card_registry import RegistryRun, of_type
+from mynaflow_testing.harness.card_registry import (
+    RegistryRun,
+    of_type,
+    receipt_event,
+    record_update_receipt,
+)
 from mynaflow_testing.waiting import wait_for
 
 pytestmark = pytest.mark.service
 
 QUEUE = "card-records"
-
-
-def receipt(n: int) -> NoticeAcknowledged:
-    issued = datetime(2022, 4, 1, 10, tzinfo=JST) + timedelta(days=3 * n)
-    return NoticeAcknowledged(
-        receipt_id=uuid.uuid4(),
-        notice_id=f"JLIS-2022-{n:04}",
-        status="accepted",
-        kind="record_update_required",
-        issued_at=issued,
-        application_id=f"AP-{n:04}",
-        resident_ref=f"R-{n:04}",
-        sequence=n,
-        details=None,
-        owner_queue=QUEUE,
-        received_at=issued + timedelta(minutes=5),
-        sla_due_on=(issued + timedelta(days=5)).date(),
-    )
 
 
 async def test_case_1_orphaned_once_and_all_48_in_the_backlog_as_overdue(
@@ -56,18 +40,8 @@ async def test_case_1_orphaned_once_and_all_48_in_the_backlog_as_overdue(
     await registry.commands(joined, left)  # one key, so in this order
     assert (await registry.answer_to(left))["type"] == r.COMMAND_ACCEPTED_V1
 
-    receipts = [receipt(n) for n in range(48)]
-    await registry.receipts(
-        *(
-            make_event(
-                source="notice-intake",
-                event_type=NOTICE_ACKNOWLEDGED_V1,
-                data=item,
-                subject=item.kafka_key(),
-            )
-            for item in receipts
-        )
-    )
+    receipts = [record_update_receipt(n, QUEUE) for n in range(48)]
+    await registry.receipts(*(receipt_event(item) for item in receipts))
     events = await registry.events_until(lambda es: len(of_type(es, "work-item-opened")) == 48)
     opened = {e["data"]["notice_id"] for e in of_type(events, "work-item-opened")}
     assert opened == {item.notice_id for item in receipts}

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from datetime import datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from mynaflow.contracts.envelope import CloudEvent, encode_event, make_event
-from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1, NoticeAcknowledged
+from mynaflow.contracts.envelope import encode_event
 from mynaflow.contracts.topics import INTAKE_RECEIPTS, RESIDENT_MOVES, dead_letter_topic_for
-from mynaflow.domain.time import JST
 from mynaflow.messaging.topics_admin import kafka_client_options
-from mynaflow_testing.harness.card_registry import RegistryRun, moved_in_event, of_type
+from mynaflow_testing.harness.card_registry import (
+    RegistryRun,
+    moved_in_event,
+    of_type,
+    receipt_event,
+    record_update_receipt,
+)
 from mynaflow_testing.kafka_helpers import consume_until
 from mynaflow_testing.waiting import wait_for
 
@@ -55,8 +57,8 @@ async def test_a_poison_record_inside_a_burst_of_receipts_is_dead_lettered_alone
 ) -> None:
     # Sent in one go, the records reach the registry in batches: the poison one makes its
     # batch replay record by record, and the receipts applied before it must not open twice.
-    receipts = [receipt_event(n) for n in range(40)]
-    values = [encode_event(event) for event in receipts]
+    receipts = [record_update_receipt(n, "card-records") for n in range(40)]
+    values = [encode_event(receipt_event(receipt)) for receipt in receipts]
     values.insert(17, b'{"specversion": "1.0", "id": "not a whole event"}')
     producer = AIOKafkaProducer(acks="all", linger_ms=20, **kafka_client_options(registry.settings))
     await producer.start()
@@ -69,32 +71,8 @@ async def test_a_poison_record_inside_a_burst_of_receipts_is_dead_lettered_alone
 
     events = await registry.events_until(lambda es: len(of_type(es, "work-item-opened")) >= 40)
     opened = [e["data"]["notice_id"] for e in of_type(events, "work-item-opened")]
-    assert sorted(opened) == sorted(f"N-{n:03}" for n in range(40))
+    assert sorted(opened) == sorted(receipt.notice_id for receipt in receipts)
     pool = await registry.pool()
     assert await pool.fetchval("SELECT count(*) FROM work_items") == 40
     reasons = await wait_for(lambda: pool.fetch("SELECT reason FROM dead_letters"))
     assert [row["reason"] for row in reasons] == ["schema_invalid"]
-
-
-def receipt_event(n: int) -> CloudEvent[NoticeAcknowledged]:
-    issued = datetime(2026, 4, 1, 10, tzinfo=JST)
-    receipt = NoticeAcknowledged(
-        receipt_id=uuid.uuid4(),
-        notice_id=f"N-{n:03}",
-        status="accepted",
-        kind="record_update_required",
-        issued_at=issued,
-        application_id=f"AP-{n:03}",
-        resident_ref=f"R-{n:03}",
-        sequence=None,
-        details=None,
-        owner_queue="card-records",
-        received_at=issued + timedelta(minutes=5),
-        sla_due_on=(issued + timedelta(days=5)).date(),
-    )
-    return make_event(
-        source="notice-intake",
-        event_type=NOTICE_ACKNOWLEDGED_V1,
-        data=receipt,
-        subject=receipt.kafka_key(),
-    )

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,13 @@ from aiokafka import AIOKafkaProducer
 from card_registry.app import SERVICE_NAME, bootstrap, register
 from card_registry.service_layer.deps import RegistryDeps
 from card_registry.settings import CardRegistrySettings
-from mynaflow.contracts.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent, encode_event
+from mynaflow.contracts.envelope import (
+    CLOUDEVENTS_CONTENT_TYPE,
+    CloudEvent,
+    encode_event,
+    make_event,
+)
+from mynaflow.contracts.intake import NOTICE_ACKNOWLEDGED_V1, NoticeAcknowledged
 from mynaflow.contracts.resident import MOVED_IN_V1, ResidentMovedIn, resident_event
 from mynaflow.contracts.topics import (
     DEADLINES_REQUESTS,
@@ -32,6 +38,7 @@ from mynaflow.contracts.topics import (
     TopicSpec,
     topic_name,
 )
+from mynaflow.domain.time import JST
 from mynaflow.messaging.topics_admin import kafka_client_options
 from mynaflow.runtime.definition import ServiceContext, ServiceDefinition, migrations_dir_for
 from mynaflow.settings import MynaflowSettings
@@ -179,6 +186,35 @@ def moved_in(
 def moved_in_event(resident_id: str, card_id: str | None = None, **fields: Any) -> CloudEvent[Any]:
     """`moved_in(...)` as the resident registry publishes it."""
     return resident_event(moved_in(resident_id, card_id, **fields), event_type=MOVED_IN_V1)
+
+
+def record_update_receipt(n: int, queue: str) -> NoticeAcknowledged:
+    """The `n`th accepted record-update notice of 2022 (Case 1's kind), owned by `queue`."""
+    issued = datetime(2022, 4, 1, 10, tzinfo=JST) + timedelta(days=3 * n)
+    return NoticeAcknowledged(
+        receipt_id=uuid.uuid4(),
+        notice_id=f"JLIS-2022-{n:04}",
+        status="accepted",
+        kind="record_update_required",
+        issued_at=issued,
+        application_id=f"AP-{n:04}",
+        resident_ref=f"R-{n:04}",
+        sequence=n,
+        details=None,
+        owner_queue=queue,
+        received_at=issued + timedelta(minutes=5),
+        sla_due_on=(issued + timedelta(days=5)).date(),
+    )
+
+
+def receipt_event(receipt: NoticeAcknowledged) -> CloudEvent[Any]:
+    """`receipt` as notice-intake publishes it on `intake.receipts`."""
+    return make_event(
+        source="notice-intake",
+        event_type=NOTICE_ACKNOWLEDGED_V1,
+        data=receipt,
+        subject=receipt.kafka_key(),
+    )
 
 
 def answers(events: Events, command_id: str) -> Events:
