@@ -71,7 +71,7 @@ async def test_a_poison_record_inside_a_burst_of_receipts_is_dead_lettered_alone
 
     events = await registry.events_until(lambda es: len(of_type(es, "work-item-opened")) >= 40)
     opened = [e["data"]["notice_id"] for e in of_type(events, "work-item-opened")]
-    assert sorted(opened) == sorted(receipt.notice_id for receipt in receipts)
+    assert sorted(opened) == sorted(str(receipt.notice_id) for receipt in receipts)
     pool = await registry.pool()
     assert await pool.fetchval("SELECT count(*) FROM work_items") == 40
     reasons = await wait_for(lambda: pool.fetch("SELECT reason FROM dead_letters"))
