@@ -95,6 +95,30 @@ def _merge(consumed: dict[str, Any], emitted: dict[str, Any]) -> dict[str, Any]:
 
 def asyncapi_document(broker: KafkaBroker, service: str, topic_prefix: str = "") -> dict[str, Any]:
     """The service's document: its broker's subscribers plus the topics it writes."""
-    consumed = _specification(broker, service)
+    consumed = _records_not_batches(_specification(broker, service))
     emitted = _specification(_emitted_broker(service, topic_prefix), service)
     return _merge(consumed, emitted)
+
+
+def _records_not_batches(document: dict[str, Any]) -> dict[str, Any]:
+    """Describe each record of a batch subscriber, not the list its handler is given.
+
+    FastStream gives a batch subscriber's message an array payload (the handler's
+    `list[RawCloudEvent]`), but every Kafka record on the topic is one event: a producer
+    reading the document must not send arrays. Each such array schema is replaced by its items.
+    """
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    batches = {
+        f"#/components/schemas/{name}": schema["items"]
+        for name, schema in schemas.items()
+        if name.endswith(":Message:Payload") and schema.get("type") == "array" and "items" in schema
+    }
+    if not batches:
+        return document
+    for ref in batches:
+        del schemas[ref.rsplit("/", 1)[1]]
+    for message in document.get("components", {}).get("messages", {}).values():
+        payload = message.get("payload", {})
+        if payload.get("$ref") in batches:
+            message["payload"] = batches[payload["$ref"]]
+    return document

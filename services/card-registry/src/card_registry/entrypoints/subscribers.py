@@ -45,7 +45,7 @@ def register_subscribers(context: ServiceContext[Any], deps: RegistryDeps) -> No
     handlers: dict[str, Handler] = {context.topic(spec): handler for spec, handler in INPUTS}
     subscriber = context.inbox_batch_subscriber(*(spec for spec, _ in INPUTS))
 
-    async def on_registry_inputs(events: list[RawCloudEvent], message: KafkaMessage) -> None:
+    async def on_registry_input(events: list[RawCloudEvent], message: KafkaMessage) -> None:
         for record, event in zip(records_of(message), events, strict=True):
             handler = handlers.get(record.topic)
             if handler is None:
@@ -53,4 +53,4 @@ def register_subscribers(context: ServiceContext[Any], deps: RegistryDeps) -> No
             await handler(event, deps)
 
     # Called, not used as a decorator: FastStream's decorator is untyped.
-    subscriber(on_registry_inputs)
+    subscriber(on_registry_input)

@@ -36,7 +36,7 @@ def register_subscribers(context: ServiceContext[Any], deps: NotifierDeps) -> No
     commands_topic = context.topic(NOTIFIER_COMMANDS)
     subscriber = context.inbox_batch_subscriber(*INPUTS)
 
-    async def on_notifier_inputs(events: list[RawCloudEvent], message: KafkaMessage) -> None:
+    async def on_notifier_input(events: list[RawCloudEvent], message: KafkaMessage) -> None:
         for record, event in zip(records_of(message), events, strict=True):
             if record.topic == commands_topic:
                 await handle_command(event, deps)
@@ -44,4 +44,4 @@ def register_subscribers(context: ServiceContext[Any], deps: NotifierDeps) -> No
                 await handle_event(event, record, deps)
 
     # Called, not used as a decorator: FastStream's decorator is untyped.
-    subscriber(on_notifier_inputs)
+    subscriber(on_notifier_input)
