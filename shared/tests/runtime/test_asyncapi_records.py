@@ -10,7 +10,7 @@ from mynaflow.runtime.asyncapi import asyncapi_document
 def test_a_batch_subscriber_is_documented_by_the_event_each_record_carries() -> None:
     broker = KafkaBroker("documentation-only:9092")
 
-    @broker.subscriber("somewhere.events", batch=True)  # type: ignore[misc]
+    @broker.subscriber("somewhere.events", batch=True)
     async def on_events(events: list[RawCloudEvent]) -> None:  # noqa: ARG001
         return None
 
