@@ -241,8 +241,16 @@ def java_bin() -> str:
 
 
 def kafka_cluster_id() -> str:
-    # Kafka's Uuid.toString(): 16 random bytes, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Kafka's Uuid.toString(): 16 random bytes, URL-safe base64 without padding.
+
+    Drawn again when it starts with "-", as Kafka's own Uuid.randomUuid() does: the storage
+    tool reads `-t -Mw6...` as an unknown option and refuses to format (1 start in 64 failed
+    so, CI included).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def kafka_properties(k: dict, data: Path | None = None) -> str:
