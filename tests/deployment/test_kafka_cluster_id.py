@@ -1,4 +1,4 @@
-"""scripts/infra.py's KRaft cluster id never starts with "-" (the storage tool reads it as an option)."""
+"""scripts/infra.py's KRaft cluster id never starts with "-" (read as an option by Kafka)."""
 
 from __future__ import annotations
 
