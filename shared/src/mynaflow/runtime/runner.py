@@ -37,6 +37,7 @@ from mynaflow.contracts.topics import CATALOGUE
 from mynaflow.messaging.broker import make_broker
 from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.outbox import OutboxRelay
+from mynaflow.messaging.partitioner import KeyHashPartitioner
 from mynaflow.messaging.retention import prune_periodically
 from mynaflow.messaging.topics_admin import (
     consumer_group_lag,
@@ -219,6 +220,7 @@ class ServiceRunner(Generic[SettingsT]):
             acks="all",
             enable_idempotence=True,
             max_batch_size=settings.outbox_producer_batch_bytes,
+            partitioner=KeyHashPartitioner(),
             **kafka_client_options(settings),
         )
         await producer.start()
