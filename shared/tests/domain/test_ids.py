@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from uuid import RFC_4122, UUID
 
 import pytest
 from mynaflow.domain import ids
-from mynaflow.domain.personal_number import redact_bytes, redact_json_value, redact_text
+from mynaflow.domain.personal_number import (
+    find_personal_number_matches,
+    redact_bytes,
+    redact_json_value,
+    redact_text,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -43,3 +49,30 @@ def test_an_id_is_a_canonical_version_4_uuid() -> None:
         assert made.variant == RFC_4122
         text = ids.new_id_text()
         assert str(UUID(text)) == text
+
+
+def _digit_heavy_uuid_texts(count: int, seed: int) -> Iterator[str]:
+    """Canonical UUID layouts whose characters are mostly decimal digits: candidates galore."""
+    chooser = random.Random(seed)
+    for _ in range(count):
+        chars = [
+            chooser.choice("0123456789") if chooser.random() < 0.9 else chooser.choice("abcdef")
+            for _ in range(32)
+        ]
+        hexed = "".join(chars)
+        yield f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+def test_the_pre_check_never_clears_a_text_the_search_would_flag() -> None:
+    flagged = 0
+    for text in _digit_heavy_uuid_texts(60_000, seed=20261204):
+        if find_personal_number_matches(text):
+            flagged += 1
+            assert ids._may_read_as_a_number(text), text
+    assert flagged > 1_000  # the digit-heavy draws do hold numbers: the check above is exercised
+
+
+def test_the_pre_check_clears_most_random_ids_and_flags_the_unlucky_one() -> None:
+    assert ids._may_read_as_a_number(UNLUCKY)
+    cleared = sum(not ids._may_read_as_a_number(ids._random_uuid_text()) for _ in range(2_000))
+    assert cleared > 1_800
