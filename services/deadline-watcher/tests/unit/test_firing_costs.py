@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import gc
 import json
-from dataclasses import fields, replace
+from dataclasses import FrozenInstanceError, fields, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from deadline_watcher.adapters.repository import LedgerEntry, deadline_from_record
 from deadline_watcher.domain.catchup import Decision
-from deadline_watcher.domain.deadline import Deadline, Status, _changed
+from deadline_watcher.domain.deadline import Deadline, Status, _changed, build_deadline
 from deadline_watcher.domain.ladder import Occurrence
 from deadline_watcher.domain.policies import load_policies
 from deadline_watcher.entrypoints.subscribers import parse_request
@@ -68,6 +69,29 @@ def test_every_field_of_a_deadline_is_an_init_field() -> None:
     # What `_changed` relies on: `vars()` holds exactly the constructor's arguments.
     assert all(f.init for f in fields(Deadline))
     assert set(vars(DEADLINE)) == {f.name for f in fields(Deadline)}
+
+
+def test_a_built_deadline_is_what_the_constructor_gives() -> None:
+    values = {f.name: getattr(DEADLINE, f.name) for f in fields(Deadline)}
+    built = build_deadline(values)
+    assert built == Deadline(**values)
+    assert type(built) is Deadline
+    assert vars(built) == vars(DEADLINE)
+    with pytest.raises(FrozenInstanceError):
+        built.generation = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda values: {k: v for k, v in values.items() if k != "met"},  # a field missing
+        lambda values: values | {"next_fire": T0},  # a field it does not have
+    ],
+)
+def test_a_built_deadline_refuses_anything_but_exactly_its_fields(wrong: Any) -> None:
+    values = {f.name: getattr(DEADLINE, f.name) for f in fields(Deadline)}
+    with pytest.raises(TypeError):
+        build_deadline(wrong(values))
 
 
 def _entry(key: str, stage: str, fire: bool, late: bool) -> LedgerEntry:

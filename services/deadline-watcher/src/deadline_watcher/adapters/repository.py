@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from deadline_watcher.domain.catchup import Decision
-from deadline_watcher.domain.deadline import Deadline, Status
+from deadline_watcher.domain.deadline import Deadline, Status, build_deadline
 
 if TYPE_CHECKING:
     import asyncpg
@@ -32,23 +32,25 @@ _STATUSES = {status.value: status for status in Status}
 
 
 def deadline_from_record(record: asyncpg.Record | dict[str, Any]) -> Deadline:
-    return Deadline(
-        key=record["key"],
-        generation=record["generation"],
-        policy=record["policy"],
-        due_at=record["due_at"],
-        subject=record["subject"],
-        audience=record["audience"],
-        scheduled_at=record["scheduled_at"],
-        starts_at=record["starts_at"],
-        status=_STATUSES[record["status"]],
-        settle_until=record["settle_until"],
-        processed_through=record["processed_through"],
-        next_fire_at=record["next_fire_at"],
-        breached_at=record["breached_at"],
-        cleared_at=record["cleared_at"],
-        clear_reason=record["clear_reason"],
-        met=record["met"],
+    return build_deadline(
+        {
+            "key": record["key"],
+            "generation": record["generation"],
+            "policy": record["policy"],
+            "due_at": record["due_at"],
+            "subject": record["subject"],
+            "audience": record["audience"],
+            "scheduled_at": record["scheduled_at"],
+            "starts_at": record["starts_at"],
+            "status": _STATUSES[record["status"]],
+            "settle_until": record["settle_until"],
+            "processed_through": record["processed_through"],
+            "next_fire_at": record["next_fire_at"],
+            "breached_at": record["breached_at"],
+            "cleared_at": record["cleared_at"],
+            "clear_reason": record["clear_reason"],
+            "met": record["met"],
+        }
     )
 
 

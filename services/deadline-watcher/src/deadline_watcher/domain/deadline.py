@@ -14,7 +14,7 @@ State kept per deadline (one row per key):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -79,11 +79,29 @@ class Deadline:
         )
 
 
+_DEADLINE_FIELDS = frozenset(field.name for field in fields(Deadline))
+
+
+def build_deadline(values: Mapping[str, Any]) -> Deadline:
+    """`Deadline(**values)` for values of every field, about 3× cheaper (0.6 against 2.0 µs).
+
+    A frozen dataclass's constructor sets each of its 16 fields through `object.__setattr__`;
+    firing builds two deadlines per claimed one (read back, then moved on). Filling the
+    instance's dict gives the same value: equal, same hash, still frozen. `Deadline` has no
+    `__post_init__` and its constructor converts nothing, so nothing is skipped.
+    """
+    if values.keys() != _DEADLINE_FIELDS:
+        wrong = sorted(values.keys() ^ _DEADLINE_FIELDS)
+        raise TypeError(f"a Deadline needs exactly its fields; wrong or missing: {wrong}")
+    deadline = object.__new__(Deadline)
+    deadline.__dict__.update(values)
+    return deadline
+
+
 def _changed(deadline: Deadline, **changes: Any) -> Deadline:
-    """`dataclasses.replace`, cheaper (2.8 against 4.0 µs): firing makes one per claimed
-    deadline, and `replace` looks up the fields and their init flags on every call. Every field
-    of `Deadline` is an init field, so the constructor takes them all back."""
-    return Deadline(**(vars(deadline) | changes))
+    """`dataclasses.replace`, cheaper: `replace` looks up the fields and their init flags on
+    every call, then runs the frozen constructor (see `build_deadline`)."""
+    return build_deadline(vars(deadline) | changes)
 
 
 def sent_before_clear(sent_at: datetime, latest_clear: datetime | None) -> bool:
