@@ -354,7 +354,9 @@ class Accounting:
         finally:
             account.stop()
             for recorder in recorders:
-                recorder.send_signal(signal.SIGINT)
+                # To the whole group: `uvx` does not always pass SIGINT on to py-spy, which then
+                # went on recording the later phases into this phase's file.
+                os.killpg(recorder.pid, signal.SIGINT)
             for recorder in recorders:
                 await asyncio.to_thread(recorder.wait, 120)
 
@@ -366,6 +368,7 @@ class Accounting:
                 [*PY_SPY, "-p", str(w.pid), "-o", str(self.profile_dir / f"{phase}-w{i}.txt")],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: uvx and the py-spy it starts
             )
             for i, w in enumerate(self.watchers, 1)
         ]
