@@ -16,6 +16,7 @@ import gc
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,19 @@ def write_migrations(folder: Path) -> Path:
     return folder
 
 
+def in_process_service(
+    schema: str, tmp_path: Path, build: Callable[[ServiceContext[MynaflowSettings]], None]
+) -> ServiceDefinition[MynaflowSettings]:
+    """A service built in-process as a real one is, with its own migrations in `tmp_path`."""
+    return ServiceDefinition(
+        name=SERVICE,
+        schema=schema,
+        migrations_dir=write_migrations(tmp_path / "migrations"),
+        settings_class=MynaflowSettings,
+        build=build,
+    )
+
+
 async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
     kafka_settings: MynaflowSettings, database_url: str, tmp_path: Path
 ) -> None:
@@ -84,13 +98,7 @@ async def test_stop_lets_the_handler_in_flight_finish_and_commit_then_exits_0(
         context.add_task(background)
         context.add_route("/count", count)
 
-    definition = ServiceDefinition(
-        name=SERVICE,
-        schema=schema,
-        migrations_dir=write_migrations(tmp_path / "migrations"),
-        settings_class=MynaflowSettings,
-        build=build,
-    )
+    definition = in_process_service(schema, tmp_path, build)
     service = await start_service(definition, settings)
     async with httpx.AsyncClient(base_url=service.url) as client:
         assert (await client.get("/readyz")).status_code == 200
@@ -128,13 +136,7 @@ async def test_sigterm_while_waiting_for_kafka_at_start_up_exits_0_at_once(
         topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
         http_port=0,
     )
-    definition = ServiceDefinition(
-        name=SERVICE,
-        schema=f"svc_{uuid.uuid4().hex[:8]}",
-        migrations_dir=write_migrations(tmp_path / "migrations"),
-        settings_class=MynaflowSettings,
-        build=lambda _context: None,
-    )
+    definition = in_process_service(f"svc_{uuid.uuid4().hex[:8]}", tmp_path, lambda _context: None)
     stop = asyncio.Event()
     service = asyncio.create_task(serve(definition, settings, stop_event=stop))
 
@@ -167,13 +169,7 @@ async def test_a_service_whose_inbox_forgets_before_its_topics_do_refuses_to_sta
         async def apply(command: Command) -> None:
             consumed.append(command)
 
-    definition = ServiceDefinition(
-        name=SERVICE,
-        schema=fresh_schema,
-        migrations_dir=write_migrations(tmp_path / "migrations"),
-        settings_class=MynaflowSettings,
-        build=build,
-    )
+    definition = in_process_service(fresh_schema, tmp_path, build)
     topic = settings.topic_prefix + REGISTRY_COMMANDS.name
     await produce(settings, topic, [json.dumps({"n": 1})], key="k")
 
@@ -188,13 +184,7 @@ async def test_a_service_freezes_its_start_up_objects_before_consuming_when_aske
     kafka_settings: MynaflowSettings, database_url: str, fresh_schema: str, tmp_path: Path
 ) -> None:
     settings = kafka_settings.model_copy(update={"database_url": database_url, "http_port": 0})
-    definition = ServiceDefinition(
-        name=SERVICE,
-        schema=fresh_schema,
-        migrations_dir=write_migrations(tmp_path / "migrations"),
-        settings_class=MynaflowSettings,
-        build=lambda _context: None,
-    )
+    definition = in_process_service(fresh_schema, tmp_path, lambda _context: None)
     frozen_when_started: list[int] = []
     thresholds_when_started: list[tuple[int, int, int]] = []
     stop = asyncio.Event()
@@ -257,13 +247,7 @@ async def test_a_service_s_producer_puts_each_key_on_the_partition_kafka_s_clien
 
         context.add_task(publish_keyed_records)
 
-    definition = ServiceDefinition(
-        name=SERVICE,
-        schema=fresh_schema,
-        migrations_dir=write_migrations(tmp_path / "migrations"),
-        settings_class=MynaflowSettings,
-        build=build,
-    )
+    definition = in_process_service(fresh_schema, tmp_path, build)
     exit_code = await asyncio.wait_for(serve(definition, settings, stop_event=stop), 60)
 
     partitions = list(range(REGISTRY_COMMANDS.partitions))
