@@ -33,6 +33,7 @@ from mynaflow.messaging.errors import PoisonMessage, TransientError
 from mynaflow.messaging.failures import FailureKind, classify_failure
 from mynaflow.messaging.records import RawRecord, record_of
 from mynaflow.messaging.reliable_consume import (
+    IDLE_POLL_MS,
     STORAGE_REJECTED_REASON,
     RetryPolicy,
     poison_reason,
@@ -327,3 +328,26 @@ async def test_a_dead_letter_the_database_refuses_is_stored_without_its_error_te
     ]
     assert sink.errors[-1] == "(error text not storable)"
     assert len(sink.errors) == 2
+
+
+def test_a_batch_subscriber_polls_an_idle_topic_every_few_milliseconds() -> None:
+    # FastStream sleeps `batch_timeout_ms` after an empty poll: its 200 ms default made a lone
+    # record wait up to 200 ms on an idle consumer (docs/BENCHMARKS.md, 2026-12-04).
+    broker = offline_broker("card-registry")
+    sink = RecordingSink()
+    batch = reliable_subscriber(
+        broker, "registry.events", group_id="g", dead_letter=sink, batch=True, max_records=10
+    )
+    chosen = reliable_subscriber(
+        broker,
+        "registry.commands",
+        group_id="g",
+        dead_letter=sink,
+        batch=True,
+        max_records=10,
+        batch_timeout_ms=5,
+    )
+
+    assert IDLE_POLL_MS <= 50
+    assert batch.batch_timeout_ms == IDLE_POLL_MS  # type: ignore[union-attr]
+    assert chosen.batch_timeout_ms == 5  # type: ignore[union-attr]  # a caller's choice stands

@@ -356,6 +356,16 @@ class _ReliableConsumeScope(BaseMiddleware):
 # --- subscribers ----------------------------------------------------------------------------
 
 
+# How long a batch subscriber's poll waits for records, and, when it found none, how long
+# FastStream then sleeps before polling again (`KafkaSubscriber.get_msg`): a record that lands
+# during that sleep waits out the rest of it. FastStream's default, 200 ms, made an idle
+# consumer pick up a lone record up to 200 ms late (a lone notice took 105–205 ms to reach
+# notice-intake's handler, and every paced load test's first notices were its slowest;
+# docs/BENCHMARKS.md). At 20 ms an idle consumer polls 25 times a second (a fraction of a
+# percent of a core) and a lone record waits at most 20 ms.
+IDLE_POLL_MS = 20
+
+
 def _physical(name: TopicSpec | str, prefix: str) -> str:
     return f"{prefix}{name.name if isinstance(name, TopicSpec) else name}"
 
@@ -393,9 +403,8 @@ def reliable_subscriber(
     } | options
     subscriber: DefaultSubscriber | BatchSubscriber
     if batch:
-        subscriber = router.subscriber(
-            *names, batch=True, max_records=max_records, **subscriber_options
-        )
+        batch_options = {"batch_timeout_ms": IDLE_POLL_MS} | subscriber_options
+        subscriber = router.subscriber(*names, batch=True, max_records=max_records, **batch_options)
     else:
         subscriber = router.subscriber(*names, **subscriber_options)
     router_or_broker.include_router(router)
