@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 from mynaflow.messaging.failures import FailureKind, classify_failure
 from mynaflow.storage.pool import (
+    ARRAY_PARAMETER_TYPES,
     DatabaseTimeouts,
     DatabaseUnavailableError,
     create_pool,
@@ -27,6 +28,24 @@ async def test_connections_use_the_schema_and_json_codecs(
 
     assert await pool.fetchval("SELECT current_schema()") == fresh_schema
     assert await pool.fetchval("SELECT body FROM docs") == {"名前": "中区", "n": [1, 2]}
+
+
+@pytest.mark.service
+async def test_a_new_pooled_connection_knows_its_array_codecs_before_any_statement_needs_them(
+    fresh_schema: str, pg_pool_factory: PoolFactory
+) -> None:
+    # Otherwise the first statement binding `$1::uuid[]` on each connection pays for a catalogue
+    # lookup on the hot path.
+    pool = await pg_pool_factory(fresh_schema)
+    async with pool.acquire() as conn:
+        oids = {
+            name: await conn.fetchval("SELECT $1::regtype::oid", f"{name}[]")
+            for name in ARRAY_PARAMETER_TYPES
+        }
+        codecs = conn._con._protocol.get_settings()  # type: ignore[attr-defined]
+        known = {name: codecs.get_data_codec(oid) is not None for name, oid in oids.items()}
+
+    assert known == dict.fromkeys(ARRAY_PARAMETER_TYPES, True)
 
 
 @pytest.mark.service

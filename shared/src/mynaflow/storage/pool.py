@@ -121,6 +121,24 @@ async def _set_json_codecs(conn: asyncpg.Connection[Any]) -> None:
         )
 
 
+# The array types the services bind as parameters (`$1::uuid[]` and the like). asyncpg learns
+# the codec of each from the server the first time a statement on a connection uses it: a
+# recursive catalogue query, 5-30 ms on a busy machine. Left to the first statements that need
+# them, these ran on the first notices' path after a start (~45 ms of a paced run's first 0.1 s,
+# docs/BENCHMARKS.md); learnt when the connection opens, they cost one statement there instead.
+# text[] is built into asyncpg and needs no lookup.
+ARRAY_PARAMETER_TYPES = ("int4", "int8", "uuid", "timestamptz", "date", "bytea", "bool", "jsonb")
+_LEARN_ARRAY_CODECS = "SELECT " + ", ".join(
+    f"${number}::{type_name}[]" for number, type_name in enumerate(ARRAY_PARAMETER_TYPES, 1)
+)
+
+
+async def _prepare_pooled_connection(conn: asyncpg.Connection[Any]) -> None:
+    """Codecs for every new pooled connection: JSON, and the array types learnt up front."""
+    await _set_json_codecs(conn)
+    await conn.prepare(_LEARN_ARRAY_CODECS)
+
+
 def _server_settings(schema: str | None, timeouts: DatabaseTimeouts) -> dict[str, str]:
     search_path = {"search_path": quote_identifier(schema)} if schema else {}
     return timeouts.server_settings() | search_path
@@ -168,7 +186,7 @@ async def create_pool(
             max_size=max_size,
             command_timeout=timeouts.command_timeout_s,
             server_settings=_server_settings(schema, timeouts),
-            init=_set_json_codecs,
+            init=_prepare_pooled_connection,
         )
 
     return await _retry_connect(connect, database_url, connect_timeout_s)
