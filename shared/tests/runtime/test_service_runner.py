@@ -24,7 +24,7 @@ import httpx
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka.annotations import KafkaMessage
-from mynaflow.contracts.topics import REGISTRY_COMMANDS
+from mynaflow.contracts.topics import CATALOGUE, REGISTRY_COMMANDS, topic_name
 from mynaflow.messaging.records import record_of
 from mynaflow.runtime.definition import ServiceContext, ServiceDefinition
 from mynaflow.runtime.runner import SERVICE_GC_THRESHOLDS, freeze_start_up_objects, serve
@@ -255,3 +255,30 @@ async def test_a_service_s_producer_puts_each_key_on_the_partition_kafka_s_clien
     assert exit_code == 0
     assert landed == expected
     assert len(set(landed.values())) > 1  # spread over partitions: the check is not vacuous
+
+
+async def test_a_service_s_producer_knows_every_topic_s_partitions_before_its_first_send(
+    kafka_settings: MynaflowSettings, database_url: str, fresh_schema: str, tmp_path: Path
+) -> None:
+    # Otherwise the first event to each topic waits for a metadata request of its own.
+    settings = kafka_settings.model_copy(update={"database_url": database_url, "http_port": 0})
+    definition = in_process_service(fresh_schema, tmp_path, lambda _context: None)
+    known: dict[str, set[int] | None] = {}
+    stop = asyncio.Event()
+
+    def started(runner: Any) -> None:
+        cluster = runner.context.producer.client.cluster
+        for spec in CATALOGUE:
+            name = topic_name(spec, settings.topic_prefix)
+            known[name] = cluster.partitions_for_topic(name)
+        stop.set()
+
+    exit_code = await asyncio.wait_for(
+        serve(definition, settings, stop_event=stop, started=started), 60
+    )
+
+    assert exit_code == 0
+    assert len(known) == len(CATALOGUE)
+    assert all(partitions for partitions in known.values()), known
+    commands = known[topic_name(REGISTRY_COMMANDS, settings.topic_prefix)]
+    assert commands == set(range(REGISTRY_COMMANDS.partitions))

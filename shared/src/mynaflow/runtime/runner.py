@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
-from mynaflow.contracts.topics import CATALOGUE
+from mynaflow.contracts.topics import CATALOGUE, topic_name
 from mynaflow.messaging.broker import make_broker
 from mynaflow.messaging.dead_letter import DeadLetterSink
 from mynaflow.messaging.outbox import OutboxRelay
@@ -119,6 +119,25 @@ SERVICE_GC_THRESHOLDS = (100_000, 20, 20)
 def collect_young_objects_per_batch() -> None:
     """Set `SERVICE_GC_THRESHOLDS`: process-wide, so for a service's own process only."""
     gc.set_threshold(*SERVICE_GC_THRESHOLDS)
+
+
+# How long start-up waits for the topics' partitions before going on without them.
+PARTITIONS_WARM_UP_S = 5.0
+
+
+async def learn_partitions(producer: AIOKafkaProducer, topics: list[str]) -> None:
+    """Fetch the partitions of `topics` into the producer's metadata now, in one request.
+
+    A producer learns a topic's partitions on its first send to it, and that send waits for the
+    answer: after the idle start of a benchmark, the first events to each topic took 46-63 ms
+    (docs/BENCHMARKS.md). Best effort: the topics were created just before, and a producer
+    that does not know one yet asks again on its first send, as it would have anyway.
+    """
+    try:
+        async with asyncio.timeout(PARTITIONS_WARM_UP_S):
+            await asyncio.gather(*(producer.partitions_for(topic) for topic in topics))
+    except (KafkaError, TimeoutError) as error:
+        log.warning("partitions not known at start-up; learnt on first send", exc_info=error)
 
 
 class ServiceRunner(Generic[SettingsT]):
@@ -224,6 +243,7 @@ class ServiceRunner(Generic[SettingsT]):
             **kafka_client_options(settings),
         )
         await producer.start()
+        await learn_partitions(producer, [topic_name(s, settings.topic_prefix) for s in CATALOGUE])
         return producer
 
     def _make_context(
