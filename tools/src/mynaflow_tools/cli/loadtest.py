@@ -31,7 +31,7 @@ from rich.console import Console
 
 from mynaflow_tools.cli.output import JsonOption, emit, progress, stderr_console, table
 from mynaflow_tools.cli.settings import load_cli_settings
-from mynaflow_tools.loadtest.driver import LoadtestPlan, run_loadtest
+from mynaflow_tools.loadtest.driver import LoadtestPlan, quiet_collector, run_loadtest
 from mynaflow_tools.loadtest.flow import FLOWS
 from mynaflow_tools.loadtest.notices import MAX_NOTICES, new_run_id
 from mynaflow_tools.loadtest.report import EXIT_CANNOT_RUN
@@ -114,7 +114,7 @@ def loadtest(
     def bar(description: str, total: int) -> Any:
         return progress(description, total, enabled=False if as_json else None)
 
-    report = asyncio.run(run_loadtest(settings, plan, bar))
+    report = asyncio.run(run_loadtest(settings, plan, bar, before_each_phase=quiet_collector))
     if report.error and report.mynaflow is None:
         stderr_console().print(f"[red]load test could not start:[/red] {report.error}")
     emit(report.to_data(), as_json=as_json, render=_render)

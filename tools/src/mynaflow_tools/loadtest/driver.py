@@ -40,6 +40,7 @@ from mynaflow.contracts.topics import (
     topic_name,
 )
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics, kafka_client_options
+from mynaflow.runtime.runner import freeze_start_up_objects
 from mynaflow.settings import MynaflowSettings
 
 from mynaflow_tools.loadtest.flow import FlowLedger
@@ -111,10 +112,22 @@ def flow_topics(plan: LoadtestPlan, prefix: str) -> list[str]:
     return [topic_name(spec, prefix) for spec in specs]
 
 
+def _nothing() -> None:
+    return None
+
+
 async def run_loadtest(
-    settings: MynaflowSettings, plan: LoadtestPlan, progress: ProgressFactory
+    settings: MynaflowSettings,
+    plan: LoadtestPlan,
+    progress: ProgressFactory,
+    *,
+    before_each_phase: Callable[[], None] = _nothing,
 ) -> LoadtestReport:
-    """Every phase of the plan, in order; a setup failure is reported, not raised."""
+    """Every phase of the plan, in order; a setup failure is reported, not raised.
+
+    `before_each_phase` runs right before each timed Kafka phase, once its notices exist: the
+    CLI passes `quiet_collector` there (a process-wide step, so not for a test's process).
+    """
     unique = list(generate_notices(plan.run_id, plan.notices, malformed=plan.malformed))
     notices = with_duplicates(unique, plan.duplicates)
     raw_topic = topic_name(JLIS_NOTICES_RAW, settings.topic_prefix)
@@ -127,11 +140,13 @@ async def run_loadtest(
     warnings: list[str] = []
     raw = None
     if plan.raw_baseline:
+        before_each_phase()
         with progress("Raw Kafka baseline", len(notices)) as bar:
             raw = await raw_kafka_baseline(
                 settings, plan, notices, partitions[raw_topic], bar, warnings
             )
     ledger = FlowLedger(plan.run_id, full=plan.flow == "full")
+    before_each_phase()
     with progress(f"Notice flow ({plan.flow})", len(unique)) as bar:
         flow = await measure_round_trip(
             settings,
@@ -154,6 +169,19 @@ async def run_loadtest(
         postgres = await postgres_insert_baseline(settings.database_url, unique, plan)
         copy = await postgres_copy_baseline(settings.database_url, unique, plan)
     return report(flow, raw, postgres, warnings=warnings, checks=checks, copy=copy)
+
+
+def quiet_collector() -> None:
+    """Keep the load tester's own garbage collector out of the latencies it measures.
+
+    The notices (tens of thousands of objects, alive for the whole run) made every full
+    collection of the tester walk them with its event loop stopped: 52-78 ms stalls, in the
+    middle of a phase, that arrived as latency of whatever notice was in flight (most of a
+    paced run's worst 1 %, docs/BENCHMARKS.md). Frozen, they are never walked again; the
+    phase's own short-lived objects still are. What is alive now stays until the process ends
+    (a previous phase's garbage is collected first), which a one-shot CLI can afford.
+    """
+    freeze_start_up_objects()
 
 
 def _report_for(settings: MynaflowSettings, plan: LoadtestPlan) -> Callable[..., LoadtestReport]:
