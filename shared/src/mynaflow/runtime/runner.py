@@ -129,9 +129,10 @@ async def learn_partitions(producer: AIOKafkaProducer, topics: list[str]) -> Non
     """Fetch the partitions of `topics` into the producer's metadata now, in one request.
 
     A producer learns a topic's partitions on its first send to it, and that send waits for the
-    answer: after the idle start of a benchmark, the first events to each topic took 46-63 ms
-    (docs/BENCHMARKS.md). Best effort: the topics were created just before, and a producer
-    that does not know one yet asks again on its first send, as it would have anyway.
+    answer: a metadata request per topic on the first notices' path (1.5-3.5 ms each on the
+    benchmark machine, docs/BENCHMARKS.md; more on a busy broker). Best effort: the topics were
+    created just before, and a producer that does not know one yet asks on its first send, as
+    it would have anyway.
     """
     try:
         async with asyncio.timeout(PARTITIONS_WARM_UP_S):
