@@ -38,10 +38,11 @@ async def test_a_new_pooled_connection_knows_its_array_codecs_before_any_stateme
     # lookup on the hot path.
     pool = await pg_pool_factory(fresh_schema)
     async with pool.acquire() as conn:
-        oids = {
-            name: await conn.fetchval("SELECT $1::regtype::oid", f"{name}[]")
-            for name in ARRAY_PARAMETER_TYPES
-        }
+        rows = await conn.fetch(
+            "SELECT t.name, t.name::regtype::oid AS oid FROM unnest($1::text[]) AS t(name)",
+            [f"{name}[]" for name in ARRAY_PARAMETER_TYPES],
+        )
+        oids = {row["name"].removesuffix("[]"): row["oid"] for row in rows}
         codecs = conn._con._protocol.get_settings()  # type: ignore[attr-defined]
         known = {name: codecs.get_data_codec(oid) is not None for name, oid in oids.items()}
 
