@@ -22,6 +22,7 @@ The CLI never reads a service's tables: receipts are read from the topic, like a
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import time
@@ -40,7 +41,6 @@ from mynaflow.contracts.topics import (
     topic_name,
 )
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics, kafka_client_options
-from mynaflow.runtime.runner import freeze_start_up_objects
 from mynaflow.settings import MynaflowSettings
 
 from mynaflow_tools.loadtest.flow import FlowLedger
@@ -179,9 +179,12 @@ def quiet_collector() -> None:
     middle of a phase, that arrived as latency of whatever notice was in flight (most of a
     paced run's worst 1 %, docs/BENCHMARKS.md). Frozen, they are never walked again; the
     phase's own short-lived objects still are. What is alive now stays until the process ends
-    (a previous phase's garbage is collected first), which a one-shot CLI can afford.
+    (a previous phase's garbage is collected first), which a one-shot CLI can afford. (The
+    services do the same at start-up, `mynaflow.runtime.runner.freeze_start_up_objects`; that
+    module is not imported here, since it would bring a database driver into the CLI.)
     """
-    freeze_start_up_objects()
+    gc.collect()
+    gc.freeze()
 
 
 def _report_for(settings: MynaflowSettings, plan: LoadtestPlan) -> Callable[..., LoadtestReport]:
