@@ -234,8 +234,11 @@ def _parse(payload: bytes) -> ParsedNotice:
         return _unreadable(redacted_payload, found_in_bytes, reason)
     except RecursionError:
         return _too_deeply_nested(redacted_payload, found_in_bytes)
+    # Bytes that are valid UTF-8 were searched as this very text by `redact_bytes`: when it
+    # found nothing, the walk need not search the strings parsed from it again.
+    clean_source = None if found_in_bytes else text
     try:
-        redacted_value, found_in_value = redact_json_value(value)
+        redacted_value, found_in_value = redact_json_value(value, clean_source=clean_source)
     except NestingTooDeepError:
         return _too_deeply_nested(redacted_payload, found_in_bytes)
     found = max(found_in_bytes, found_in_value, _upstream_redactions(text))

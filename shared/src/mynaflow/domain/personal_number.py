@@ -168,11 +168,11 @@ def redact_text(text: str) -> tuple[str, int]:
     grouped run are replaced by a single marker but each counts. Besides the text as it is, the
     structural views are searched (escapes decoded, NFKC, base64; see `redact_structure`).
     """
-    if text in _CLEAN_TEXTS:
+    if text in _CLEAN_TEXTS or _is_tagged_clean_text(text):
         return text, 0
     redacted, count = _redact_all_views(text, REDACTION_MARKER)
     if not count:
-        _remember_clean(_CLEAN_TEXTS, text)
+        _CLEAN_TEXTS.remember(text)
     return redacted, count
 
 
@@ -181,20 +181,64 @@ def redact_text(text: str) -> tuple[str, int]:
 # One notice's ids are searched several times on their way through a service (in the payload,
 # in the parsed value, in each event that names them), and every search of an id-like text
 # decodes it as base64 in four alignments. A text (or a base64 run) once found clean is clean
-# again, so it is remembered. Only clean texts are kept: the memo never holds a number. It is
-# bounded, and emptied when full (cheaper than an LRU, and a miss only costs a search).
+# again, so it is remembered. Only clean texts are kept: the memo never holds a number.
 _MEMO_MAX_ENTRIES = 8192
 _MEMO_MAX_LENGTH = 256
-_CLEAN_TEXTS: dict[str, None] = {}
-_CLEAN_BASE64_RUNS: dict[str, None] = {}
 
 
-def _remember_clean(memo: dict[str, None], text: str) -> None:
-    if len(text) > _MEMO_MAX_LENGTH:
-        return
-    if len(memo) >= _MEMO_MAX_ENTRIES:
-        memo.clear()
-    memo[text] = None
+class _CleanMemo:
+    """Texts found clean, in two generations of up to `_MEMO_MAX_ENTRIES` each.
+
+    When the newer generation is full it becomes the older one and the older is dropped, so the
+    texts remembered last are always there. (Emptying one dict when full, as before, dropped a
+    batch's ids between the parse and the events that name them: notice-intake parses a whole
+    batch of up to 500 notices first.) At most twice `_MEMO_MAX_ENTRIES` texts, each of at
+    most `_MEMO_MAX_LENGTH` characters; a miss only costs a search.
+    """
+
+    __slots__ = ("newer", "older")
+
+    def __init__(self) -> None:
+        self.newer: dict[str, None] = {}
+        self.older: dict[str, None] = {}
+
+    def __contains__(self, text: str) -> bool:
+        if text in self.newer:
+            return True
+        if text in self.older:
+            self.remember(text)  # still in use: keep it through the next turnover
+            return True
+        return False
+
+    def remember(self, text: str) -> None:
+        if len(text) > _MEMO_MAX_LENGTH:
+            return
+        if len(self.newer) >= _MEMO_MAX_ENTRIES:
+            self.older, self.newer = self.newer, {}
+        self.newer[text] = None
+
+    def clear(self) -> None:
+        self.newer.clear()
+        self.older.clear()
+
+
+_CLEAN_TEXTS = _CleanMemo()
+_CLEAN_BASE64_RUNS = _CleanMemo()
+
+# A tag of lower-case letters and a colon, as deadline keys begin (`notice:`, `receipt:`).
+_TAG = re.compile(r"[a-z]{1,15}:")
+
+
+def _is_tagged_clean_text(text: str) -> bool:
+    """True for `<tag>:<rest>` when `rest` is remembered clean: then so is the whole text.
+
+    The tag adds nothing any view reads: letters and a colon are no digit or separator (a
+    candidate in the text is one in `rest`, with a colon before it instead of nothing); no
+    escape or foldable character starts in them (the decoded view is the tag and `rest`'s own
+    view); and the colon ends every base64 run, while fifteen letters are too short for one.
+    """
+    tag = _TAG.match(text)
+    return tag is not None and text[tag.end() :] in _CLEAN_TEXTS
 
 
 def redact_error_text(text: str) -> str:
@@ -458,7 +502,7 @@ def _base64_spans(text: str) -> tuple[list[tuple[int, int]], int]:
         elif not _valid_candidates(run):
             # A run is ASCII without escapes: clean in plain and as base64, it is clean in
             # every view, so remembering it keeps no number.
-            _remember_clean(_CLEAN_BASE64_RUNS, run)
+            _CLEAN_BASE64_RUNS.remember(run)
     return spans, total
 
 
@@ -749,7 +793,7 @@ def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def redact_json_value(value: Any) -> tuple[Any, int]:
+def redact_json_value(value: Any, *, clean_source: str | None = None) -> tuple[Any, int]:
     """Redact every individual number in a JSON-like value; return a new value and the count.
 
     Walks dicts (keys and values), lists and tuples. Strings go through `redact_text`, bytes
@@ -759,8 +803,13 @@ def redact_json_value(value: Any) -> tuple[Any, int]:
     groups over consecutive string values (`{"a": "1234", "b": "5678", "c": "9012"}`) is found
     too, and each of those values becomes the marker (see `_redact_split_numbers`). Raises
     `NestingTooDeepError` beyond `MAX_JSON_DEPTH` levels.
+
+    `clean_source` is for a caller that has just parsed `value` from that JSON text and found
+    the text clean with `redact_text`: when it holds no backslash, the strings of `value` are
+    not searched again but remembered as clean (`_strings_of_clean_json_are_clean` says why
+    that is sound). Integers and numbers split over several values are still looked for.
     """
-    walk = _JsonWalk()
+    walk = _JsonWalk(strings_clean=_strings_of_clean_json_are_clean(clean_source))
     redacted, count = walk.redact(value, 1)
     if walk.fragments < 2:  # a split number needs two values at least
         return redacted, count
@@ -768,16 +817,40 @@ def redact_json_value(value: Any) -> tuple[Any, int]:
     return joined, count + split_count
 
 
+def _strings_of_clean_json_are_clean(source: str | None) -> bool:
+    """True when every string parsed from the JSON text `source`, which `redact_text` found
+    clean, is clean too, so that searching each again would find nothing.
+
+    Without a backslash, JSON has no escapes: every string (key or value) is a stretch of
+    `source` between two quotes, character for character. Each view of `redact_text` sees in a
+    string what it sees in that stretch of `source`, because a quote is neither a digit nor a
+    separator, starts or continues no escape and no foldable character, and is not in the base64
+    alphabet:
+    - plain: a candidate in the string is one in `source` (a quote on each side is no digit);
+    - decoded: no match of `_ENCODED` spans a quote, so the string's decoded view is a stretch
+      of the decoded view of `source`, between quotes;
+    - base64: the string's base64 runs are runs of `source`, and decoded alike.
+    So a number in any view of a string is one in `source`, which had none. A test checks this
+    against the full search on generated documents (test_personal_number_precheck.py).
+    """
+    return source is not None and "\\" not in source
+
+
 class _JsonWalk:
     """One walk over a value: redacts, refuses excessive depth, counts group fragments."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, strings_clean: bool = False) -> None:
         self.fragments = 0
+        # Proven clean by the caller's search of the text they were parsed from: only remembered.
+        self.strings_clean = strings_clean
 
     def redact(self, value: Any, depth: int) -> tuple[Any, int]:
         if isinstance(value, str):
             if _fragment_digits(value) is not None:
                 self.fragments += 1
+            if self.strings_clean:
+                _CLEAN_TEXTS.remember(value)
+                return value, 0
             return redact_text(value)
         if isinstance(value, bytes | bytearray | memoryview):
             return redact_bytes(bytes(value))
