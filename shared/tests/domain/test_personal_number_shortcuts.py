@@ -178,6 +178,18 @@ def test_a_tag_before_a_clean_text_adds_nothing_any_view_reads(tag: str, rest: s
     assert personal_number._redact_all_views(tagged, REDACTION_MARKER) == (tagged, 0)
 
 
+@settings(max_examples=600, deadline=None)
+@given(TAGS, a_text())
+@example("notice", "lt-abcdefgh-0000001")
+@example("x", NUMBER[1:])
+def test_a_clean_tagged_text_has_a_clean_rest(tag: str, rest: str) -> None:
+    if redact_text(f"{tag}:{rest}")[1]:
+        return  # not clean: nothing is remembered
+    assert rest in personal_number._CLEAN_TEXTS
+
+    assert personal_number._redact_all_views(rest, REDACTION_MARKER) == (rest, 0)
+
+
 def test_a_tagged_text_is_searched_unless_its_rest_was_found_clean() -> None:
     assert redact_text(f"notice:{NUMBER}") == (f"notice:{REDACTION_MARKER}", 1)
     assert not personal_number._is_tagged_clean_text(f"notice:{NUMBER}")

@@ -173,6 +173,7 @@ def redact_text(text: str) -> tuple[str, int]:
     redacted, count = _redact_all_views(text, REDACTION_MARKER)
     if not count:
         _CLEAN_TEXTS.remember(text)
+        _remember_rest_of_tagged_text(text)
     return redacted, count
 
 
@@ -239,6 +240,15 @@ def _is_tagged_clean_text(text: str) -> bool:
     """
     tag = _TAG.match(text)
     return tag is not None and text[tag.end() :] in _CLEAN_TEXTS
+
+
+def _remember_rest_of_tagged_text(clean_text: str) -> None:
+    """`<tag>:<rest>` found clean: so is `rest`, by the same argument (each view of the whole
+    is the tag followed by the view of `rest`). A deadline request names its notice both in its
+    key (`notice:<id>`) and in its subject's ids, so the id is searched once, not twice."""
+    tag = _TAG.match(clean_text)
+    if tag is not None:
+        _CLEAN_TEXTS.remember(clean_text[tag.end() :])
 
 
 def redact_error_text(text: str) -> str:
