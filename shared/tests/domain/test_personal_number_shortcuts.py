@@ -236,3 +236,27 @@ def test_long_texts_are_never_remembered() -> None:
     memo.remember(long_text)
 
     assert long_text not in memo
+
+
+# --- the candidate search on stretches of digits and separators ------------------------------
+
+
+def candidates_in_the_whole_text(text: str) -> list[personal_number.PersonalNumberMatch]:
+    """The search as it was, over every position of the text (the reference)."""
+    found = (
+        personal_number.PersonalNumberMatch(*m.span(1), personal_number._digits_of(m.group(1)))
+        for m in personal_number._CANDIDATE.finditer(text)
+    )
+    return [c for c in found if personal_number.is_valid_personal_number(c.digits)]
+
+
+SOUP = "0123456789０１２３ -\u3000\u2010ー\u00a0x:番"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=SOUP, max_size=48) | a_text())
+@example(f"No.{NUMBER}番")
+@example(f"{NUMBER[:4]} - {NUMBER[4:8]}ー{NUMBER[8:]}-{NUMBER[:4]}")
+@example(f"1{NUMBER}")
+def test_searching_stretches_finds_what_searching_every_position_finds(text: str) -> None:
+    assert personal_number._valid_candidates(text) == candidates_in_the_whole_text(text)

@@ -94,6 +94,10 @@ _CANDIDATE = re.compile(
 )
 # Every candidate form has four digits in a row: a cheap test before the candidate search.
 _FOUR_DIGITS = re.compile(f"[{_DIGIT}]{{4}}")
+# Every candidate lies inside a stretch of 12 or more digits and separators, and the characters
+# around a stretch are neither, so the candidate search runs on such stretches only: its
+# lookarounds, tried at every position, cost ~40 ns a character (a notice's payload has none).
+_CANDIDATE_STRETCH = re.compile(f"[{_DIGIT}{_SEPARATOR}]{{12,}}")
 
 # Q weights for P1..P11 (P1 is the rightmost of the first eleven digits).
 _WEIGHTS_FROM_RIGHT = tuple(n + 1 if n <= 6 else n - 5 for n in range(1, 12))
@@ -142,7 +146,10 @@ def _valid_candidates(text: str) -> list[PersonalNumberMatch]:
         return []
     candidates = (
         PersonalNumberMatch(*found.span(1), _digits_of(found.group(1)))
-        for found in _CANDIDATE.finditer(text)
+        for stretch in _CANDIDATE_STRETCH.finditer(text)
+        # Within the stretch's bounds, the lookarounds see what they see in the whole text: a
+        # character next to a stretch is no digit.
+        for found in _CANDIDATE.finditer(text, stretch.start(), stretch.end())
     )
     return [candidate for candidate in candidates if is_valid_personal_number(candidate.digits)]
 
