@@ -109,6 +109,10 @@ def full_walk(value: Any) -> tuple[Any, int]:
 @given(JSON_VALUES)
 @example({"a": NUMBER[:6], "b": NUMBER[6:]})
 @example({"id": NUMBER[:4], "x": NUMBER[4:]})
+@example({"a": NUMBER[:4], "b": [f" {NUMBER[4:8]}", NUMBER[8:]]})
+@example({NUMBER[:8]: NUMBER[8:]})
+@example({"n": int(NUMBER[1:]) if NUMBER[0] == "0" else int(NUMBER)})
+@example([[[[{"deep": NUMBER[:4]}]]]])
 def test_the_strings_of_a_clean_json_text_are_redacted_as_if_searched(value: Any) -> None:
     source = json.dumps(value, ensure_ascii=False)
     if "\\" in source or redact_text(source)[1]:
@@ -116,6 +120,32 @@ def test_the_strings_of_a_clean_json_text_are_redacted_as_if_searched(value: Any
     personal_number._CLEAN_TEXTS.clear()
 
     assert redact_json_value(value, clean_source=source) == full_walk(value)
+
+
+def url_escaped(digits: str) -> str:
+    return "".join(f"%{ord(digit):02X}" for digit in digits)
+
+
+LEADING_ZERO_NUMBER = (
+    "0" + FIRST_ELEVEN[1:] + str(personal_number_check_digit("0" + FIRST_ELEVEN[1:]))
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": url_escaped(NUMBER[:4]), "b": url_escaped(NUMBER[4:8]), "c": url_escaped(NUMBER[8:])},
+        {"resident": {"number": int(LEADING_ZERO_NUMBER)}},
+        [{"part": NUMBER[:8]}, NUMBER[8:]],
+    ],
+    ids=["split, URL-escaped", "an integer that lost its leading zero", "split over a list"],
+)
+def test_what_a_clean_json_text_cannot_show_is_still_found(value: Any) -> None:
+    source = json.dumps(value)
+    assert redact_text(source)[1] == 0
+
+    assert redact_json_value(value, clean_source=source) == full_walk(value)
+    assert full_walk(value)[1] == 1
 
 
 def test_a_clean_json_text_still_has_its_split_numbers_found() -> None:

@@ -50,7 +50,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate
-from typing import Any, AnyStr, NamedTuple
+from typing import Any, AnyStr, NamedTuple, cast
 
 __all__ = [
     "BYTES_REDACTION_MARKER",
@@ -92,6 +92,9 @@ _CANDIDATE = re.compile(
     rf"|[{_DIGIT}]{{4}}{_GROUP_GAP}[{_DIGIT}]{{4}}{_GROUP_GAP}[{_DIGIT}]{{4}}"
     rf")(?![{_DIGIT}]))"
 )
+# What a value holding one group of a number split over several values looks like (4 or 8
+# digits, separators around them: `_fragment_digits`).
+_GROUP_FRAGMENT_PATTERN = rf"[{_SEPARATOR}]*(?:[{_DIGIT}]{{4}}){{1,2}}[{_SEPARATOR}]*"
 # Every candidate form has four digits in a row: a cheap test before the candidate search.
 _FOUR_DIGITS = re.compile(f"[{_DIGIT}]{{4}}")
 # Every candidate lies inside a stretch of 12 or more digits and separators, and the characters
@@ -175,7 +178,10 @@ def redact_text(text: str) -> tuple[str, int]:
     grouped run are replaced by a single marker but each counts. Besides the text as it is, the
     structural views are searched (escapes decoded, NFKC, base64; see `redact_structure`).
     """
-    if text in _CLEAN_TEXTS or _is_tagged_clean_text(text):
+    if text in _CLEAN_TEXTS:
+        return text, 0
+    if _is_tagged_clean_text(text):
+        _CLEAN_TEXTS.remember(text)
         return text, 0
     redacted, count = _redact_all_views(text, REDACTION_MARKER)
     if not count:
@@ -824,9 +830,13 @@ def redact_json_value(value: Any, *, clean_source: str | None = None) -> tuple[A
     `clean_source` is for a caller that has just parsed `value` from that JSON text and found
     the text clean with `redact_text`: when it holds no backslash, the strings of `value` are
     not searched again but remembered as clean (`_strings_of_clean_json_are_clean` says why
-    that is sound). Integers and numbers split over several values are still looked for.
+    that is sound). Integers and numbers split over several values are still looked for. When
+    nothing is found, `value` itself is returned (not a copy).
     """
-    walk = _JsonWalk(strings_clean=_strings_of_clean_json_are_clean(clean_source))
+    strings_clean = _strings_of_clean_json_are_clean(clean_source)
+    if strings_clean and _clean_document_is_unchanged(value, cast(str, clean_source)):
+        return value, 0
+    walk = _JsonWalk(strings_clean=strings_clean)
     redacted, count = walk.redact(value, 1)
     if walk.fragments < 2:  # a split number needs two values at least
         return redacted, count
@@ -851,6 +861,43 @@ def _strings_of_clean_json_are_clean(source: str | None) -> bool:
     against the full search on generated documents (test_personal_number_precheck.py).
     """
     return source is not None and "\\" not in source
+
+
+# A string token of JSON text that is only a group fragment (`_fragment_digits`), quotes
+# included. In JSON without backslashes every quote opens or closes a string, and two string
+# tokens always have a colon, a comma or a bracket between them, so each match is one token.
+_QUOTED_FRAGMENT = re.compile(rf'"({_GROUP_FRAGMENT_PATTERN})"')
+
+
+def _clean_document_is_unchanged(value: Any, source: str) -> bool:
+    """True when the walk of a value parsed from the clean, backslash-free JSON text `source`
+    would change nothing; its strings are remembered as clean on the way.
+
+    The walk of such a value changes only what its strings cannot show alone: an integer that
+    is a number, or a number split over two or more group fragments. Fragments are counted in
+    `source` (`_QUOTED_FRAGMENT`), which shows every string as it is; one spelled with escapes
+    needs `_ENCODED_HINT`, so a text with one is walked. Too deep a value is walked, to raise.
+    """
+    if _ENCODED_HINT.search(source):
+        return False
+    fragments = (m for m in _QUOTED_FRAGMENT.finditer(source) if len(m.group(1)) <= 40)
+    if next(fragments, None) is not None and next(fragments, None) is not None:
+        return False
+    newer = _CLEAN_TEXTS.newer
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if item not in newer:
+                _CLEAN_TEXTS.remember(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return False
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif _is_number_like_personal_number(item):
+            return False
+    return True
 
 
 class _JsonWalk:
@@ -929,7 +976,7 @@ def _is_number_like_personal_number(value: Any) -> bool:
 # run): every value of the run must be nothing but 4 or 8 digits (separators around them
 # allowed). An arbitrary split (5 + 7 digits) is not detected: two unrelated 6-digit codes
 # side by side would too often pass the check digit by chance (1 in 10).
-_GROUP_FRAGMENT = re.compile(rf"[{_SEPARATOR}]*(?:[{_DIGIT}]{{4}}){{1,2}}[{_SEPARATOR}]*")
+_GROUP_FRAGMENT = re.compile(_GROUP_FRAGMENT_PATTERN)
 
 
 def _fragment_digits(value: Any) -> str | None:
