@@ -7,12 +7,11 @@ check = (11 - sum mod 11) mod 10. Naka Ward, Yokohama is 141046.
 from __future__ import annotations
 
 _WEIGHTS = (6, 5, 4, 3, 2)
-_ASCII_DIGITS = frozenset("0123456789")
 
 
 def _is_ascii_digits(text: str, length: int) -> bool:
-    # str.isdigit() accepts full-width and other Unicode digits; a code is ASCII only.
-    return len(text) == length and all(char in _ASCII_DIGITS for char in text)
+    # str.isdigit() alone accepts full-width and other Unicode digits; a code is ASCII only.
+    return len(text) == length and text.isascii() and text.isdigit()
 
 
 def municipality_check_digit(first5: str) -> int:

@@ -108,7 +108,8 @@ _VALID_INT_RANGE = range(10**10, 10**12)  # 11-12 digits: a number whose leading
 
 
 def _is_ascii_digits(text: str, length: int) -> bool:
-    return len(text) == length and all(char in _ASCII_DIGITS for char in text)
+    # isdigit() alone takes other scripts' digits (and ² ³): the ASCII test comes first.
+    return len(text) == length and text.isascii() and text.isdigit()
 
 
 def personal_number_check_digit(first11: str) -> int:
