@@ -148,6 +148,22 @@ def test_what_a_clean_json_text_cannot_show_is_still_found(value: Any) -> None:
     assert full_walk(value)[1] == 1
 
 
+def test_a_string_the_source_does_not_show_between_quotes_is_searched() -> None:
+    redacted, count = redact_json_value({"a": NUMBER, "b": "x"}, clean_source='{"a": "x"}')
+
+    assert (redacted, count) == ({"a": REDACTION_MARKER, "b": "x"}, 1)
+    assert NUMBER not in personal_number._CLEAN_TEXTS
+
+
+def test_a_value_json_cannot_hold_is_walked_whatever_the_source_says() -> None:
+    value = {"a": (NUMBER,), "b": NUMBER.encode()}
+
+    redacted, count = redact_json_value(value, clean_source='{"a": "x"}')
+
+    assert count == 2
+    assert redacted == {"a": (REDACTION_MARKER,), "b": REDACTION_MARKER.encode()}
+
+
 def test_a_clean_json_text_still_has_its_split_numbers_found() -> None:
     value = {"a": NUMBER[:4], "b": NUMBER[4:8], "c": NUMBER[8:]}
     source = json.dumps(value)

@@ -50,7 +50,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate
-from typing import Any, AnyStr, NamedTuple, cast
+from typing import Any, AnyStr, NamedTuple
 
 __all__ = [
     "BYTES_REDACTION_MARKER",
@@ -829,15 +829,16 @@ def redact_json_value(value: Any, *, clean_source: str | None = None) -> tuple[A
     `NestingTooDeepError` beyond `MAX_JSON_DEPTH` levels.
 
     `clean_source` is for a caller that has just parsed `value` from that JSON text and found
-    the text clean with `redact_text`: when it holds no backslash, the strings of `value` are
-    not searched again but remembered as clean (`_strings_of_clean_json_are_clean` says why
-    that is sound). Integers and numbers split over several values are still looked for. When
-    nothing is found, `value` itself is returned (not a copy).
+    the text clean with `redact_text`: when it holds no backslash, a string of `value` that the
+    text shows between quotes is not searched again but remembered as clean
+    (`_strings_of_clean_json_are_clean` says why that is sound). Integers and numbers split
+    over several values are still looked for. When nothing is found, `value` itself is
+    returned (not a copy).
     """
-    strings_clean = _strings_of_clean_json_are_clean(clean_source)
-    if strings_clean and _clean_document_is_unchanged(value, cast(str, clean_source)):
+    source = clean_source if _strings_of_clean_json_are_clean(clean_source) else None
+    if source is not None and _clean_document_is_unchanged(value, source):
         return value, 0
-    walk = _JsonWalk(strings_clean=strings_clean)
+    walk = _JsonWalk(clean_source=source)
     redacted, count = walk.redact(value, 1)
     if walk.fragments < 2:  # a split number needs two values at least
         return redacted, count
@@ -858,10 +859,17 @@ def _strings_of_clean_json_are_clean(source: str | None) -> bool:
     - decoded: no match of `_ENCODED` spans a quote, so the string's decoded view is a stretch
       of the decoded view of `source`, between quotes;
     - base64: the string's base64 runs are runs of `source`, and decoded alike.
-    So a number in any view of a string is one in `source`, which had none. A test checks this
-    against the full search on generated documents (test_personal_number_precheck.py).
+    So a number in any view of a string is one in `source`, which had none. The argument holds
+    for any stretch of `source` with a quote on each side, so each string is still looked up in
+    `source` between quotes (`_is_quoted_in`) before it is taken as clean: a value that was not
+    parsed from `source` only costs searches. A test checks all this against the full search
+    on generated documents (test_personal_number_shortcuts.py).
     """
     return source is not None and "\\" not in source
+
+
+def _is_quoted_in(source: str, text: str) -> bool:
+    return f'"{text}"' in source
 
 
 # A string token of JSON text that is only a group fragment (`_fragment_digits`), quotes
@@ -877,7 +885,8 @@ def _clean_document_is_unchanged(value: Any, source: str) -> bool:
     The walk of such a value changes only what its strings cannot show alone: an integer that
     is a number, or a number split over two or more group fragments. Fragments are counted in
     `source` (`_QUOTED_FRAGMENT`), which shows every string as it is; one spelled with escapes
-    needs `_ENCODED_HINT`, so a text with one is walked. Too deep a value is walked, to raise.
+    needs `_ENCODED_HINT`, so a text with one is walked. Too deep a value is walked, to raise,
+    and so is one with a string `source` does not show between quotes.
     """
     if _ENCODED_HINT.search(source):
         return False
@@ -890,12 +899,16 @@ def _clean_document_is_unchanged(value: Any, source: str) -> bool:
         item, depth = stack.pop()
         if isinstance(item, str):
             if item not in newer:
+                if not _is_quoted_in(source, item):
+                    return False
                 _CLEAN_TEXTS.remember(item)
         elif isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
                 return False
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, tuple | bytes | bytearray | memoryview):
+            return False  # not from JSON text: the walk handles it
         elif _is_number_like_personal_number(item):
             return False
     return True
@@ -904,16 +917,16 @@ def _clean_document_is_unchanged(value: Any, source: str) -> bool:
 class _JsonWalk:
     """One walk over a value: redacts, refuses excessive depth, counts group fragments."""
 
-    def __init__(self, *, strings_clean: bool = False) -> None:
+    def __init__(self, *, clean_source: str | None = None) -> None:
         self.fragments = 0
-        # Proven clean by the caller's search of the text they were parsed from: only remembered.
-        self.strings_clean = strings_clean
+        # A clean JSON text the value was parsed from: its quoted stretches are clean too.
+        self.clean_source = clean_source
 
     def redact(self, value: Any, depth: int) -> tuple[Any, int]:
         if isinstance(value, str):
             if _fragment_digits(value) is not None:
                 self.fragments += 1
-            if self.strings_clean:
+            if self.clean_source is not None and _is_quoted_in(self.clean_source, value):
                 _CLEAN_TEXTS.remember(value)
                 return value, 0
             return redact_text(value)
