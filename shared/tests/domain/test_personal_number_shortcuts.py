@@ -152,7 +152,7 @@ def test_a_string_the_source_does_not_show_between_quotes_is_searched() -> None:
     redacted, count = redact_json_value({"a": NUMBER, "b": "x"}, clean_source='{"a": "x"}')
 
     assert (redacted, count) == ({"a": REDACTION_MARKER, "b": "x"}, 1)
-    assert NUMBER not in personal_number._CLEAN_TEXTS
+    assert not personal_number._CLEAN_TEXTS.holds(NUMBER)
 
 
 def test_a_value_json_cannot_hold_is_walked_whatever_the_source_says() -> None:
@@ -219,7 +219,7 @@ def test_a_tag_before_a_clean_text_adds_nothing_any_view_reads(tag: str, rest: s
     if redact_text(rest)[1]:
         return  # not remembered: the shortcut is not taken
     tagged = f"{tag}:{rest}"
-    assert personal_number._is_tagged_clean_text(tagged)
+    assert personal_number._TAG.match(tagged).end() == len(tag) + 1  # type: ignore[union-attr]
 
     assert personal_number._redact_all_views(tagged, REDACTION_MARKER) == (tagged, 0)
 
@@ -231,17 +231,39 @@ def test_a_tag_before_a_clean_text_adds_nothing_any_view_reads(tag: str, rest: s
 def test_a_clean_tagged_text_has_a_clean_rest(tag: str, rest: str) -> None:
     if redact_text(f"{tag}:{rest}")[1]:
         return  # not clean: nothing is remembered
-    assert rest in personal_number._CLEAN_TEXTS
+    assert personal_number._CLEAN_TEXTS.holds(rest)
 
     assert personal_number._redact_all_views(rest, REDACTION_MARKER) == (rest, 0)
 
 
-def test_a_tagged_text_is_searched_unless_its_rest_was_found_clean() -> None:
+class SearchCalled(AssertionError):
+    pass
+
+
+def no_search(text: str, _marker: str) -> tuple[str, int]:
+    raise SearchCalled(text)
+
+
+def test_a_tagged_text_whose_rest_was_found_clean_is_not_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert redact_text("lt-abcdefgh-0000001")[1] == 0
+    monkeypatch.setattr(personal_number, "_redact_all_views", no_search)
+
+    assert redact_text("notice:lt-abcdefgh-0000001") == ("notice:lt-abcdefgh-0000001", 0)
+
+
+def test_a_tagged_text_is_searched_unless_its_rest_was_found_clean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert redact_text(f"notice:{NUMBER}") == (f"notice:{REDACTION_MARKER}", 1)
-    assert not personal_number._is_tagged_clean_text(f"notice:{NUMBER}")
-    # Sixteen letters would be a base64 run of their own: not a tag.
     assert redact_text("a-clean-id")[1] == 0
-    assert not personal_number._is_tagged_clean_text("abcdefghijklmnop:a-clean-id")
+    monkeypatch.setattr(personal_number, "_redact_all_views", no_search)
+
+    with pytest.raises(SearchCalled):  # sixteen letters would be a base64 run: not a tag
+        redact_text("abcdefghijklmnop:a-clean-id")
+    with pytest.raises(SearchCalled):
+        redact_text("notice:another-id")
 
 
 # --- the memo ----------------------------------------------------------------------------------
@@ -255,8 +277,8 @@ def test_the_memo_keeps_the_latest_texts_and_stays_bounded() -> None:
     for text in texts:
         memo.remember(text)
 
-    assert all(text in memo for text in texts[-limit:])
-    assert texts[0] not in memo
+    assert all(memo.holds(text) for text in texts[-limit:])
+    assert not memo.holds(texts[0])
     assert len(memo.newer) + len(memo.older) <= 2 * limit
 
 
@@ -266,13 +288,13 @@ def test_a_text_found_again_survives_the_next_turnover() -> None:
     memo.remember("kept")
     for n in range(limit):
         memo.remember(f"filler-{n}")
-    assert "kept" in memo  # found in the older generation: brought back into the newer
+    assert memo.holds("kept")  # found in the older generation: brought back into the newer
 
     for n in range(limit - 1):
         memo.remember(f"more-{n}")
 
-    assert "kept" in memo
-    assert "filler-0" not in memo
+    assert memo.holds("kept")
+    assert not memo.holds("filler-0")
 
 
 def test_long_texts_are_never_remembered() -> None:
@@ -281,7 +303,7 @@ def test_long_texts_are_never_remembered() -> None:
 
     memo.remember(long_text)
 
-    assert long_text not in memo
+    assert not memo.holds(long_text)
 
 
 # --- the candidate search on stretches of digits and separators ------------------------------

@@ -146,7 +146,8 @@ def _digits_of(candidate: str) -> str:
 
 def _valid_candidates(text: str) -> list[PersonalNumberMatch]:
     """Every valid candidate, overlapping windows of a longer grouped run included."""
-    if not _FOUR_DIGITS.search(text):
+    # A candidate is 12 characters at least, and has four digits in a row.
+    if len(text) < 12 or not _FOUR_DIGITS.search(text):
         return []
     candidates = (
         PersonalNumberMatch(*found.span(1), _digits_of(found.group(1)))
@@ -179,15 +180,20 @@ def redact_text(text: str) -> tuple[str, int]:
     grouped run are replaced by a single marker but each counts. Besides the text as it is, the
     structural views are searched (escapes decoded, NFKC, base64; see `redact_structure`).
     """
-    if text in _CLEAN_TEXTS:
+    # The newer generation's dict first, inline: most texts a service redacts were seen just
+    # before, and a method call for each would cost more than the lookup.
+    if text in _RECENT_CLEAN_TEXTS or _CLEAN_TEXTS.recall(text):
         return text, 0
-    if _is_tagged_clean_text(text):
-        _CLEAN_TEXTS.remember(text)
+    tag = _TAG.match(text)
+    rest = text[tag.end() :] if tag is not None else None
+    if rest is not None and rest in _RECENT_CLEAN_TEXTS:
+        _CLEAN_TEXTS.remember(text)  # `<tag>:<rest>` is clean when `rest` is (see `_TAG`)
         return text, 0
     redacted, count = _redact_all_views(text, REDACTION_MARKER)
     if not count:
         _CLEAN_TEXTS.remember(text)
-        _remember_rest_of_tagged_text(text)
+        if rest is not None:
+            _CLEAN_TEXTS.remember(rest)  # and `rest` is clean when the whole is
     return redacted, count
 
 
@@ -204,11 +210,12 @@ _MEMO_MAX_LENGTH = 256
 class _CleanMemo:
     """Texts found clean, in two generations of up to `_MEMO_MAX_ENTRIES` each.
 
-    When the newer generation is full it becomes the older one and the older is dropped, so the
-    texts remembered last are always there. (Emptying one dict when full, as before, dropped a
-    batch's ids between the parse and the events that name them: notice-intake parses a whole
-    batch of up to 500 notices first.) At most twice `_MEMO_MAX_ENTRIES` texts, each of at
-    most `_MEMO_MAX_LENGTH` characters; a miss only costs a search.
+    When the newer generation is full its texts become the older one and the older are
+    dropped, so the texts remembered last are always there. (Emptying one dict when full, as
+    before, dropped a batch's ids between the parse and the events that name them:
+    notice-intake parses a whole batch of up to 500 notices first.) At most twice
+    `_MEMO_MAX_ENTRIES` texts, each of at most `_MEMO_MAX_LENGTH` characters; a miss only costs
+    a search. `newer` stays the same dict for the memo's life, so callers may look in it first.
     """
 
     __slots__ = ("newer", "older")
@@ -217,11 +224,13 @@ class _CleanMemo:
         self.newer: dict[str, None] = {}
         self.older: dict[str, None] = {}
 
-    def __contains__(self, text: str) -> bool:
-        if text in self.newer:
-            return True
+    def holds(self, text: str) -> bool:
+        return text in self.newer or self.recall(text)
+
+    def recall(self, text: str) -> bool:
+        """True when `text` is in the older generation; it is kept through the next turnover."""
         if text in self.older:
-            self.remember(text)  # still in use: keep it through the next turnover
+            self.remember(text)
             return True
         return False
 
@@ -229,7 +238,8 @@ class _CleanMemo:
         if len(text) > _MEMO_MAX_LENGTH:
             return
         if len(self.newer) >= _MEMO_MAX_ENTRIES:
-            self.older, self.newer = self.newer, {}
+            self.older = self.newer.copy()
+            self.newer.clear()
         self.newer[text] = None
 
     def clear(self) -> None:
@@ -238,31 +248,17 @@ class _CleanMemo:
 
 
 _CLEAN_TEXTS = _CleanMemo()
+_RECENT_CLEAN_TEXTS = _CLEAN_TEXTS.newer
 _CLEAN_BASE64_RUNS = _CleanMemo()
 
 # A tag of lower-case letters and a colon, as deadline keys begin (`notice:`, `receipt:`).
+# `<tag>:<rest>` is clean exactly when `rest` is, so `redact_text` takes one for the other. The
+# tag adds nothing any view reads: letters and a colon are no digit or separator (a candidate in
+# the text is one in `rest`, with a colon before it instead of nothing); no escape or foldable
+# character starts in them (the decoded view is the tag and `rest`'s own view); and the colon
+# ends every base64 run, while fifteen letters are too short for one. A deadline request names
+# its notice both in its key and in its subject's ids: the id is searched once, not twice.
 _TAG = re.compile(r"[a-z]{1,15}:")
-
-
-def _is_tagged_clean_text(text: str) -> bool:
-    """True for `<tag>:<rest>` when `rest` is remembered clean: then so is the whole text.
-
-    The tag adds nothing any view reads: letters and a colon are no digit or separator (a
-    candidate in the text is one in `rest`, with a colon before it instead of nothing); no
-    escape or foldable character starts in them (the decoded view is the tag and `rest`'s own
-    view); and the colon ends every base64 run, while fifteen letters are too short for one.
-    """
-    tag = _TAG.match(text)
-    return tag is not None and text[tag.end() :] in _CLEAN_TEXTS
-
-
-def _remember_rest_of_tagged_text(clean_text: str) -> None:
-    """`<tag>:<rest>` found clean: so is `rest`, by the same argument (each view of the whole
-    is the tag followed by the view of `rest`). A deadline request names its notice both in its
-    key (`notice:<id>`) and in its subject's ids, so the id is searched once, not twice."""
-    tag = _TAG.match(clean_text)
-    if tag is not None:
-        _CLEAN_TEXTS.remember(clean_text[tag.end() :])
 
 
 def redact_error_text(text: str) -> str:
@@ -517,7 +513,7 @@ def _base64_spans(text: str) -> tuple[list[tuple[int, int]], int]:
         # The base64 of digits (ASCII or full-width, in any alignment) always has an upper-case
         # letter or a digit; identifiers such as `record_update_required` are not decoded.
         run = found.group()
-        if run in _CLEAN_BASE64_RUNS or not _UPPER_OR_DIGIT.search(run):
+        if _CLEAN_BASE64_RUNS.holds(run) or not _UPPER_OR_DIGIT.search(run):
             continue
         count = _numbers_in_base64(run)
         if count:
@@ -835,9 +831,11 @@ def redact_json_value(value: Any, *, clean_source: str | None = None) -> tuple[A
     over several values are still looked for. When nothing is found, `value` itself is
     returned (not a copy).
     """
-    source = clean_source if _strings_of_clean_json_are_clean(clean_source) else None
-    if source is not None and _clean_document_is_unchanged(value, source):
-        return value, 0
+    source = None
+    if clean_source is not None and _strings_of_clean_json_are_clean(clean_source):
+        if _clean_document_is_unchanged(value, clean_source):
+            return value, 0
+        source = clean_source
     walk = _JsonWalk(clean_source=source)
     redacted, count = walk.redact(value, 1)
     if walk.fragments < 2:  # a split number needs two values at least
@@ -846,7 +844,7 @@ def redact_json_value(value: Any, *, clean_source: str | None = None) -> tuple[A
     return joined, count + split_count
 
 
-def _strings_of_clean_json_are_clean(source: str | None) -> bool:
+def _strings_of_clean_json_are_clean(source: str) -> bool:
     """True when every string parsed from the JSON text `source`, which `redact_text` found
     clean, is clean too, so that searching each again would find nothing.
 
@@ -865,7 +863,7 @@ def _strings_of_clean_json_are_clean(source: str | None) -> bool:
     parsed from `source` only costs searches. A test checks all this against the full search
     on generated documents (test_personal_number_shortcuts.py).
     """
-    return source is not None and "\\" not in source
+    return "\\" not in source
 
 
 def _is_quoted_in(source: str, text: str) -> bool:
