@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 from mynaflow.contracts.envelope import CloudEvent, decode_event, make_event
+from mynaflow.storage.pool import PooledConnection
 from mynaflow.storage.unit_of_work import PostgresUnitOfWork, UnitOfWorkError
 from pydantic import BaseModel
 
@@ -134,3 +135,81 @@ async def test_commit_twice_or_outside_the_block_is_refused(
             await uow.commit()
     with pytest.raises(UnitOfWorkError):
         _ = units.repos
+
+
+# --- the session's reset travels with COMMIT / ROLLBACK (`PooledConnection`) -----------------
+
+
+@pytest.fixture
+async def one_connection_units(
+    fresh_schema: str, pg_pool_factory: Any
+) -> tuple[PostgresUnitOfWork[NotesRepository], asyncpg.Pool[asyncpg.Record]]:
+    """Units on a pool of exactly one connection, so each unit gets the one the last left."""
+    pool = await pg_pool_factory(fresh_schema, min_size=1, max_size=1)
+    await pool.execute("CREATE TABLE notes (text text NOT NULL)")
+    return PostgresUnitOfWork(pool, NotesRepository), pool
+
+
+async def _session_leftovers(pool: asyncpg.Pool[asyncpg.Record]) -> tuple[str, int]:
+    """The session's application_name and the advisory locks it holds, as the next user sees."""
+    async with pool.acquire() as conn:
+        name = await conn.fetchval("SHOW application_name")
+        locks = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+    return name, locks
+
+
+async def _leave_session_state(conn: DbConnection) -> None:
+    await conn.execute("SET application_name = 'left-behind'")
+    await conn.execute("SELECT pg_advisory_lock(4242)")
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["commit", "rollback"])
+async def test_a_unit_hands_back_a_reset_session_whether_it_commits_or_not(
+    one_connection_units: tuple[PostgresUnitOfWork[NotesRepository], asyncpg.Pool[Any]],
+    commit: bool,
+) -> None:
+    units, pool = one_connection_units
+    async with units as uow:
+        await _leave_session_state(uow.connection)
+        await uow.repos.add("a")
+        if commit:
+            await uow.commit()
+    assert await _session_leftovers(pool) == ("", 0)
+    assert await pool.fetchval("SELECT count(*) FROM notes") == int(commit)
+
+
+async def test_a_statement_after_the_commit_makes_the_pool_reset_the_session(
+    one_connection_units: tuple[PostgresUnitOfWork[NotesRepository], asyncpg.Pool[Any]],
+) -> None:
+    units, pool = one_connection_units
+    async with units as uow:
+        await uow.commit()
+        assert uow.connection.session_is_reset()  # type: ignore[union-attr]
+        await _leave_session_state(uow.connection)  # outside the unit's transaction
+        assert not uow.connection.session_is_reset()  # type: ignore[union-attr]
+    assert await _session_leftovers(pool) == ("", 0)
+
+
+async def test_a_committed_unit_spares_the_pools_reset_round_trip(
+    one_connection_units: tuple[PostgresUnitOfWork[NotesRepository], asyncpg.Pool[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    units, pool = one_connection_units
+    sent: list[str] = []
+    execute = PooledConnection.execute
+
+    async def recording_execute(self: PooledConnection, query: str, *args: Any, **kw: Any) -> str:
+        sent.append(query.split(None, 1)[0].rstrip(";"))
+        return await execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(PooledConnection, "execute", recording_execute)
+    async with units as uow:
+        await uow.repos.add("a")
+        await uow.commit()
+    async with pool.acquire() as conn:  # the release before this one was the unit's
+        await conn.execute("SELECT 1")
+    # BEGIN, the insert, COMMIT with the reset; no reset of its own at release. The plain
+    # `acquire` above had none of that, so its release sends the reset query (SELECT ...).
+    assert sent == ["BEGIN", "INSERT", "COMMIT", "SELECT", "SELECT"]

@@ -133,6 +133,58 @@ _LEARN_ARRAY_CODECS = "SELECT " + ", ".join(
 )
 
 
+if TYPE_CHECKING:
+    _ConnectionBase = asyncpg.Connection[asyncpg.Record]
+else:
+    _ConnectionBase = asyncpg.Connection
+
+
+class PooledConnection(_ConnectionBase):
+    """A connection of `create_pool`'s pools: ends a transaction and resets its session in one
+    round trip.
+
+    Handing a connection back to the pool resets its session (`Connection.get_reset_query`:
+    advisory locks, cursors, LISTEN, settings), which is a round trip of its own after every
+    unit of work. A unit of work that ends its transaction anyway sends the reset with its
+    `COMMIT` (or `ROLLBACK`), in one simple query, and the pool's reset (`reset_session`) skips
+    the connection while nothing has run on it since. Every statement asyncpg sends counts
+    (`queries_count`), so a statement that could change the session again (a `SET`, a `LISTEN`,
+    an advisory lock) makes the pool reset it as usual.
+    """
+
+    __slots__ = ("_reset_after_query",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reset_after_query: int | None = None
+
+    async def end_transaction_and_reset(self, *, commit: bool) -> None:
+        """`COMMIT` (or `ROLLBACK`) the open transaction and reset the session, in one query.
+
+        Statements of one simple query stop at the first error: if the `COMMIT` fails, nothing
+        after it runs, and the pool resets the session as usual.
+        """
+        ending = "COMMIT" if commit else "ROLLBACK"
+        await self.execute(f"{ending};\n{self.get_reset_query()}")
+        self._reset_after_query = self._queries_sent()
+
+    def session_is_reset(self) -> bool:
+        """True when the session was reset with the last statement sent on this connection."""
+        return self._reset_after_query == self._queries_sent()
+
+    def _queries_sent(self) -> int:
+        count: int = self._protocol.queries_count  # type: ignore[attr-defined]
+        return count
+
+
+async def reset_session(conn: asyncpg.Connection[Any]) -> None:
+    """The pool's reset on release: asyncpg's default, unless the session was reset already."""
+    if isinstance(conn, PooledConnection) and conn.session_is_reset():
+        return
+    if reset_query := conn.get_reset_query():
+        await conn.execute(reset_query)
+
+
 async def _prepare_pooled_connection(conn: asyncpg.Connection[Any]) -> None:
     """Codecs for every new pooled connection: JSON, and the array types learnt up front."""
     await _set_json_codecs(conn)
@@ -187,6 +239,8 @@ async def create_pool(
             command_timeout=timeouts.command_timeout_s,
             server_settings=_server_settings(schema, timeouts),
             init=_prepare_pooled_connection,
+            connection_class=PooledConnection,
+            reset=reset_session,
         )
 
     return await _retry_connect(connect, database_url, connect_timeout_s)

@@ -38,7 +38,6 @@ from mynaflow.messaging.outbox import add_events_to_outbox
 if TYPE_CHECKING:
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
-    from asyncpg.transaction import Transaction
 
     from mynaflow.storage.pool import DbConnection
 
@@ -108,7 +107,6 @@ class PostgresUnitOfWork(Generic[ReposT]):
         self._pool = pool
         self._make_repos = make_repos
         self._conn: PoolConnectionProxy[Any] | None = None
-        self._transaction: Transaction | None = None
         self._repos: ReposT | None = None
         self._emitted: list[Emitted] = []
         self._committed = False
@@ -127,10 +125,14 @@ class PostgresUnitOfWork(Generic[ReposT]):
         return self._conn
 
     async def __aenter__(self) -> Self:
-        self._conn = await self._pool.acquire()
-        self._transaction = self._conn.transaction()
-        await self._transaction.start()
-        self._repos = self._make_repos(self._conn)
+        conn = await self._pool.acquire()
+        try:
+            await conn.execute("BEGIN")
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._conn = conn
+        self._repos = self._make_repos(conn)
         self._emitted = []
         self._committed = False
         return self
@@ -142,10 +144,10 @@ class PostgresUnitOfWork(Generic[ReposT]):
         tb: TracebackType | None,
     ) -> None:
         try:
-            if not self._committed and self._transaction is not None:
-                await self._transaction.rollback()
+            if not self._committed and self._conn is not None and self._conn.is_in_transaction():
+                await _end_transaction(self._conn, commit=False)
         finally:
-            conn, self._conn, self._transaction, self._repos = self._conn, None, None, None
+            conn, self._conn, self._repos = self._conn, None, None
             if conn is not None:
                 await self._pool.release(conn)
 
@@ -165,10 +167,10 @@ class PostgresUnitOfWork(Generic[ReposT]):
         return tuple(self._emitted)
 
     async def commit(self) -> None:
-        if self._transaction is None or self._committed:
+        if self._conn is None or self._committed:
             raise UnitOfWorkError("commit() outside `async with`, or twice")
         await self._flush_outbox()
-        await self._transaction.commit()
+        await _end_transaction(self._conn, commit=True)
         self._committed = True
 
     async def _flush_outbox(self) -> None:
@@ -176,3 +178,13 @@ class PostgresUnitOfWork(Generic[ReposT]):
         await add_events_to_outbox(
             self.connection, [(item.topic, item.key, item.event) for item in self._emitted]
         )
+
+
+async def _end_transaction(conn: DbConnection, *, commit: bool) -> None:
+    """`COMMIT` or `ROLLBACK`; on a connection of `create_pool`, with the session's reset in the
+    same round trip (`PooledConnection`), which spares the pool's reset on release."""
+    end_and_reset = getattr(conn, "end_transaction_and_reset", None)
+    if end_and_reset is not None:
+        await end_and_reset(commit=commit)
+    else:
+        await conn.execute("COMMIT" if commit else "ROLLBACK")
