@@ -12,7 +12,7 @@ from typing import Any
 
 from faststream.message import StreamMessage
 
-__all__ = ["decode_json_bodies", "parse_tolerating_bad_headers"]
+__all__ = ["decode_json_bodies", "keep_raw_bodies", "parse_tolerating_bad_headers"]
 
 
 def _is_json_content_type(content_type: str | None) -> bool:
@@ -45,6 +45,12 @@ async def decode_json_bodies(message: StreamMessage[Any]) -> Any:
             for body, header in zip(message.body, headers, strict=True)
         ]
     return _decode_body(message.body, message.content_type)
+
+
+async def keep_raw_bodies(message: StreamMessage[Any]) -> Any:
+    """Decoder for a subscriber that reads its records' bytes itself (notice-intake): the body
+    as it came. Decoding JSON only for the handler to ignore it cost a `json.loads` per record."""
+    return message.body
 
 
 def _readable_header(value: bytes | None) -> bytes:

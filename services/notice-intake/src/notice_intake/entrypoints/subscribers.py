@@ -10,6 +10,7 @@ from typing import Any
 
 from faststream.kafka.annotations import KafkaMessage
 from mynaflow.contracts.topics import JLIS_NOTICES_RAW
+from mynaflow.messaging.codec import keep_raw_bodies
 from mynaflow.messaging.records import RawRecord, records_of
 from mynaflow.runtime.definition import ServiceContext
 
@@ -43,7 +44,7 @@ def register_intake_subscriber(
     )
 
     async def on_raw_notices(body: Any, message: KafkaMessage) -> None:
-        # `body` is FastStream's decoding attempt; the records' bytes are what counts.
+        # `body` is the records' bytes, not decoded (`keep_raw_bodies`); the records are read.
         await acknowledge_batch([to_raw_notice_message(r) for r in records_of(message)], deps)
 
-    subscriber(on_raw_notices)
+    subscriber(on_raw_notices, decoder=keep_raw_bodies)
