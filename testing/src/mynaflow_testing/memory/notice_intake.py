@@ -25,12 +25,13 @@ from mynaflow_testing.uow import FakeUnitOfWork
 class MemoryPartitions:
     last_offsets: dict[PartitionKey, int] = field(default_factory=dict)
 
-    async def lock(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
-        return {key: self.last_offsets.get(key, -1) for key in sorted(set(partitions))}
-
-    async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
+    async def lock_and_advance(
+        self, highest: Mapping[PartitionKey, int]
+    ) -> dict[PartitionKey, int]:
+        before = {key: self.last_offsets.get(key, -1) for key in sorted(highest)}
         for key, offset in highest.items():
-            self.last_offsets[key] = max(self.last_offsets.get(key, -1), offset)
+            self.last_offsets[key] = max(before[key], offset)
+        return before
 
 
 @dataclass

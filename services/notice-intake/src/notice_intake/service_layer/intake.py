@@ -44,7 +44,6 @@ from notice_intake.domain.progress import (
     coordinates_of,
     highest_offsets,
     is_behind_mark,
-    partition_of,
     rewinds,
 )
 from notice_intake.domain.receipts import (
@@ -129,8 +128,15 @@ async def _claim_fresh(
     uow: UnitOfWork[IntakeRepos], parsed: list[_Parsed]
 ) -> tuple[list[_Parsed], list[Rewind]]:
     """The messages to apply, in order, under the partitions' row locks (domain/progress.py):
-    those above their partition's mark, and those behind it that were never receipted."""
-    marks = await uow.repos.partitions.lock({partition_of(p.message) for p in parsed})
+    those above their partition's mark, and those behind it that were never receipted.
+
+    Each mark is raised to the batch's highest offset in the same statement that locks it:
+    that is the highest offset of the messages applied whenever it is above the mark (a message
+    above the mark is always applied), and leaves the mark as it is otherwise (a mark never
+    moves down). So it is the same as raising it to the highest applied offset afterwards,
+    without the round trip; the transaction holds both, or neither.
+    """
+    marks = await uow.repos.partitions.lock_and_advance(highest_offsets(p.message for p in parsed))
     behind = [p for p in parsed if is_behind_mark(p.message, marks)]
     receipted = await _receipted_before(uow, behind)
     new_behind = {
@@ -139,7 +145,6 @@ async def _claim_fresh(
         if not receipted.holds(p.parsed.notice_id, p.message, p.parsed.redacted_payload)
     }
     fresh = [p for p in parsed if not is_behind_mark(p.message, marks) or id(p) in new_behind]
-    await uow.repos.partitions.advance(highest_offsets(p.message for p in fresh))
     rewound = rewinds((p.message for p in behind if id(p) in new_behind), marks)
     return fresh, rewound
 

@@ -110,12 +110,11 @@ def _triage_values(item: TriageItemRow) -> tuple[Any, ...]:
 
 
 class ConsumedPartitions(Protocol):
-    async def lock(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
-        """Each partition's mark (the highest applied offset, -1 if none), row-locked."""
-        ...
-
-    async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
-        """Raise each mark to the offset given; a mark never moves down."""
+    async def lock_and_advance(
+        self, highest: Mapping[PartitionKey, int]
+    ) -> dict[PartitionKey, int]:
+        """Row-lock each partition's mark (the highest applied offset, -1 if none), raise it to
+        the offset given (a mark never moves down), and return each mark as it was before."""
         ...
 
 
@@ -144,38 +143,36 @@ class SqlConsumedPartitions:
     def __init__(self, conn: DbConnection) -> None:
         self._conn = conn
 
-    async def lock(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
+    async def lock_and_advance(
+        self, highest: Mapping[PartitionKey, int]
+    ) -> dict[PartitionKey, int]:
         """Lock each partition's progress row (a replica that briefly shares the partition
-        during a rebalance waits here) and return the marks."""
-        keys = sorted(set(partitions))
-        topics = [topic for topic, _ in keys]
-        numbers = [partition for _, partition in keys]
-        # One round trip: a new partition's row is created at -1; an existing one is locked by
-        # the no-op update (as `SELECT ... FOR UPDATE` would) and its mark returned. Rows are
-        # taken in (topic, partition) order, so replicas lock them in one order.
+        during a rebalance waits here), raise its mark, and return the marks from before."""
+        keys = sorted(highest)
+        # One round trip: a new partition's row is created at the offset given, with -1 before
+        # it; an existing one is locked by the update (as `SELECT ... FOR UPDATE` would), its
+        # mark raised, and the mark it had kept in `previous_offset` (every SET expression reads
+        # the row as it was), which RETURNING can show. A racing replica's new row is updated the
+        # same way once it commits, so its mark is what this one gets back. Rows are taken in
+        # (topic, partition) order, so replicas lock them in one order.
         rows = await self._conn.fetch(
             """
             INSERT INTO consumed_partitions AS c (topic, partition, last_offset)
-            SELECT topic, partition, -1 FROM unnest($1::text[], $2::int[]) AS p(topic, partition)
+            SELECT topic, partition, highest
+            FROM unnest($1::text[], $2::int[], $3::bigint[]) AS p(topic, partition, highest)
             ORDER BY topic, partition
-            ON CONFLICT (topic, partition) DO UPDATE SET last_offset = c.last_offset
-            RETURNING topic, partition, last_offset
+            ON CONFLICT (topic, partition) DO UPDATE SET
+                previous_offset = c.last_offset,
+                last_offset = greatest(c.last_offset, excluded.last_offset),
+                updated_at = CASE WHEN excluded.last_offset > c.last_offset
+                                  THEN now() ELSE c.updated_at END
+            RETURNING topic, partition, previous_offset
             """,
-            topics,
-            numbers,
+            [topic for topic, _ in keys],
+            [partition for _, partition in keys],
+            [highest[key] for key in keys],
         )
-        return {(row["topic"], row["partition"]): row["last_offset"] for row in rows}
-
-    async def advance(self, highest: Mapping[PartitionKey, int]) -> None:
-        if not highest:
-            return
-        await self._conn.executemany(
-            """
-            UPDATE consumed_partitions SET last_offset = $3, updated_at = now()
-            WHERE topic = $1 AND partition = $2 AND last_offset < $3
-            """,
-            [(topic, partition, offset) for (topic, partition), offset in sorted(highest.items())],
-        )
+        return {(row["topic"], row["partition"]): row["previous_offset"] for row in rows}
 
 
 class SqlReceipts:
