@@ -93,6 +93,13 @@ async def test_every_notice_is_receipted_and_ratios_are_reported(
     assert report["postgres_copy"]["rows"] == 300
     assert report["postgres_copy"]["error"] is None
     assert report["rss_mb"]["notice-intake"][intake_pid] > 0
+    # Where the CPU went, per notice: notice-intake worked during the flow phase, not during
+    # the raw baseline's; the machine spent at least what intake did.
+    spent = report["cpu_us_per_notice"]
+    assert spent == report["mynaflow"]["cpu"]["us_per_message"]
+    assert {"notice-intake", "kafka", "postgres", "loadtest", "machine", "other"} <= set(spent)
+    assert spent["machine"] >= spent["notice-intake"] > 0
+    assert report["raw_kafka"]["cpu"]["us_per_message"]["notice-intake"] < spent["notice-intake"]
     assert report["mynaflow"]["topic_out"] == f"{topic_prefix}jlis.notices.raw"
     assert report["mynaflow"]["topic_in"] == f"{topic_prefix}intake.receipts"
     assert report["raw_kafka"]["received"] == 300

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import typer
 from mynaflow_tools.cli.loadtest import _render, parse_rate
+from mynaflow_tools.loadtest.cpu import PhaseCpu
 from mynaflow_tools.loadtest.measure import RoundTrip
 from mynaflow_tools.loadtest.report import (
     EXIT_CANNOT_RUN,
@@ -121,6 +122,20 @@ def test_the_flat_figures_sit_beside_the_old_keys() -> None:
     assert {"ok", "published", "receipted", "missing", "statuses", "ratios", "postgres"} <= set(
         data
     )
+
+
+def test_the_flow_phases_cpu_per_notice_is_a_flat_figure_and_in_the_table() -> None:
+    spent = PhaseCpu(2.0, 4, {"notice-intake": 250.0, "kafka": 40.5}, {"notice-intake": 0.8})
+    flow = phase(0.4)
+    flow_with_cpu = PhaseFigures(**{**flow.__dict__, "cpu": spent})
+    data = report(flow_with_cpu, phase(0.1)).to_data()
+    assert data["cpu_us_per_notice"] == {"notice-intake": 250.0, "kafka": 40.5}
+    assert data["mynaflow"]["cpu"]["cores"] == {"notice-intake": 0.8}
+    assert data["raw_kafka"]["cpu"] is None
+    buffer = io.StringIO()
+    _render(data, Console(file=buffer, width=200))
+    assert "CPU µs per message, notice flow: notice-intake 250, kafka 40.5" in buffer.getvalue()
+    assert report(phase(0.4)).to_data()["cpu_us_per_notice"] is None
 
 
 def test_lost_notices_and_an_effect_stored_twice_each_fail_the_run() -> None:

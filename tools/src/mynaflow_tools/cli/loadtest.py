@@ -182,6 +182,7 @@ def _render(data: dict[str, Any], console: Console) -> None:
     statuses = ", ".join(f"{status} {count}" for status, count in data["statuses"].items())
     console.print(f"receipt statuses: {statuses or '—'}")
     _render_checks(data, console)
+    _render_cpu(data, console)
     _render_postgres(data, console)
     _render_problems(data, console)
 
@@ -196,6 +197,15 @@ def _render_checks(data: dict[str, Any], console: Console) -> None:
     for service, processes in data["rss_mb"].items():
         sizes = ", ".join(f"pid {pid}: {mb} MiB" for pid, mb in processes.items())
         console.print(f"{service} resident memory: {sizes}")
+
+
+def _render_cpu(data: dict[str, Any], console: Console) -> None:
+    for name, label in (("mynaflow", "notice flow"), ("raw_kafka", "raw Kafka")):
+        phase = data[name]
+        cpu = phase["cpu"] if phase else None
+        if cpu:
+            spent = ", ".join(f"{group} {us:g}" for group, us in cpu["us_per_message"].items())
+            console.print(f"CPU µs per message, {label}: {spent}")
 
 
 def _render_postgres(data: dict[str, Any], console: Console) -> None:

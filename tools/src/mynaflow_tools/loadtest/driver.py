@@ -12,7 +12,8 @@ Phases, one after the other, each bounded by a count (the run's N notices) and a
    N rows by `COPY` into another.
 
 The resident set size of every service process on this machine is read from /proc right after
-the flow phase (`rss.service_rss_mb`).
+the flow phase (`rss.service_rss_mb`), and the CPU each group of processes (every service,
+Kafka, PostgreSQL, the load tester, the machine) spent during each Kafka phase (`cpu`).
 
 Both Kafka phases use the same producer settings (acks=all, idempotent, key = notice id), the
 same send window and the same consumer settings, so their ratio isolates what the flow adds.
@@ -43,6 +44,7 @@ from mynaflow.contracts.topics import (
 from mynaflow.messaging.topics_admin import admin_client, ensure_topics, kafka_client_options
 from mynaflow.settings import MynaflowSettings
 
+from mynaflow_tools.loadtest.cpu import phase_cpu, take_sample
 from mynaflow_tools.loadtest.flow import FlowLedger
 from mynaflow_tools.loadtest.measure import Pacer, RoundTrip
 from mynaflow_tools.loadtest.notices import (
@@ -333,6 +335,7 @@ async def measure_round_trip(
     deadline = time.monotonic() + plan.timeout_s
     consumer = await consumer_at_end(settings, topics_in)
     reader = asyncio.create_task(read_arrivals(consumer, trip, read, deadline, tracker))
+    cpu_before = take_sample()
     try:
         pacer = Pacer(plan.rate_per_s)
         error = await publish_all(
@@ -342,6 +345,7 @@ async def measure_round_trip(
         await reader
     finally:
         reader.cancel()
+        cpu_after = take_sample()
         await consumer.stop()
     return PhaseFigures.of(
         trip,
@@ -349,6 +353,7 @@ async def measure_round_trip(
         topic_in=",".join(topics_in),
         timed_out=not trip.complete(),
         error=error,
+        cpu=phase_cpu(cpu_before, cpu_after, len(trip.sent_at)),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mynaflow_tools.loadtest.cpu import PhaseCpu
 from mynaflow_tools.loadtest.measure import LatencySummary, RoundTrip, per_second, ratio
 
 EXIT_OK = 0
@@ -38,6 +39,9 @@ class PhaseFigures:
     latency: LatencySummary
     timed_out: bool
     error: str | None = None
+    # CPU per message of each group of processes on this machine (`cpu.PhaseCpu`), from the
+    # phase's first send to its last arrival; None without /proc.
+    cpu: PhaseCpu | None = None
 
     @classmethod
     def of(
@@ -48,6 +52,7 @@ class PhaseFigures:
         topic_in: str,
         timed_out: bool,
         error: str | None = None,
+        cpu: PhaseCpu | None = None,
     ) -> PhaseFigures:
         missing = trip.missing()
         publish_s = trip.publish_seconds()
@@ -69,6 +74,7 @@ class PhaseFigures:
             latency=LatencySummary.of_seconds(trip.latencies_s()),
             timed_out=timed_out,
             error=error,
+            cpu=cpu,
         )
 
     @property
@@ -165,6 +171,7 @@ class LoadtestReport:
             "ratio_kafka": ratio(throughput, raw.end_to_end_per_s if raw else None),
             "ratio_copy": ratio(throughput, copy_rate),
             "rss_mb": checks.rss_mb if checks else {},
+            "cpu_us_per_notice": flow.cpu.us_per_message if flow and flow.cpu else None,
         }
 
 

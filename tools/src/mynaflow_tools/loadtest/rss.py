@@ -35,7 +35,7 @@ def rss_kib(status_text: str) -> int | None:
 def service_rss_mb(proc: Path = PROC) -> dict[str, dict[str, float]]:
     """service → {pid: resident set size in MiB}, for every service process found."""
     found: dict[str, dict[str, float]] = {}
-    for pid_dir in _process_dirs(proc):
+    for pid_dir in process_dirs(proc):
         try:
             argv = (pid_dir / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
             service = service_of(argv)
@@ -47,7 +47,7 @@ def service_rss_mb(proc: Path = PROC) -> dict[str, dict[str, float]]:
     return found
 
 
-def _process_dirs(proc: Path) -> Iterable[Path]:
+def process_dirs(proc: Path) -> Iterable[Path]:
     try:
         return [entry for entry in proc.iterdir() if entry.name.isdigit()]
     except OSError:
