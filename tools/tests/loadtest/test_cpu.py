@@ -55,8 +55,11 @@ def test_a_process_counts_its_own_time_and_its_reaped_childrens() -> None:
     assert process_cpu_s(text) == pytest.approx(500 / TICKS)
 
 
-def test_the_machine_is_busy_except_idle_and_iowait() -> None:
-    assert machine_busy_s("cpu  100 20 30 1000 50 5 5 0 0 0\n") == pytest.approx(160 / TICKS)
+def test_the_machine_is_busy_running_user_system_and_interrupt_work() -> None:
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    text = "cpu  100 20 30 1000 50 5 7 40 60 3\ncpu0 1 2 3 4 5 6 7 8 9 10\n"
+    assert machine_busy_s(text) == pytest.approx(162 / TICKS)
+    assert machine_busy_s("cpu  100 20 30 1000\n") == pytest.approx(150 / TICKS)  # old kernels
 
 
 def test_a_sample_sums_each_group_and_counts_this_process_as_the_load_tester(

@@ -10,8 +10,10 @@ CPU each of these spent per message in between:
 - `kafka`: JVMs running the broker (`kafka.Kafka`);
 - `postgres`: PostgreSQL's processes (the server and its backends, whatever database they serve);
 - `loadtest`: this process, the load generator itself;
-- `machine`: every CPU's busy time (`/proc/stat`, idle and iowait left out), and `other`, what
-  the machine spent beyond the groups above.
+- `machine`: every CPU's busy time (`/proc/stat`), and `other`, what the machine spent beyond
+  the groups above. The kernel samples the machine's time at each clock tick but keeps each
+  process's exactly, so the two disagree by a few per cent: `other` is rough, and 0 when the
+  groups add up to more than the machine.
 
 A process's figure is its user plus system time and that of its children it reaped (so a
 PostgreSQL backend that exits during the phase still counts: the server reaps it). Without
@@ -30,6 +32,8 @@ from mynaflow_tools.loadtest.rss import PROC, process_dirs, service_of
 
 KAFKA, POSTGRES, LOADTEST, MACHINE, OTHER = "kafka", "postgres", "loadtest", "machine", "other"
 _KAFKA_MAIN_CLASS = "kafka.Kafka"
+# /proc/stat's user, nice, system, irq and softirq columns.
+_BUSY_FIELDS = (0, 1, 2, 5, 6)
 # /proc/stat and /proc/<pid>/stat count in clock ticks of this many a second.
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -72,10 +76,11 @@ def process_cpu_s(stat_text: str) -> float:
 
 
 def machine_busy_s(proc_stat_text: str) -> float:
-    """Every CPU's time except idle and iowait, from /proc/stat's first line, in seconds."""
+    """Every CPU's time running something, from /proc/stat's first line, in seconds: user,
+    nice, system, irq and softirq. Not idle or iowait; not steal (the hypervisor ran another
+    guest); not guest time, which user and nice already hold."""
     ticks = [int(value) for value in proc_stat_text.splitlines()[0].split()[1:]]
-    idle, iowait = ticks[3], ticks[4] if len(ticks) > 4 else 0
-    return (sum(ticks) - idle - iowait) / _TICKS_PER_S
+    return sum(ticks[index] for index in _BUSY_FIELDS if index < len(ticks)) / _TICKS_PER_S
 
 
 def take_sample(proc: Path = PROC, own_pid: int | None = None) -> CpuSample | None:
