@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mynaflow_tools.loadtest.rss import PROC, process_dirs, service_of
+from mynaflow_tools.loadtest.rss import PROC, process_dirs, read_argv, service_of
 
 KAFKA, POSTGRES, LOADTEST, MACHINE, OTHER = "kafka", "postgres", "loadtest", "machine", "other"
 _KAFKA_MAIN_CLASS = "kafka.Kafka"
@@ -125,8 +125,7 @@ def _read_process(pid_dir: Path, own_pid: str) -> tuple[str, float] | None:
         if pid_dir.name == own_pid:
             group: str | None = LOADTEST
         else:
-            argv = (pid_dir / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
-            group = group_of(argv, (pid_dir / "comm").read_text().strip())
+            group = group_of(read_argv(pid_dir), (pid_dir / "comm").read_text().strip())
         if group is None:
             return None
         return group, process_cpu_s((pid_dir / "stat").read_text())

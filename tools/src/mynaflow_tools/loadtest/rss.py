@@ -24,6 +24,11 @@ def service_of(argv: list[str]) -> str | None:
     return names[0] if names and names[0] in SERVICES else None
 
 
+def read_argv(pid_dir: Path) -> list[str]:
+    """A process's command line from /proc/<pid>/cmdline (OSError when it is gone)."""
+    return (pid_dir / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+
+
 def rss_kib(status_text: str) -> int | None:
     """VmRSS from /proc/<pid>/status, in KiB; None for a process without one (a zombie)."""
     for line in status_text.splitlines():
@@ -37,7 +42,7 @@ def service_rss_mb(proc: Path = PROC) -> dict[str, dict[str, float]]:
     found: dict[str, dict[str, float]] = {}
     for pid_dir in process_dirs(proc):
         try:
-            argv = (pid_dir / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+            argv = read_argv(pid_dir)
             service = service_of(argv)
             kib = rss_kib((pid_dir / "status").read_text()) if service else None
         except OSError:  # it ended meanwhile, or is not ours to read
